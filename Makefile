@@ -1,0 +1,40 @@
+# Everything a fresh machine needs goes through these targets.
+# `make demo` runs both daemons against local peers in a temporary directory;
+# `make test` installs what the tests need (scripts/setup.sh) and runs the whole suite.
+
+CARGO ?= cargo
+PREFIX ?= /usr/local
+FIP_ROOT ?= /fip
+
+.PHONY: all build setup test lint demo bench install clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+setup:
+	bash scripts/setup.sh
+
+test: setup
+	$(CARGO) build --release --bins
+	$(CARGO) test --release --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+demo: setup build
+	bash scripts/demo.sh
+
+bench: setup build
+	bash scripts/bench.sh
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(FIP_ROOT)/bin
+	install -m 0755 target/release/lonc $(DESTDIR)$(PREFIX)/sbin/lonc
+	install -m 0755 target/release/ipsynd $(DESTDIR)$(PREFIX)/sbin/ipsynd
+	install -m 0755 target/release/ipsyn $(DESTDIR)$(FIP_ROOT)/bin/ipsyn
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,9 @@
+//! Shared Unix plumbing used by both daemons; no product logic lives here.
+//!
+//! `sys` never imports `lonc` or `ipsynd`. Everything here is small, synchronous and
+//! single-threaded, because both daemons fork from their main loop.
+
+pub mod fsutil;
+pub mod poll;
+pub mod reap;
+pub mod sig;
