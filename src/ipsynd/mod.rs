@@ -1,1 +1,18 @@
-//! ipsynd: the FIP syndication daemon. Module map is filled in as the pieces land.
+//! ipsynd: the FingerPost FIP syndication daemon (see `shared/spec/ipsynd.md`).
+//!
+//! Pure pieces (`tables`, `fipseq`, `argv`, `schedule`, `ftpscript`, `control`) carry their
+//! own unit tests; the process pieces (`daemon`, `spawn`, `ftp`) are covered by `tests/`.
+
+pub mod argv;
+pub mod control;
+pub mod daemon;
+pub mod flags;
+pub mod fipseq;
+pub mod ftp;
+pub mod ftpscript;
+pub mod ipsyn;
+pub mod log;
+pub mod schedule;
+pub mod spawn;
+pub mod status;
+pub mod tables;

@@ -1,0 +1,1 @@
+//! transmitter argv building (switch and positional styles) (being written; owner: ipsynd-core).

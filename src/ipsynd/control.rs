@@ -1,0 +1,1 @@
+//! control record names to client names (being written; owner: ipsynd-core).

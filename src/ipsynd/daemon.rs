@@ -1,0 +1,1 @@
+//! ipsynd main loop: inotify, self-pipe, deadlines, dispatch, reaping (being written; owner: ipsynd-daemon).

@@ -1,0 +1,1 @@
+//! ipsynd in-use flag files (being written; owner: ipsynd-daemon).

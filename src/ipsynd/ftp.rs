@@ -1,0 +1,1 @@
+//! ipsynd FTP-mode execution (being written; owner: ipsynd-daemon).

@@ -1,0 +1,1 @@
+//! FTP mode command file and reply judging (being written; owner: ipsynd-core).

@@ -1,0 +1,1 @@
+//! ipsyn, the default transmitter: framing and sending (being written; owner: ipsynd-core).

@@ -1,0 +1,1 @@
+//! ipsynd log writer (being written; owner: ipsynd-daemon).

@@ -1,0 +1,1 @@
+//! ipsynd scheduling decisions: tryalt rule, retry state, ordering, port allocation (being written; owner: ipsynd-core).

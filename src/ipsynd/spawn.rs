@@ -1,0 +1,1 @@
+//! ipsynd transmitter spawning (being written; owner: ipsynd-daemon).

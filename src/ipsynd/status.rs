@@ -1,0 +1,1 @@
+//! ipsynd status files (being written; owner: ipsynd-daemon).

@@ -1,0 +1,1 @@
+//! ipsynd tables: client parameter files, PORTS, IPSYND (being written; owner: ipsynd-core).

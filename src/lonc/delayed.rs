@@ -1,0 +1,1 @@
+//! lonc delayed-message replay (being written; owner: lonc-daemon).

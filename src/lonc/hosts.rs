@@ -1,0 +1,1 @@
+//! lonc hosts.tab parsing (being written; owner: lonc-core).

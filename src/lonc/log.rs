@@ -1,0 +1,1 @@
+//! lonc log writer (file, syslog) (being written; owner: lonc-daemon).

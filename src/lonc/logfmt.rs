@@ -1,0 +1,1 @@
+//! lonc log, perm-log and time formats (Perl scalar localtime) (being written; owner: lonc-core).

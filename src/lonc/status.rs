@@ -1,0 +1,1 @@
+//! lonc status page and JSON (being written; owner: lonc-daemon).

@@ -1,0 +1,1 @@
+//! lonc parent: probes, forks, reaps and restarts children; signals (being written; owner: lonc-daemon).
