@@ -115,13 +115,12 @@ pub fn parse(args: &[String]) -> Result<IpsynArgs, String> {
 /// The in-use flag named by the arguments, even when they are otherwise unusable: the flag
 /// must go whatever happens.
 pub fn flag_of(args: &[String]) -> Option<PathBuf> {
-    if let Some(i) = args.iter().rposition(|w| w == "-r") {
-        return args.get(i + 1).map(PathBuf::from);
+    // Same rule as `parse`: without -c the block is positional, whatever words precede it.
+    if !args.iter().any(|w| w == "-c") {
+        return (args.len() >= 7).then(|| PathBuf::from(&args[args.len() - 2]));
     }
-    if !args.iter().any(|w| w == "-c") && args.len() >= 7 {
-        return Some(PathBuf::from(&args[args.len() - 2]));
-    }
-    None
+    let i = args.iter().rposition(|w| w == "-r")?;
+    args.get(i + 1).map(PathBuf::from)
 }
 
 #[cfg(test)]
@@ -223,5 +222,12 @@ mod tests {
             Some(PathBuf::from("/f"))
         );
         assert_eq!(flag_of(&v(&["-c", "X"])), None);
+        // Positional block after script words holding -r: the block's flag.
+        assert_eq!(
+            flag_of(&v(&[
+                "-r", "/wrong", "J", "j", "h", "0", "/l", "/flag", "/z"
+            ])),
+            Some(PathBuf::from("/flag"))
+        );
     }
 }
