@@ -449,3 +449,31 @@ fn receiver_refuses_bad_names_and_non_ipsyn_peers() {
     s.read_to_string(&mut answer).unwrap();
     assert_eq!(answer, "ERR not an IPSYN greeting\n");
 }
+
+#[test]
+fn interrupted_upload_leaves_nothing_in_the_directory() {
+    use std::io::Write;
+    let root = Root::new("cut");
+    let out = root.p("out");
+    let rx = Receiver::start(&out, &[]);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", rx.port)).unwrap();
+    s.set_read_timeout(Some(LONG)).unwrap();
+    s.write_all(b"IPSYN 1 POP\nFILE 1000 half\n").unwrap();
+    s.write_all(&[b'x'; 500]).unwrap();
+    let mut greeting = [0u8; 11];
+    s.read_exact(&mut greeting).unwrap();
+    assert_eq!(&greeting, b"OK IPSYN 1\n");
+    wait_for("the temporary file", || {
+        loncsyn::ipsynd::ipsyn::recv::has_temp_files(&out)
+    });
+    // The sender goes away mid-file: the partial file is dropped, nothing appears.
+    drop(s);
+    wait_for("the temporary file to go", || {
+        !loncsyn::ipsynd::ipsyn::recv::has_temp_files(&out)
+    });
+    assert!(!out.join("half").exists());
+    // The receiver still serves.
+    root.queue("after", b"still alive");
+    assert_eq!(ipsyn(&root, &root.switch_args(rx.port)).code(), Some(0));
+    assert_eq!(fs::read(out.join("after")).unwrap(), b"still alive");
+}
