@@ -128,7 +128,7 @@ fn send_file(
     path: &Path,
     name: &str,
     sig: &SignalPipe,
-) -> Result<Ack, ConnError> {
+) -> Result<(Ack, u64), ConnError> {
     let mut f = File::open(path)?;
     let size = f.metadata()?.len();
     conn.write_all(wire::file_header(size, name).as_bytes())?;
@@ -152,7 +152,8 @@ fn send_file(
         left -= n as u64;
     }
     let line = conn.read_line()?;
-    wire::parse_ack(&line, name).map_err(ConnError::Protocol)
+    let ack = wire::parse_ack(&line, name).map_err(ConnError::Protocol)?;
+    Ok((ack, size))
 }
 
 /// The whole transmission. Returns the exit code; the caller removes the in-use flag.
@@ -196,6 +197,49 @@ pub fn run(a: &IpsynArgs, root: &Path, sig: &SignalPipe, log: &mut Log) -> i32 {
     code
 }
 
+/// The exit code for a connection failure, after logging it.
+fn conn_failure(e: &ConnError, log: &mut Log, what: &str) -> i32 {
+    log.line(&format!("{what}: {e}"));
+    match e {
+        ConnError::Signal(s) => exit::signal(*s),
+        _ => exit::INCOMPLETE,
+    }
+}
+
+/// Find the receiver, connect and exchange greetings. `Err` carries the exit code.
+fn open_session<'a>(
+    a: &IpsynArgs,
+    root: &Path,
+    sig: &'a SignalPipe,
+    log: &mut Log,
+) -> Result<(Conn<'a>, String), i32> {
+    let (host, port) = match (&a.host, a.port) {
+        (Some(h), Some(p)) => (h.clone(), p),
+        _ => endpoint_from_tables(root, &a.client).map_err(|m| {
+            log.line(&m);
+            exit::SYSTEM
+        })?,
+    };
+    let peer = format!("{host}:{port}");
+    let idle = Duration::from_secs(a.io_timeout);
+    let mut conn = Conn::connect(&host, port, sig, idle)
+        .map_err(|e| conn_failure(&e, log, &format!("cannot connect to {peer}")))?;
+    let greeted = conn
+        .write_all(wire::hello(&a.client).as_bytes())
+        .and_then(|()| conn.read_line());
+    match greeted {
+        Ok(l) if l == wire::hello_ok().trim_end() => Ok((conn, peer)),
+        Ok(l) => {
+            log.line(&format!(
+                "{peer} refused the session: {}",
+                wire::truncate(&l)
+            ));
+            Err(exit::INCOMPLETE)
+        }
+        Err(e) => Err(conn_failure(&e, log, &format!("no greeting from {peer}"))),
+    }
+}
+
 /// Connect and send `files`; updates `t`.
 fn transmit(
     a: &IpsynArgs,
@@ -205,44 +249,12 @@ fn transmit(
     log: &mut Log,
     t: &mut Tally,
 ) -> i32 {
-    let (host, port) = match (&a.host, a.port) {
-        (Some(h), Some(p)) => (h.clone(), p),
-        _ => match endpoint_from_tables(root, &a.client) {
-            Ok(hp) => hp,
-            Err(m) => {
-                log.line(&m);
-                return exit::SYSTEM;
-            }
-        },
+    let (mut conn, peer) = match open_session(a, root, sig, log) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
-    let idle = Duration::from_secs(a.io_timeout);
-    let fail = |e: &ConnError, log: &mut Log, what: &str| {
-        log.line(&format!("{what} {host}:{port}: {e}"));
-        match e {
-            ConnError::Signal(s) => exit::signal(*s),
-            _ => exit::INCOMPLETE,
-        }
-    };
-    let mut conn = match Conn::connect(&host, port, sig, idle) {
-        Ok(c) => c,
-        Err(e) => return fail(&e, log, "cannot connect to"),
-    };
-    let greeted = conn
-        .write_all(wire::hello(&a.client).as_bytes())
-        .and_then(|()| conn.read_line());
-    match greeted {
-        Ok(l) if l == wire::hello_ok().trim_end() => {}
-        Ok(l) => {
-            log.line(&format!(
-                "{host}:{port} refused the session: {}",
-                wire::truncate(&l)
-            ));
-            return exit::INCOMPLETE;
-        }
-        Err(e) => return fail(&e, log, "no greeting from"),
-    }
     log.line(&format!(
-        "connected to {host}:{port}, {} files to send",
+        "connected to {peer}, {} files to send",
         files.len()
     ));
     for (path, name) in files {
@@ -251,30 +263,31 @@ fn transmit(
             continue;
         }
         match send_file(&mut conn, path, name, sig) {
-            Ok(Ack::Ok(_)) => {
+            Ok((Ack::Ok(_), size)) => {
                 t.sent += 1;
-                let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
                 match fs::remove_file(path) {
-                    Ok(()) => log.line(&format!("sent {name} ({size} bytes) to {host}:{port}")),
+                    Ok(()) => log.line(&format!("sent {name} ({size} bytes) to {peer}")),
                     Err(e) => log.line(&format!(
-                        "sent {name} ({size} bytes) to {host}:{port}, but cannot delete it: {e}"
+                        "sent {name} ({size} bytes) to {peer}, but cannot delete it: {e}"
                     )),
                 }
             }
-            Ok(Ack::Err(_, why)) => log.line(&format!("not sent {name}: receiver refused: {why}")),
+            Ok((Ack::Err(_, why), _)) => {
+                log.line(&format!("not sent {name}: receiver refused: {why}"))
+            }
             Err(ConnError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
                 // Gone since the listing (someone else took it): nothing to send, nothing
                 // lost, and nothing left waiting.
                 log.line(&format!("skipped {name}: vanished from the queue"));
                 t.files -= 1;
             }
-            Err(e) => return fail(&e, log, &format!("while sending {name} to")),
+            Err(e) => return conn_failure(&e, log, &format!("while sending {name} to {peer}")),
         }
     }
     // A failed goodbye loses nothing: every file counted as sent was acknowledged.
     let bye = conn.write_all(b"QUIT\n").and_then(|()| conn.read_line());
     if let Err(e) = bye {
-        log.line(&format!("no goodbye from {host}:{port}: {e}"));
+        log.line(&format!("no goodbye from {peer}: {e}"));
         if let ConnError::Signal(s) = e {
             return exit::signal(s);
         }
