@@ -62,13 +62,42 @@ enum State {
     },
 }
 
-struct Peer {
-    stream: TcpStream,
+/// The protocol side of one connection, without the socket (so it can be unit-tested).
+struct Session {
+    /// Bytes received and not yet consumed.
     inbuf: Vec<u8>,
+    /// Answers not yet written.
     out: Vec<u8>,
     state: State,
-    deadline: Instant,
+    /// No more input is read; close once `out` is written.
     closing: bool,
+}
+
+impl Session {
+    fn new() -> Session {
+        Session {
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            state: State::Greeting,
+            closing: false,
+        }
+    }
+
+    fn answer(&mut self, line: &str) {
+        self.out.extend_from_slice(line.as_bytes());
+    }
+
+    /// Answer and stop reading.
+    fn fail(&mut self, line: &str) {
+        self.answer(line);
+        self.closing = true;
+    }
+}
+
+struct Peer {
+    stream: TcpStream,
+    s: Session,
+    deadline: Instant,
 }
 
 /// Shared receiver state.
@@ -79,6 +108,14 @@ struct Receiver {
 }
 
 impl Receiver {
+    fn new(opts: RecvOptions) -> Receiver {
+        Receiver {
+            opts,
+            stored: 0,
+            tmp_seq: 0,
+        }
+    }
+
     fn tmp_path(&mut self) -> PathBuf {
         self.tmp_seq += 1;
         self.opts.dir.join(format!(
@@ -139,87 +176,86 @@ impl Receiver {
         }
     }
 
-    /// Consume what `p.inbuf` holds, producing answers in `p.out`.
-    fn process(&mut self, p: &mut Peer) {
-        loop {
-            if p.closing {
+    /// Feed body bytes from `s.inbuf` into the current file; `true` when the file is
+    /// complete (and answered).
+    fn body(&mut self, s: &mut Session) -> bool {
+        let State::Body {
+            left, tmp, refuse, ..
+        } = &mut s.state
+        else {
+            return false;
+        };
+        let n = (*left).min(s.inbuf.len() as u64) as usize;
+        if let Some(t) = tmp.as_mut() {
+            if let Err(e) = t.file.write_all(&s.inbuf[..n]) {
+                // Keep reading the body (the framing must hold); refuse the file at its end.
+                *refuse = Some(format!("cannot write: {e}"));
+                *tmp = None;
+            }
+        }
+        s.inbuf.drain(..n);
+        *left -= n as u64;
+        if *left > 0 {
+            return false;
+        }
+        if let State::Body {
+            name, tmp, refuse, ..
+        } = std::mem::replace(&mut s.state, State::Request)
+        {
+            let ack = self.finish(name, tmp, refuse);
+            s.answer(&ack.line());
+        }
+        true
+    }
+
+    /// Act on one control line.
+    fn line(&mut self, s: &mut Session, line: &str) {
+        match s.state {
+            State::Greeting => match wire::parse_hello(line) {
+                Ok(_) => {
+                    s.answer(&wire::hello_ok());
+                    s.state = State::Request;
+                }
+                Err(e) => s.fail(&format!("ERR {e}\n")),
+            },
+            State::Request => match wire::parse_request(line) {
+                Ok(Request::File { size, name }) => s.state = self.begin(size, name),
+                Ok(Request::Quit) => s.fail("BYE\n"),
+                Err(e) => s.fail(&format!("ERR - {e}\n")),
+            },
+            State::Body { .. } => unreachable!("bodies are consumed by Receiver::body"),
+        }
+    }
+
+    /// Consume what `s.inbuf` holds, producing answers in `s.out`.
+    fn process(&mut self, s: &mut Session) {
+        while !s.closing {
+            if matches!(s.state, State::Body { .. }) {
+                if self.body(s) {
+                    continue;
+                }
                 return;
             }
-            if let State::Body { left, tmp, .. } = &mut p.state {
-                let n = (*left).min(p.inbuf.len() as u64) as usize;
-                if n > 0 {
-                    if let Some(t) = tmp.as_mut() {
-                        if let Err(e) = t.file.write_all(&p.inbuf[..n]) {
-                            // Keep reading the body; refuse the file at its end.
-                            if let State::Body { refuse, tmp, .. } = &mut p.state {
-                                *refuse = Some(format!("cannot write: {e}"));
-                                *tmp = None;
-                            }
-                        }
-                    }
-                    p.inbuf.drain(..n);
-                }
-                if let State::Body { left, .. } = &mut p.state {
-                    *left -= n as u64;
-                    if *left > 0 {
-                        return;
-                    }
-                }
-                if let State::Body {
-                    name, tmp, refuse, ..
-                } = std::mem::replace(&mut p.state, State::Request)
-                {
-                    let ack = self.finish(name, tmp, refuse);
-                    p.out.extend_from_slice(ack.line().as_bytes());
-                }
-                continue;
-            }
-            let Some(pos) = p.inbuf.iter().position(|&b| b == b'\n') else {
-                if p.inbuf.len() > MAX_LINE {
-                    p.out.extend_from_slice(b"ERR - line too long\n");
-                    p.closing = true;
+            let Some(pos) = s.inbuf.iter().position(|&b| b == b'\n') else {
+                if s.inbuf.len() > MAX_LINE {
+                    s.fail("ERR - line too long\n");
                 }
                 return;
             };
-            let raw: Vec<u8> = p.inbuf.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&raw[..raw.len() - 1])
-                .trim_end_matches('\r')
-                .to_string();
-            match p.state {
-                State::Greeting => match wire::parse_hello(&line) {
-                    Ok(_) => {
-                        p.out.extend_from_slice(wire::hello_ok().as_bytes());
-                        p.state = State::Request;
-                    }
-                    Err(e) => {
-                        p.out.extend_from_slice(format!("ERR {e}\n").as_bytes());
-                        p.closing = true;
-                    }
-                },
-                State::Request => match wire::parse_request(&line) {
-                    Ok(Request::File { size, name }) => p.state = self.begin(size, name),
-                    Ok(Request::Quit) => {
-                        p.out.extend_from_slice(b"BYE\n");
-                        p.closing = true;
-                    }
-                    Err(e) => {
-                        p.out.extend_from_slice(format!("ERR - {e}\n").as_bytes());
-                        p.closing = true;
-                    }
-                },
-                State::Body { .. } => unreachable!("handled above"),
-            }
+            let raw: Vec<u8> = s.inbuf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&raw[..raw.len() - 1]);
+            self.line(s, line.trim_end_matches('\r'));
         }
     }
 }
 
 /// Flush what can be written without blocking; `false` when the peer is gone.
 fn flush(p: &mut Peer) -> bool {
-    while !p.out.is_empty() {
-        match p.stream.write(&p.out) {
+    while !p.s.out.is_empty() {
+        match p.stream.write(&p.s.out) {
             Ok(0) => return false,
             Ok(n) => {
-                p.out.drain(..n);
+                p.s.out.drain(..n);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -235,16 +271,66 @@ fn fill(p: &mut Peer) -> bool {
     loop {
         match p.stream.read(&mut chunk) {
             Ok(0) => return false,
-            Ok(n) => p.inbuf.extend_from_slice(&chunk[..n]),
+            Ok(n) => p.s.inbuf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return false,
         }
         // Do not buffer without bound: process between reads of a large body.
-        if p.inbuf.len() >= chunk.len() * 4 {
+        if p.s.inbuf.len() >= chunk.len() * 4 {
             return true;
         }
     }
+}
+
+/// Accept every pending connection.
+fn accept_all(
+    listener: &TcpListener,
+    peers: &mut HashMap<u64, Peer>,
+    next_id: &mut u64,
+    idle: Duration,
+) {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if let Err(e) = stream.set_nonblocking(true) {
+                    eprintln!("ipsyn-recv: accept: {e}");
+                    continue;
+                }
+                *next_id += 1;
+                peers.insert(
+                    *next_id,
+                    Peer {
+                        stream,
+                        s: Session::new(),
+                        deadline: Instant::now() + idle,
+                    },
+                );
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            // EMFILE and friends: try again on the next wake-up.
+            Err(e) => {
+                eprintln!("ipsyn-recv: accept: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Serve one peer after poll; `false` when it is finished or broken.
+fn service(rx: &mut Receiver, p: &mut Peer, ready: bool, now: Instant, idle: Duration) -> bool {
+    if !ready {
+        return now < p.deadline;
+    }
+    p.deadline = now + idle;
+    let mut alive = true;
+    if !p.s.closing {
+        alive = fill(p);
+        rx.process(&mut p.s);
+    }
+    alive = flush(p) && alive;
+    alive && !(p.s.closing && p.s.out.is_empty())
 }
 
 /// Bind, announce the port, and serve until SIGTERM or SIGINT.
@@ -264,11 +350,7 @@ pub fn serve(opts: RecvOptions, sig: &SignalPipe) -> io::Result<()> {
         )?;
     }
     let idle = opts.idle;
-    let mut rx = Receiver {
-        opts,
-        stored: 0,
-        tmp_seq: 0,
-    };
+    let mut rx = Receiver::new(opts);
     let mut peers: HashMap<u64, Peer> = HashMap::new();
     let mut next_id = 0u64;
     loop {
@@ -286,12 +368,8 @@ pub fn serve(opts: RecvOptions, sig: &SignalPipe) -> io::Result<()> {
         for id in &ids {
             let p = &peers[id];
             let mut ev = PollFlags::empty();
-            if !p.closing {
-                ev |= PollFlags::POLLIN;
-            }
-            if !p.out.is_empty() {
-                ev |= PollFlags::POLLOUT;
-            }
+            ev.set(PollFlags::POLLIN, !p.s.closing);
+            ev.set(PollFlags::POLLOUT, !p.s.out.is_empty());
             fds.push(PollFd::new(p.stream.as_fd(), ev));
         }
         poll::wait(&mut fds, deadline)?;
@@ -301,51 +379,12 @@ pub fn serve(opts: RecvOptions, sig: &SignalPipe) -> io::Result<()> {
             .collect();
         drop(fds);
         if ready[1] {
-            loop {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        stream.set_nonblocking(true)?;
-                        next_id += 1;
-                        peers.insert(
-                            next_id,
-                            Peer {
-                                stream,
-                                inbuf: Vec::new(),
-                                out: Vec::new(),
-                                state: State::Greeting,
-                                deadline: Instant::now() + idle,
-                                closing: false,
-                            },
-                        );
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    // EMFILE and friends: try again on the next wake-up.
-                    Err(e) => {
-                        eprintln!("ipsyn-recv: accept: {e}");
-                        break;
-                    }
-                }
-            }
+            accept_all(&listener, &mut peers, &mut next_id, idle);
         }
         let now = Instant::now();
         for (i, id) in ids.iter().enumerate() {
             let p = peers.get_mut(id).expect("listed above");
-            let mut alive = true;
-            if ready[i + 2] {
-                p.deadline = now + idle;
-                if !p.closing {
-                    alive = fill(p);
-                    rx.process(p);
-                }
-                alive = flush(p) && alive;
-                if p.closing && p.out.is_empty() {
-                    alive = false;
-                }
-            } else if now >= p.deadline {
-                alive = false;
-            }
-            if !alive {
+            if !service(&mut rx, p, ready[i + 2], now, idle) {
                 peers.remove(id);
             }
         }
@@ -361,3 +400,6 @@ pub fn has_temp_files(dir: &Path) -> bool {
         })
         .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests;
