@@ -477,3 +477,26 @@ fn interrupted_upload_leaves_nothing_in_the_directory() {
     assert_eq!(ipsyn(&root, &root.switch_args(rx.port)).code(), Some(0));
     assert_eq!(fs::read(out.join("after")).unwrap(), b"still alive");
 }
+
+#[test]
+fn version_and_usage() {
+    let out = Command::new(IPSYN).arg("-v").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ipsyn "));
+    let out = Command::new(IPSYN).output().unwrap();
+    assert_eq!(out.status.code(), Some(100));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: ipsyn"));
+    let out = Command::new(RECV).args(["--listen"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(100));
+    let out = Command::new(RECV)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--dir",
+            "/nonexistent/ipsyn-recv",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
+}
