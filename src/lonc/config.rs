@@ -167,8 +167,9 @@ fn read_vars(text: &str, path: &Path) -> (BTreeMap<String, Setting>, Vec<Problem
         let fields: Vec<&str> = raw.split_whitespace().collect();
         let indented = raw.starts_with(|c: char| c.is_whitespace());
         if fields.first().is_some_and(|f| f.starts_with('#')) {
-            // 1.29 split the raw line: without indentation field 2 became a variable name.
-            if !indented && fields.len() >= 2 && fields[1] != "PerlSetVar" {
+            // 1.29 split the raw line, so `#PerlSetVar name value` (no indentation) set
+            // `name`. Other comments that merely mention PerlSetVar stored junk keys; no noise.
+            if !indented && fields[0].trim_start_matches('#') == "PerlSetVar" && fields.len() >= 2 {
                 problems.push(Problem::warning(
                     path,
                     lineno,
@@ -721,6 +722,39 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert!(p.iter().any(|p| p.fatal && p.line == 8), "{p:?}");
         let p = invalid(&format!("{BASE}PerlSetVar lonHostID ../x\n"));
         assert!(p.iter().any(|p| p.fatal && p.line == 8), "{p:?}");
+    }
+
+    #[test]
+    fn example_config_parses_cleanly() {
+        let text = include_str!("../../etc/lonc/access.conf");
+        let (c, w) = parse(text).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.lon_host_id, "msul1");
+        assert_eq!(c.lond_port, 5663);
+        assert_eq!(c.user, DEFAULT_USER);
+        assert_eq!(c.probe_port, DEFAULT_PROBE_PORT);
+        assert_eq!(c.probe_timeout, DEFAULT_PROBE_TIMEOUT);
+        assert_eq!(c.max_attempts, DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(c.pong_delay, DEFAULT_PONG_DELAY);
+        assert_eq!(c.init_timeout, DEFAULT_INIT_TIMEOUT);
+        assert_eq!(c.reply_timeout, DEFAULT_REPLY_TIMEOUT);
+        assert_eq!(c.backoff_min, DEFAULT_BACKOFF_MIN);
+        assert_eq!(c.backoff_max, DEFAULT_BACKOFF_MAX);
+        assert_eq!(c.max_line, DEFAULT_MAX_LINE);
+        assert!(!c.syslog);
+    }
+
+    #[test]
+    fn comment_that_mentions_perlsetvar_is_quiet() {
+        let text = format!(
+            "{BASE}# every PerlSetVar line sets a variable
+##PerlSetVar a b
+"
+        );
+        let (c, w) = parse(&text).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].line, 9);
+        assert!(!c.vars.contains_key("a"));
     }
 
     #[test]

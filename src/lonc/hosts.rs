@@ -168,6 +168,14 @@ mod tests {
     }
 
     #[test]
+    fn example_hosts_tab_parses_cleanly() {
+        let (hosts, problems) = parse_hosts(include_str!("../../etc/lonc/hosts.tab"), p());
+        assert!(problems.is_empty(), "{problems:?}");
+        let ids: Vec<&str> = hosts.iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(ids, ["msul1", "msua3", "annarborl1"]);
+    }
+
+    #[test]
     fn load_missing_file_is_read_error() {
         let err = load_hosts(Path::new("/nonexistent/hosts.tab")).unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }));
