@@ -141,6 +141,11 @@ fn test_only_commands() {
     assert_eq!(c.ask("garbage_enc"), "enc:5:zz");
     assert_eq!(c.ask("encecho:x"), "unknown_cmd", "no cipher before ekey");
     let cipher = c.ekey("msul1", "msua3");
+    let answer = c.ask("encecho:in clear");
+    assert_eq!(
+        cipher.decrypt_reply(answer.as_bytes()).unwrap(),
+        b"in clear"
+    );
     let cut = c.ask("truncated_enc");
     assert!(cut.starts_with("enc:"), "{cut}");
     assert!(cipher.decrypt_reply(cut.as_bytes()).is_err());

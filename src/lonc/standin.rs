@@ -99,7 +99,9 @@ pub struct Session {
 /// What one request line turns into: the command as dispatched (decrypted for a good `enc:`
 /// line) and the action. Pure apart from updating `session`.
 pub fn respond(line: &[u8], opts: &StandinOptions, session: &mut Session) -> (Vec<u8>, Action) {
-    if line.starts_with(b"enc") {
+    // lond tested /^enc/; "enc:" keeps the clear `encecho:` test command usable and answers
+    // every other line the same way (garbage decrypts to an unknown command).
+    if line.starts_with(b"enc:") {
         let Some(cipher) = &session.cipher else {
             return (line.to_vec(), answer("unknown_cmd"));
         };
@@ -571,6 +573,9 @@ mod tests {
             Err(CipherError::HexNotWholeBlocks(_))
         ));
         assert!(lonc.decrypt_reply(b"enc:5:zz").is_err());
+        // In clear too, once there is a cipher.
+        let reply = text(&say("encecho:plain", &mut s));
+        assert_eq!(lonc.decrypt_reply(reply.as_bytes()).unwrap(), b"plain");
     }
 
     #[test]
