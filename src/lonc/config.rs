@@ -340,6 +340,13 @@ impl Lookup<'_> {
     fn duration(&mut self, key: &str, default: Duration) -> Duration {
         self.typed(key, default, "a number of seconds", parse_duration)
     }
+
+    /// A timeout of 0 would fail every probe, handshake or request at once.
+    fn timeout(&mut self, key: &str, default: Duration) -> Duration {
+        self.typed(key, default, "a number of seconds above 0", |s| {
+            parse_duration(s).filter(|d| !d.is_zero())
+        })
+    }
 }
 
 fn truthy(v: &str) -> bool {
@@ -377,7 +384,7 @@ impl LoncConfig {
             .optional("loncUser")
             .unwrap_or_else(|| DEFAULT_USER.to_string());
         let probe_port = l.port("loncProbePort", DEFAULT_PROBE_PORT);
-        let probe_timeout = l.duration("loncProbeTimeout", DEFAULT_PROBE_TIMEOUT);
+        let probe_timeout = l.timeout("loncProbeTimeout", DEFAULT_PROBE_TIMEOUT);
         let max_attempts = l.typed(
             "loncMaxAttempts",
             DEFAULT_MAX_ATTEMPTS,
@@ -385,8 +392,8 @@ impl LoncConfig {
             parse_uint::<u32>,
         );
         let pong_delay = l.duration("loncPongDelay", DEFAULT_PONG_DELAY);
-        let init_timeout = l.duration("loncInitTimeout", DEFAULT_INIT_TIMEOUT);
-        let reply_timeout = l.duration("loncReplyTimeout", DEFAULT_REPLY_TIMEOUT);
+        let init_timeout = l.timeout("loncInitTimeout", DEFAULT_INIT_TIMEOUT);
+        let reply_timeout = l.timeout("loncReplyTimeout", DEFAULT_REPLY_TIMEOUT);
         let backoff_min = l.duration("loncBackoffMin", DEFAULT_BACKOFF_MIN);
         let backoff_max = l.duration("loncBackoffMax", DEFAULT_BACKOFF_MAX);
         let max_line = l.typed(
@@ -666,6 +673,9 @@ PerlSetVar lonDocRoot /home/httpd/html
             ("loncMaxAttempts", "five"),
             ("loncMaxLine", "0"),
             ("loncBackoffMin", "nan"),
+            ("loncInitTimeout", "0"),
+            ("loncReplyTimeout", "0.0"),
+            ("loncProbeTimeout", "0"),
         ] {
             let text = format!("{BASE}PerlSetVar {key} {value}\n");
             let p = invalid(&text);
