@@ -6,8 +6,8 @@
 pub mod argv;
 pub mod control;
 pub mod daemon;
-pub mod flags;
 pub mod fipseq;
+pub mod flags;
 pub mod ftp;
 pub mod ftpscript;
 pub mod ipsyn;
