@@ -376,7 +376,7 @@ impl Child {
                     self.connected();
                 }
             }
-            Err(e) => self.fail(Fail::Connect(e.to_string())),
+            Err(e) => self.fail(Fail::Connect(err_text(&e))),
         }
     }
 
@@ -394,7 +394,7 @@ impl Child {
             };
             match r {
                 Ok(()) => self.connected(),
-                Err(e) => self.fail(Fail::Connect(e.to_string())),
+                Err(e) => self.fail(Fail::Connect(err_text(&e))),
             }
             return;
         }
@@ -419,7 +419,7 @@ impl Child {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
-                        eof = Some(e.to_string());
+                        eof = Some(err_text(&e));
                         break;
                     }
                 }
@@ -446,7 +446,7 @@ impl Child {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.on_tcp_gone(&e.to_string());
+                    self.on_tcp_gone(&err_text(&e));
                     return;
                 }
             }
@@ -656,7 +656,7 @@ impl Child {
                     self.log.log(&format!("{} online", self.id));
                 }
                 Err(e) => {
-                    self.fail(Fail::Socket(e.to_string()));
+                    self.fail(Fail::Socket(err_text(&e)));
                     return;
                 }
             }
@@ -802,8 +802,8 @@ impl Child {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // Out of fds: stop polling the listener briefly instead of spinning.
-                    self.log
-                        .log(&format!("WARNING: Cannot accept on {}: {e}", self.id));
+                    let msg = format!("WARNING: Cannot accept on {}: {}", self.id, err_text(&e));
+                    self.log.log(&msg);
                     self.accept_pause = Some(Instant::now() + ACCEPT_PAUSE);
                     return;
                 }
@@ -982,6 +982,15 @@ impl Child {
         self.close_listener();
         self.flush_clients_once();
         std::process::exit(code)
+    }
+}
+
+/// An OS error as a person reads it: `Connection refused`, without ` (os error 111)`.
+pub fn err_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
     }
 }
 

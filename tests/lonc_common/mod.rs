@@ -436,3 +436,53 @@ pub fn read_line(s: &mut UnixStream) -> Option<Vec<u8>> {
 pub fn ask(sock: &Path, line: &str) -> String {
     String::from_utf8(request(sock, line.as_bytes()).expect("an answer line")).unwrap()
 }
+
+/// Listeners with a full backlog: a connect to them hangs (SYNs dropped), so a probe times out.
+pub struct Blackhole {
+    _held: Vec<(socket2::Socket, std::net::TcpStream)>,
+}
+
+impl Setup {
+    /// Make the probe of each peer in `ids` time out: a full-backlog listener on the peer's
+    /// address at the probe port (other peers' probes are refused there = reachable).
+    pub fn blackhole(&mut self, ids: &[&str], probe_timeout: &str) -> Blackhole {
+        let mut port = 0u16;
+        let mut held = Vec::new();
+        for id in ids {
+            let ip = self.peer(id).ip;
+            let sock =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.bind(&SocketAddr::new(IpAddr::V4(ip), port).into())
+                .unwrap();
+            sock.listen(0).unwrap();
+            let addr = sock.local_addr().unwrap().as_socket().unwrap();
+            port = addr.port();
+            // Fill the one-entry accept queue; later SYNs are dropped.
+            let filler = std::net::TcpStream::connect(addr).unwrap();
+            held.push((sock, filler));
+        }
+        self.set("loncProbePort", &port.to_string());
+        self.set("loncProbeTimeout", probe_timeout);
+        Blackhole { _held: held }
+    }
+
+    /// Stop a peer's stand-in: its connections close and nothing listens any more.
+    pub fn stop_standin(&mut self, id: &str) {
+        let p = self.peers.iter_mut().find(|p| p.id == id).expect("peer");
+        if let Some(s) = p.standin.take() {
+            s.stop();
+        }
+    }
+}
+
+/// Wait until `standin` has received `line` (as dispatched) at least `n` times.
+pub fn wait_got(standin: &Standin, line: &[u8], n: usize) -> bool {
+    wait_for(WAIT, || {
+        standin
+            .received()
+            .iter()
+            .filter(|r| r.as_slice() == line)
+            .count()
+            >= n
+    })
+}
