@@ -169,3 +169,54 @@ fn version_and_usage() {
     let o = lonc(&["-c"]);
     assert_eq!(o.status.code(), Some(64));
 }
+
+/// fds above stderr of a process, as `/proc/<pid>/fd` link targets.
+fn open_fds(pid: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let n: i32 = e.file_name().to_string_lossy().parse().unwrap();
+        if n > 2 {
+            out.push(
+                std::fs::read_link(e.path())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    out
+}
+
+fn distinct(v: &[String]) -> usize {
+    v.iter().collect::<std::collections::BTreeSet<_>>().len()
+}
+
+#[test]
+fn children_hold_only_their_own_fds() {
+    let s = Setup::new("fds", &[peer("h1"), peer("h2"), peer("h3")]);
+    let l = s.start();
+    for id in ["h1", "h2", "h3"] {
+        assert!(s.wait_online(id));
+    }
+    // Parent: just its signal pipe (one socket pair, the write end duplicated per signal); no
+    // peer sockets, and nothing inherited from whoever started it (cargo's jobserver here).
+    let p = open_fds(l.pid);
+    assert!(
+        p.iter().all(|f| f.starts_with("socket:")),
+        "parent fds: {p:?}"
+    );
+    assert_eq!(distinct(&p), 2, "parent fds: {p:?}");
+    // Each child: its signal pipe (2), its listener and its TCP link; nothing of its siblings.
+    let kids = l.children();
+    assert_eq!(kids.len(), 3);
+    for k in kids {
+        let f = open_fds(k);
+        assert!(
+            f.iter().all(|x| x.starts_with("socket:")),
+            "child {k} fds: {f:?}"
+        );
+        assert_eq!(distinct(&f), 4, "child {k} fds: {f:?}");
+    }
+}

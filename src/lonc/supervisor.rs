@@ -179,6 +179,9 @@ fn print_config_error(e: &ConfigError, out: &mut dyn Write) {
 
 /// Start the daemon; returns the process exit code (the daemon itself exits from its loop).
 pub fn run(opts: &Options) -> i32 {
+    // Whatever fds the starter leaked to us (not close-on-exec) would be held for the
+    // daemon's lifetime; nothing of ours is open yet, so close them all first.
+    close_inherited_fds();
     let (cfg, problems) = match LoncConfig::load(&opts.config) {
         Ok(x) => x,
         Err(e) => {
