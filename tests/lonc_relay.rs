@@ -215,3 +215,21 @@ fn idle_clients_cost_little_memory() {
     );
     drop(clients);
 }
+
+#[test]
+fn a_client_that_half_closes_still_gets_its_answers() {
+    let s = Setup::new("halfclose", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    let mut c = UnixStream::connect(s.sock("h1")).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    c.write_all(b"sleep:50:one\necho:two\n").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_line(&mut c).unwrap(), b"one");
+    assert_eq!(read_line(&mut c).unwrap(), b"two");
+    assert_eq!(
+        read_line(&mut c),
+        None,
+        "closed once everything was answered"
+    );
+}

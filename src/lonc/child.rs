@@ -31,8 +31,9 @@ use super::netconn;
 use crate::sys::poll as spoll;
 use crate::sys::sig::SignalPipe;
 
-/// Grace period for the exchange in flight after TERM (spec §7.7).
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Grace period for the exchange in flight after TERM (spec §7.7: 5 s). A little under the
+/// parent's 5 s before KILL, so the child still answers `con_lost` and unlinks its socket.
+pub const STOP_GRACE: Duration = Duration::from_millis(4500);
 /// Longest wait for the answer to one delayed message (1.29: 60 s), also capped by
 /// `loncReplyTimeout` so short test configs stay short.
 pub const DELAYED_TIMEOUT: Duration = Duration::from_secs(60);
@@ -363,7 +364,8 @@ impl Child {
         self.cipher = None;
         self.pong_at = None;
         self.link = Link::Handshake(Phase::Connecting);
-        self.link_deadline = Some(Instant::now() + self.cfg.init_timeout + self.cfg.pong_delay);
+        // Connect, init, challenge, pause, pong and ekey: all within loncInitTimeout (§3.1).
+        self.link_deadline = Some(Instant::now() + self.cfg.init_timeout);
         let Some(addr) = self.addr else {
             self.fail(Fail::Connect("bad ip address in hosts.tab".into()));
             return;

@@ -101,6 +101,8 @@ struct Supervisor {
     json_due: Option<(Instant, Instant)>,
     json_dirty: bool,
     child_last: BTreeMap<i32, String>,
+    /// `-f`: children copy their log lines to stderr as well.
+    foreground: bool,
 }
 
 /// `lonc -n`: check config and hosts.tab, print problems with file:line and the plan.
@@ -282,6 +284,7 @@ pub fn run(opts: &Options) -> i32 {
         json_due: None,
         json_dirty: true,
         child_last: BTreeMap::new(),
+        foreground: opts.foreground,
     };
     sup.start_all();
     sup.main_loop()
@@ -654,11 +657,12 @@ impl Supervisor {
                     );
                 }
                 close_inherited_fds();
-                let log = Logger::new(
+                let mut log = Logger::new(
                     self.cfg.log_file(),
                     self.cfg.perm_log_file(),
                     self.cfg.syslog,
                 );
+                log.set_echo_stderr(self.foreground);
                 let args = ChildArgs {
                     cfg: self.cfg.clone(),
                     host: self.slots[i].host.clone(),
