@@ -172,3 +172,46 @@ fn reconnect_failure_after_a_loss_backs_off_and_the_parent_counts_restarts() {
     );
     assert!(!s.sock("h1").exists(), "socket left behind");
 }
+
+#[test]
+fn silent_peer_times_out_in_init_and_refused_connect_backs_off() {
+    let mut s = Setup::new(
+        "silent",
+        &[
+            peer("h1"),
+            PeerSpec {
+                id: "h2",
+                standin: false,
+                refuse: false,
+            },
+            PeerSpec {
+                id: "h3",
+                standin: false,
+                refuse: false,
+            },
+        ],
+    );
+    s.set("loncInitTimeout", "0.5");
+    s.set("loncMaxAttempts", "1");
+    // h2: something accepts on lond's port but never says a word.
+    let mute = std::net::TcpListener::bind((s.peer("h2").ip, s.port)).unwrap();
+    // h3: nothing listens on lond's port (the probe still says reachable: refused).
+    let _l = s.start();
+    assert!(s.wait_log("Timed out during init: h2"), "{}", s.log());
+    assert!(s.wait_log("WARNING: Init failed h2 ("));
+    assert!(s.wait_log("WARNING: Couldn't connect h3 ("), "{}", s.log());
+    assert!(s.log().contains("Connection refused"), "{}", s.log());
+    assert!(
+        s.wait_log("INFO: Skipping h2 (1 of 1 attempts)"),
+        "{}",
+        s.log()
+    );
+    assert!(
+        s.wait_log("INFO: Skipping h3 (1 of 1 attempts)"),
+        "{}",
+        s.log()
+    );
+    assert!(!s.sock("h2").exists() && !s.sock("h3").exists());
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    drop(mute);
+}
