@@ -183,3 +183,28 @@ fn children_ignore_hup_and_exit_when_the_parent_dies() {
     );
     assert!(!s.sock("h1").exists() && !s.sock("h2").exists());
 }
+
+#[test]
+fn hup_and_usr1_during_start_up_are_handled_once_it_is_done() {
+    let mut s = Setup::new("early", &[peer("h1"), peer("h2")]);
+    // h2's probe hangs for 1.5 s, so start-up takes that long.
+    let _bh = s.blackhole(&["h2"], "1.5");
+    let l = s.spawn();
+    assert!(s.wait_log("CRITICAL: ---------- Starting ----------"));
+    l.signal(Signal::SIGHUP);
+    l.signal(Signal::SIGUSR1);
+    assert!(s.wait_log("CRITICAL: Restarting"), "{}", s.log());
+    assert!(s.wait_log_n("Done starting initial servers", 2));
+    assert!(
+        s.wait_log("USR1: Trying to establish connections again"),
+        "{}",
+        s.log()
+    );
+    let log = s.log();
+    assert!(
+        log.find("CRITICAL: Restarting").unwrap()
+            > log.find("Done starting initial servers").unwrap()
+    );
+    assert!(s.wait_online("h1"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+}

@@ -585,15 +585,7 @@ impl Supervisor {
                     }
                 }
             }
-            Phase::Running => {
-                if self.hup_pending {
-                    self.hup_pending = false;
-                    self.begin_restart();
-                } else if self.usr1_pending {
-                    self.usr1_pending = false;
-                    self.usr1();
-                }
-            }
+            Phase::Running => {}
             Phase::Restarting { deadline, killed } | Phase::Stopping { deadline, killed } => {
                 let alive = self.slots.iter().any(|s| s.pid.is_some());
                 if alive && now >= deadline && !killed {
@@ -619,6 +611,17 @@ impl Supervisor {
                         _ => self.finish_stop(),
                     }
                 }
+            }
+        }
+        // Signals that arrived while starting or restarting are handled as soon as we run
+        // (also right after start-up finished in this same pass, so none waits for a wake-up).
+        if matches!(self.phase, Phase::Running) {
+            if self.hup_pending {
+                self.hup_pending = false;
+                self.begin_restart();
+            } else if self.usr1_pending {
+                self.usr1_pending = false;
+                self.usr1();
             }
         }
     }

@@ -241,8 +241,8 @@ impl Setup {
         self.wait_log_n(needle, 1)
     }
 
-    /// Start `lonc -f` in its own process group.
-    pub fn start(&self) -> Lonc {
+    /// Start `lonc -f` in its own process group, without waiting for anything.
+    pub fn spawn(&self) -> Lonc {
         let child = Command::new(env!("CARGO_BIN_EXE_lonc"))
             .arg("-c")
             .arg(&self.config)
@@ -254,11 +254,16 @@ impl Setup {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
-        let l = Lonc {
+        Lonc {
             pid,
             child: Some(child),
             pid_file: self.pid_path(),
-        };
+        }
+    }
+
+    /// Start `lonc -f` and wait until it has started its initial children.
+    pub fn start(&self) -> Lonc {
+        let l = self.spawn();
         assert!(
             wait_for(WAIT, || self
                 .log()
