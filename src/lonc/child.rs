@@ -1,1 +1,1019 @@
-//! lonc per-peer child: Unix listener, clients, one TCP connection to lond (being written; owner: lonc-daemon).
+//! lonc per-peer child: one Unix listener (`<lonSockDir>/<id>`), its clients, and one TCP
+//! connection to that peer's lond, all in one single-threaded poll loop (spec §3, §4, §7.1-7.4).
+//!
+//! Life: connect and handshake (`handshake`), replay delayed messages (`delayed`), create the
+//! listener and serve. Client lines are queued in arrival order and relayed one at a time (the
+//! protocol is strictly one request, one answer). Every wait is a deadline in the loop: connect
+//! and handshake (`loncInitTimeout` + `loncPongDelay`), the pong pause, each delayed answer,
+//! each reply (`loncReplyTimeout`), the back-off before exit and the TERM grace period.
+//! This process never forks and never blocks outside `poll`.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags};
+use nix::unistd::Pid;
+use socket2::Socket;
+
+use super::cipher::LineCipher;
+use super::config::LoncConfig;
+use super::delayed::{self, Content};
+use super::handshake::{self, Action, Event, Phase};
+use super::hosts::Host;
+use super::linebuf::{chomp, LineBuf};
+use super::log::{shown, Logger};
+use super::netconn;
+use crate::sys::poll as spoll;
+use crate::sys::sig::SignalPipe;
+
+/// Grace period for the exchange in flight after TERM (spec §7.7: 5 s). A little under the
+/// parent's 5 s before KILL, so the child still answers `con_lost` and unlinks its socket.
+pub const STOP_GRACE: Duration = Duration::from_millis(4500);
+/// Longest wait for the answer to one delayed message (1.29: 60 s), also capped by
+/// `loncReplyTimeout` so short test configs stay short.
+pub const DELAYED_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause before accepting again when the process is out of file descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// What a child is given by the parent.
+pub struct ChildArgs {
+    pub cfg: LoncConfig,
+    pub host: Host,
+    pub log: Logger,
+    pub parent: Pid,
+    /// The signal mask to restore once the child's own handlers are in place.
+    pub mask: nix::sys::signal::SigSet,
+}
+
+/// One connected Unix client.
+struct Client {
+    stream: UnixStream,
+    inbuf: LineBuf,
+    out: Vec<u8>,
+    /// End of file seen: no more requests, but answers still go out.
+    read_closed: bool,
+    /// Requests queued or in flight whose answers are still owed.
+    pending: usize,
+    /// Sent a line over `loncMaxLine`: gets `refused` after its pending answers, then closed.
+    refused: bool,
+}
+
+/// One queued request.
+enum Req {
+    Relay { cid: u64, line: Vec<u8> },
+    CloseExit,
+}
+
+/// One delayed message waiting for its answer.
+struct DelayedMsg {
+    path: PathBuf,
+    original: Vec<u8>,
+    sent: Vec<u8>,
+}
+
+/// What the TCP link is doing.
+enum Link {
+    /// No connection (backing off before exit).
+    Down,
+    Handshake(Phase),
+    Delayed {
+        files: VecDeque<PathBuf>,
+        current: Option<DelayedMsg>,
+    },
+    Ready,
+    Busy {
+        cid: u64,
+        request: Vec<u8>,
+    },
+}
+
+/// Why the child gives up and backs off (spec §3.1 failure path).
+enum Fail {
+    Connect(String),
+    Init,
+    Socket(String),
+    Replay(String),
+}
+
+struct Child {
+    cfg: LoncConfig,
+    id: String,
+    addr: Option<std::net::SocketAddr>,
+    log: Logger,
+    sig: SignalPipe,
+    sock_path: PathBuf,
+    listener: Option<UnixListener>,
+    accept_pause: Option<Instant>,
+    clients: HashMap<u64, Client>,
+    next_cid: u64,
+    queue: VecDeque<Req>,
+    tcp: Option<Socket>,
+    connecting: bool,
+    link: Link,
+    /// Bumped on every new connection, so line processing stops when the link is replaced.
+    link_gen: u64,
+    tcp_in: LineBuf,
+    tcp_out: Vec<u8>,
+    /// Deadline of the link's current wait (handshake, delayed answer, reply).
+    link_deadline: Option<Instant>,
+    pong_at: Option<Instant>,
+    cipher: Option<LineCipher>,
+    stopping: Option<Instant>,
+    backoff_until: Option<Instant>,
+    rng: u64,
+}
+
+/// Run the child for one peer; never returns.
+pub fn run(args: ChildArgs) -> ! {
+    let ChildArgs {
+        cfg,
+        host,
+        mut log,
+        parent,
+        mask,
+    } = args;
+    // Ask for TERM when the parent dies, then check it did not die before we asked (§7.10).
+    // SAFETY: prctl with PR_SET_PDEATHSIG and a signal number has no memory effects.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGTERM as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+    }
+    if nix::unistd::getppid() != parent {
+        std::process::exit(0);
+    }
+    let sig = match SignalPipe::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGUSR1]) {
+        Ok(s) => s,
+        Err(e) => {
+            log.log(&format!(
+                "CRITICAL: {}: cannot set up signals: {e}",
+                host.id
+            ));
+            std::process::exit(1);
+        }
+    };
+    // Signals were blocked across fork so none was lost; they reach our own pipe from now on.
+    let _ =
+        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&mask), None);
+    // SAFETY: setting a disposition to SIG_IGN installs no handler code.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGHUP,
+            nix::sys::signal::SigHandler::SigIgn,
+        );
+    }
+    let addr = host
+        .ip
+        .trim()
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| std::net::SocketAddr::new(ip, cfg.lond_port));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        ^ ((std::process::id() as u64) << 32);
+    let mut c = Child {
+        sock_path: cfg.socket_path(&host.id),
+        id: host.id.clone(),
+        cfg,
+        addr,
+        log,
+        sig,
+        listener: None,
+        accept_pause: None,
+        clients: HashMap::new(),
+        next_cid: 1,
+        queue: VecDeque::new(),
+        tcp: None,
+        connecting: false,
+        link: Link::Down,
+        link_gen: 0,
+        tcp_in: LineBuf::new(),
+        tcp_out: Vec::new(),
+        link_deadline: None,
+        pong_at: None,
+        cipher: None,
+        stopping: None,
+        backoff_until: None,
+        rng: seed | 1,
+    };
+    // 1.29 removes a stale socket first: until the listener exists, clients get con_lost.
+    let _ = std::fs::remove_file(&c.sock_path);
+    c.connect();
+    c.main_loop()
+}
+
+/// Who a poll entry belongs to.
+#[derive(Clone, Copy)]
+enum Role {
+    Sig,
+    Tcp,
+    Listener,
+    Client(u64),
+}
+
+impl Child {
+    fn main_loop(&mut self) -> ! {
+        loop {
+            let mut roles = Vec::with_capacity(self.clients.len() + 3);
+            let mut fds = Vec::with_capacity(self.clients.len() + 3);
+            fds.push(PollFd::new(self.sig.fd(), PollFlags::POLLIN));
+            roles.push(Role::Sig);
+            if let Some(t) = &self.tcp {
+                let mut ev = PollFlags::POLLIN;
+                if self.connecting || !self.tcp_out.is_empty() {
+                    ev |= PollFlags::POLLOUT;
+                }
+                fds.push(PollFd::new(t.as_fd(), ev));
+                roles.push(Role::Tcp);
+            }
+            if let (Some(l), None) = (&self.listener, self.accept_pause) {
+                fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+                roles.push(Role::Listener);
+            }
+            for (&cid, cl) in &self.clients {
+                let mut ev = PollFlags::empty();
+                if !cl.read_closed && !cl.refused {
+                    ev |= PollFlags::POLLIN;
+                }
+                if !cl.out.is_empty() {
+                    ev |= PollFlags::POLLOUT;
+                }
+                if !ev.is_empty() {
+                    fds.push(PollFd::new(cl.stream.as_fd(), ev));
+                    roles.push(Role::Client(cid));
+                }
+            }
+            let deadline = spoll::earliest([
+                self.link_deadline,
+                self.pong_at,
+                self.stopping,
+                self.backoff_until,
+                self.accept_pause,
+            ]);
+            let ready = match spoll::wait(&mut fds, deadline) {
+                Ok(_) => fds
+                    .iter()
+                    .zip(roles.iter())
+                    .filter_map(|(f, r)| f.revents().filter(|e| !e.is_empty()).map(|e| (*r, e)))
+                    .collect::<Vec<_>>(),
+                Err(_) => Vec::new(),
+            };
+            drop(fds);
+            for (role, ev) in ready {
+                match role {
+                    Role::Sig => self.on_signals(),
+                    Role::Tcp => self.on_tcp(ev),
+                    Role::Listener => self.on_accept(),
+                    Role::Client(cid) => self.on_client(cid, ev),
+                }
+            }
+            self.on_deadlines(Instant::now());
+            self.pump();
+            if self.stopping.is_some() && !matches!(self.link, Link::Busy { .. }) {
+                self.exit_clean(0);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- signals, deadlines
+
+    fn on_signals(&mut self) {
+        self.sig.drain();
+        if self.sig.take(libc::SIGUSR1) {
+            let line = self.log.status_line();
+            super::status::append_txt(&self.cfg.status_txt(), &line);
+        }
+        let term = self.sig.take(libc::SIGTERM);
+        let int = self.sig.take(libc::SIGINT);
+        if term || int {
+            self.begin_stop();
+        }
+    }
+
+    /// TERM/INT or parent death: stop taking work, let the exchange in flight finish.
+    fn begin_stop(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        self.log.status(&format!("Shutting down {}", self.id));
+        self.stopping = Some(Instant::now() + STOP_GRACE);
+        self.close_listener();
+        self.con_lost_queued();
+        if self.backoff_until.is_some() {
+            self.exit_clean(0);
+        }
+    }
+
+    fn on_deadlines(&mut self, now: Instant) {
+        if self.accept_pause.is_some_and(|t| now >= t) {
+            self.accept_pause = None;
+        }
+        if self.backoff_until.is_some_and(|t| now >= t) {
+            self.exit_clean(0);
+        }
+        if self.stopping.is_some_and(|t| now >= t) {
+            self.con_lost_all();
+            self.exit_clean(0);
+        }
+        if self.pong_at.is_some_and(|t| now >= t) {
+            self.pong_at = None;
+            self.feed(Event::DelayOver);
+        }
+        if self.link_deadline.is_some_and(|t| now >= t) {
+            self.link_deadline = None;
+            match &self.link {
+                Link::Handshake(_) => {
+                    self.log.log(&format!("Timed out during init: {}", self.id));
+                    self.fail(Fail::Init);
+                }
+                Link::Delayed { .. } => {
+                    self.fail(Fail::Replay(
+                        "no answer to a delayed message in time".into(),
+                    ));
+                }
+                Link::Busy { request, .. } => {
+                    let msg = format!("CRITICAL: Timeout {}: {}", self.id, shown(request));
+                    self.log.log(&msg);
+                    self.link_lost("reply timeout");
+                }
+                Link::Ready | Link::Down => {}
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- the TCP link
+
+    /// Open a new connection and start the handshake (first start and every reconnect).
+    fn connect(&mut self) {
+        self.log.status(&format!("Opening TCP: {}", self.id));
+        self.link_gen += 1;
+        self.tcp = None;
+        self.tcp_in.clear();
+        self.tcp_out.clear();
+        self.cipher = None;
+        self.pong_at = None;
+        self.link = Link::Handshake(Phase::Connecting);
+        // Connect, init, challenge, pause, pong and ekey: all within loncInitTimeout (§3.1).
+        self.link_deadline = Some(Instant::now() + self.cfg.init_timeout);
+        let Some(addr) = self.addr else {
+            self.fail(Fail::Connect("bad ip address in hosts.tab".into()));
+            return;
+        };
+        match netconn::start_connect(addr) {
+            Ok((s, done)) => {
+                self.tcp = Some(s);
+                self.connecting = !done;
+                if done {
+                    self.connected();
+                }
+            }
+            Err(e) => self.fail(Fail::Connect(err_text(&e))),
+        }
+    }
+
+    fn connected(&mut self) {
+        self.connecting = false;
+        self.log.status(&format!("Init dialogue: {}", self.id));
+        self.feed(Event::Connected);
+    }
+
+    fn on_tcp(&mut self, ev: PollFlags) {
+        if self.connecting {
+            let r = match &self.tcp {
+                Some(s) => netconn::finish_connect(s),
+                None => return,
+            };
+            match r {
+                Ok(()) => self.connected(),
+                Err(e) => self.fail(Fail::Connect(err_text(&e))),
+            }
+            return;
+        }
+        let gen = self.link_gen;
+        if ev.intersects(PollFlags::POLLOUT) {
+            self.flush_tcp();
+            if gen != self.link_gen {
+                return;
+            }
+        }
+        if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            let mut buf = [0u8; 8192];
+            let mut eof: Option<String> = None;
+            for _ in 0..64 {
+                let Some(s) = self.tcp.as_mut() else { return };
+                match s.read(&mut buf) {
+                    Ok(0) => {
+                        eof = Some("closed by peer".into());
+                        break;
+                    }
+                    Ok(n) => self.tcp_in.push(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        eof = Some(err_text(&e));
+                        break;
+                    }
+                }
+            }
+            while let Some(line) = self.tcp_in.next_line() {
+                self.on_tcp_line(&line);
+                if gen != self.link_gen || self.tcp.is_none() {
+                    return;
+                }
+            }
+            if let Some(reason) = eof {
+                self.on_tcp_gone(&reason);
+            }
+        }
+    }
+
+    fn flush_tcp(&mut self) {
+        while !self.tcp_out.is_empty() {
+            let Some(s) = self.tcp.as_mut() else { return };
+            match s.write(&self.tcp_out) {
+                Ok(n) => {
+                    self.tcp_out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.on_tcp_gone(&err_text(&e));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn send_line(&mut self, bytes: &[u8]) {
+        self.tcp_out.extend_from_slice(bytes);
+        if !bytes.ends_with(b"\n") {
+            self.tcp_out.push(b'\n');
+        }
+        self.flush_tcp();
+    }
+
+    /// The peer closed, reset, or a read/write failed.
+    fn on_tcp_gone(&mut self, reason: &str) {
+        match &self.link {
+            Link::Handshake(p) => {
+                if *p == Phase::AwaitOk {
+                    self.log.log(&format!("Init reply for {}: ><", self.id));
+                } else {
+                    self.log.log(&format!(
+                        "Lost connection to {} during init: {reason}",
+                        self.id
+                    ));
+                }
+                self.fail(Fail::Init);
+            }
+            Link::Delayed { .. } => self.fail(Fail::Replay(reason.to_string())),
+            Link::Ready | Link::Busy { .. } => self.link_lost(reason),
+            Link::Down => {}
+        }
+    }
+
+    fn feed(&mut self, ev: Event) {
+        let Link::Handshake(phase) = self.link else {
+            return;
+        };
+        let (next, actions) = handshake::step(phase, ev, &self.id, &self.cfg.lon_host_id);
+        self.link = Link::Handshake(next);
+        let gen = self.link_gen;
+        for a in actions {
+            if gen != self.link_gen {
+                return;
+            }
+            match a {
+                Action::Send(b) => self.send_line(&b),
+                Action::StartDelay => {
+                    self.log.status(&format!("Ponging {}", self.id));
+                    self.pong_at = Some(Instant::now() + self.cfg.pong_delay);
+                }
+                Action::Log(m) => self.log.log(&m),
+                Action::Fail => self.fail(Fail::Init),
+                Action::Up(key) => {
+                    self.cipher = Some(LineCipher::new(key));
+                    self.start_delayed();
+                }
+            }
+        }
+    }
+
+    fn on_tcp_line(&mut self, line: &[u8]) {
+        match &mut self.link {
+            Link::Handshake(_) => self.feed(Event::Line(line)),
+            Link::Delayed { current, .. } => {
+                let Some(msg) = current.take() else {
+                    self.log.log(&format!(
+                        "WARNING: Unexpected line from {}: >{}<",
+                        self.id,
+                        shown(chomp(line))
+                    ));
+                    return;
+                };
+                let answer = chomp(line);
+                if answer.is_empty() {
+                    self.log.log(&format!(
+                        "WARNING: Delayed {} to {}: empty answer, {} kept",
+                        shown(&msg.sent),
+                        self.id,
+                        msg.path.display()
+                    ));
+                } else {
+                    if let Err(e) = std::fs::remove_file(&msg.path) {
+                        self.log.log(&format!(
+                            "WARNING: Cannot remove {}: {e}",
+                            msg.path.display()
+                        ));
+                    }
+                    self.log.log(&format!(
+                        "Delayed {} to {}: >{}<",
+                        shown(&msg.sent),
+                        self.id,
+                        shown(answer)
+                    ));
+                    let rec = format!("S:{}:{}", self.id, String::from_utf8_lossy(&msg.original));
+                    self.log.perm(&rec);
+                }
+                self.next_delayed();
+            }
+            Link::Busy { cid, request } => {
+                let (cid, request) = (*cid, std::mem::take(request));
+                let raw = chomp(line);
+                let mut answer = if raw.starts_with(b"enc") {
+                    match self.cipher.as_ref().map(|c| c.decrypt_reply(raw)) {
+                        Some(Ok(plain)) => plain,
+                        Some(Err(e)) => {
+                            self.log.log(&format!(
+                                "WARNING: Bad encrypted answer from {} to {}: {e}; relayed unchanged",
+                                self.id,
+                                shown(&request)
+                            ));
+                            raw.to_vec()
+                        }
+                        None => raw.to_vec(),
+                    }
+                } else {
+                    raw.to_vec()
+                };
+                answer.push(b'\n');
+                self.link = Link::Ready;
+                self.link_deadline = None;
+                self.log
+                    .status(&format!("Completed {}: {}", self.id, shown(&request)));
+                self.deliver(cid, &answer);
+            }
+            Link::Ready | Link::Down => {
+                self.log.log(&format!(
+                    "WARNING: Unexpected line from {}: >{}<",
+                    self.id,
+                    shown(chomp(line))
+                ));
+            }
+        }
+    }
+
+    /// Handshake done: replay delayed messages (after every connect, spec §3.2).
+    fn start_delayed(&mut self) {
+        self.log.status("Checking for delayed messages");
+        let files = delayed::pending_files(&self.cfg.delayed_dir(), &self.id);
+        self.link = Link::Delayed {
+            files: files.into(),
+            current: None,
+        };
+        self.link_deadline = None;
+        self.next_delayed();
+    }
+
+    fn next_delayed(&mut self) {
+        loop {
+            let Link::Delayed { files, .. } = &mut self.link else {
+                return;
+            };
+            let Some(path) = files.pop_front() else { break };
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            self.log
+                .status(&format!("Sending delayed {} {name}", self.id));
+            self.log.log(&format!("Sending {}", path.display()));
+            let line = match delayed::read_first_line(&path) {
+                Ok(Content::Line(l)) => l,
+                Ok(Content::Empty) => {
+                    self.log.log(&format!(
+                        "WARNING: Delayed message {} is empty, left in place",
+                        path.display()
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    self.log.log(&format!(
+                        "WARNING: Cannot read delayed message {}: {e}; left in place",
+                        path.display()
+                    ));
+                    continue;
+                }
+            };
+            let sent = match (line.strip_prefix(b"encrypt:"), &self.cipher) {
+                (Some(cmd), Some(c)) => c.encrypt_request(cmd),
+                _ => line.clone(),
+            };
+            let timeout = DELAYED_TIMEOUT.min(self.cfg.reply_timeout);
+            self.link_deadline = Some(Instant::now() + timeout);
+            if let Link::Delayed { current, .. } = &mut self.link {
+                *current = Some(DelayedMsg {
+                    path,
+                    original: line,
+                    sent: sent.clone(),
+                });
+            }
+            // One newline only (1.29 sent two after an encrypted line, shifting later answers).
+            self.send_line(&sent);
+            return;
+        }
+        self.link_ready();
+    }
+
+    /// The link is usable: make sure the listener exists, then serve the queue.
+    fn link_ready(&mut self) {
+        self.link = Link::Ready;
+        self.link_deadline = None;
+        if self.listener.is_none() && self.stopping.is_none() {
+            self.log.status(&format!("Opening socket {}", self.id));
+            match self.make_listener() {
+                Ok(l) => {
+                    self.listener = Some(l);
+                    self.log.log(&format!("{} online", self.id));
+                }
+                Err(e) => {
+                    self.fail(Fail::Socket(err_text(&e)));
+                    return;
+                }
+            }
+        }
+        self.log.status(&format!("Idle {}", self.id));
+    }
+
+    fn make_listener(&self) -> io::Result<UnixListener> {
+        let _ = std::fs::remove_file(&self.sock_path);
+        // Created 0600 from the start (umask), not chmod-ed after clients could connect.
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+        let r = UnixListener::bind(&self.sock_path);
+        nix::sys::stat::umask(old);
+        let l = r?;
+        std::fs::set_permissions(&self.sock_path, std::fs::Permissions::from_mode(0o600))?;
+        l.set_nonblocking(true)?;
+        Ok(l)
+    }
+
+    /// Relay the next queued request if the link is free.
+    fn pump(&mut self) {
+        if !matches!(self.link, Link::Ready) || self.tcp.is_none() {
+            return;
+        }
+        let Some(req) = self.queue.pop_front() else {
+            return;
+        };
+        match req {
+            Req::CloseExit => {
+                self.log
+                    .status(&format!("Request close connection: {}", self.id));
+                self.log
+                    .log(&format!("CRITICAL: Request Close Connection {}", self.id));
+                self.exit_clean(0);
+            }
+            Req::Relay { cid, line } => {
+                let wire = match (line.strip_prefix(b"encrypt:"), &self.cipher) {
+                    (Some(cmd), Some(c)) => c.encrypt_request(cmd),
+                    _ => line.clone(),
+                };
+                self.log.status(&format!(
+                    "Waiting for reply from {}: {}",
+                    self.id,
+                    shown(&line)
+                ));
+                self.link = Link::Busy { cid, request: line };
+                self.link_deadline = Some(Instant::now() + self.cfg.reply_timeout);
+                self.send_line(&wire);
+            }
+        }
+    }
+
+    /// Lost the link while serving: `con_lost` to everyone waiting, one immediate reconnect
+    /// (spec §7.1). If that reconnect fails, its own failure path backs off and exits.
+    fn link_lost(&mut self, reason: &str) {
+        self.log
+            .log(&format!("CRITICAL: Closing connection {}", self.id));
+        self.log
+            .status(&format!("Connection lost {}: {reason}", self.id));
+        self.con_lost_all();
+        self.tcp = None;
+        self.link = Link::Down;
+        self.link_deadline = None;
+        if self.stopping.is_some() {
+            self.exit_clean(0);
+        }
+        self.log.log("Attempting to open new connection");
+        self.connect();
+    }
+
+    /// Give up: WARNING, close the listener and unlink the socket, back off, then exit.
+    fn fail(&mut self, why: Fail) {
+        let st = self.backoff();
+        let secs = fmt_secs(st);
+        let id = self.id.clone();
+        let msg = match why {
+            Fail::Connect(e) => format!("WARNING: Couldn't connect {id} ({secs} secs): {e}"),
+            Fail::Init => format!("WARNING: Init failed {id} ({secs} secs)"),
+            Fail::Socket(e) => format!("WARNING: Can't make server socket {id} ({secs} secs): {e}"),
+            Fail::Replay(e) => {
+                format!("WARNING: Lost {id} while sending delayed messages ({secs} secs): {e}")
+            }
+        };
+        self.log.log(&msg);
+        self.con_lost_all();
+        self.link_gen += 1;
+        self.tcp = None;
+        self.connecting = false;
+        self.link = Link::Down;
+        self.link_deadline = None;
+        self.pong_at = None;
+        self.close_listener();
+        self.flush_clients_once();
+        self.clients.clear();
+        if self.stopping.is_some() {
+            self.exit_clean(0);
+        }
+        self.log.status(&format!("Backing off {id} ({secs} secs)"));
+        self.backoff_until = Some(Instant::now() + st);
+    }
+
+    /// A random time in [loncBackoffMin, loncBackoffMax].
+    fn backoff(&mut self) -> Duration {
+        // xorshift64: plenty for spreading restarts; no crate needed.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let (lo, hi) = (
+            self.cfg.backoff_min,
+            self.cfg.backoff_max.max(self.cfg.backoff_min),
+        );
+        let span = (hi - lo).as_millis() as u64;
+        lo + Duration::from_millis(if span == 0 { 0 } else { self.rng % (span + 1) })
+    }
+
+    // ---------------------------------------------------------------- Unix clients
+
+    fn on_accept(&mut self) {
+        for _ in 0..64 {
+            let Some(l) = &self.listener else { return };
+            match l.accept() {
+                Ok((stream, _)) => {
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    self.log
+                        .status(&format!("Accept new connection: {}", self.id));
+                    let cid = self.next_cid;
+                    self.next_cid += 1;
+                    self.clients.insert(
+                        cid,
+                        Client {
+                            stream,
+                            inbuf: LineBuf::new(),
+                            out: Vec::new(),
+                            read_closed: false,
+                            pending: 0,
+                            refused: false,
+                        },
+                    );
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of fds: stop polling the listener briefly instead of spinning.
+                    let msg = format!("WARNING: Cannot accept on {}: {}", self.id, err_text(&e));
+                    self.log.log(&msg);
+                    self.accept_pause = Some(Instant::now() + ACCEPT_PAUSE);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_client(&mut self, cid: u64, ev: PollFlags) {
+        if ev.intersects(PollFlags::POLLOUT) {
+            self.write_client(cid);
+        }
+        if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            self.read_client(cid);
+        }
+        self.maybe_close(cid);
+    }
+
+    fn read_client(&mut self, cid: u64) {
+        let max = self.cfg.max_line;
+        let mut buf = [0u8; 8192];
+        let mut lines = Vec::new();
+        let mut too_long = None;
+        {
+            let Some(cl) = self.clients.get_mut(&cid) else {
+                return;
+            };
+            if cl.read_closed || cl.refused {
+                return;
+            }
+            for _ in 0..16 {
+                match cl.stream.read(&mut buf) {
+                    Ok(0) => {
+                        cl.read_closed = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        cl.inbuf.push(&buf[..n]);
+                        while let Some(l) = cl.inbuf.next_line() {
+                            let len = l.len() - 1;
+                            if len > max {
+                                too_long = Some(len);
+                                break;
+                            }
+                            lines.push(l);
+                        }
+                        if too_long.is_none() && cl.inbuf.partial_len() > max {
+                            too_long = Some(cl.inbuf.partial_len());
+                        }
+                        if too_long.is_some() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        cl.read_closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        for l in lines {
+            self.take_request(cid, chomp(&l).to_vec());
+        }
+        if let Some(len) = too_long {
+            self.log.log(&format!(
+                "WARNING: Request to {} of {}{len} bytes is over loncMaxLine ({max}), refused",
+                self.id,
+                if len > max { "at least " } else { "" }
+            ));
+            if let Some(cl) = self.clients.get_mut(&cid) {
+                cl.refused = true;
+                cl.inbuf.clear();
+                if cl.pending == 0 {
+                    cl.out.extend_from_slice(b"refused\n");
+                }
+            }
+            self.write_client(cid);
+        }
+    }
+
+    fn take_request(&mut self, cid: u64, line: Vec<u8>) {
+        if self.stopping.is_some() {
+            if let Some(cl) = self.clients.get_mut(&cid) {
+                cl.out.extend_from_slice(b"con_lost\n");
+            }
+            return;
+        }
+        if line == b"close_connection_exit" {
+            self.queue.push_back(Req::CloseExit);
+            return;
+        }
+        if let Some(cl) = self.clients.get_mut(&cid) {
+            cl.pending += 1;
+        }
+        self.queue.push_back(Req::Relay { cid, line });
+    }
+
+    /// Hand an answer to its client; a client that already left just loses it.
+    fn deliver(&mut self, cid: u64, answer: &[u8]) {
+        if let Some(cl) = self.clients.get_mut(&cid) {
+            cl.out.extend_from_slice(answer);
+            cl.pending = cl.pending.saturating_sub(1);
+            if cl.refused && cl.pending == 0 {
+                cl.out.extend_from_slice(b"refused\n");
+            }
+            self.write_client(cid);
+            self.maybe_close(cid);
+        }
+    }
+
+    fn write_client(&mut self, cid: u64) {
+        let Some(cl) = self.clients.get_mut(&cid) else {
+            return;
+        };
+        while !cl.out.is_empty() {
+            match cl.stream.write(&cl.out) {
+                Ok(n) => {
+                    cl.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // The client left (EPIPE/ECONNRESET): its answers are dropped, we live on.
+                    self.clients.remove(&cid);
+                    return;
+                }
+            }
+        }
+        if cl.out.capacity() > 64 * 1024 && cl.out.is_empty() {
+            cl.out = Vec::new();
+        }
+    }
+
+    fn maybe_close(&mut self, cid: u64) {
+        if let Some(cl) = self.clients.get(&cid) {
+            if (cl.read_closed || cl.refused) && cl.pending == 0 && cl.out.is_empty() {
+                self.clients.remove(&cid);
+            }
+        }
+    }
+
+    /// `con_lost` for the request in flight and every queued one.
+    fn con_lost_all(&mut self) {
+        if let Link::Busy { cid, .. } = self.link {
+            self.link = Link::Ready;
+            self.deliver(cid, b"con_lost\n");
+        }
+        self.con_lost_queued();
+    }
+
+    /// `con_lost` for every queued (not yet sent) request.
+    fn con_lost_queued(&mut self) {
+        while let Some(r) = self.queue.pop_front() {
+            if let Req::Relay { cid, .. } = r {
+                self.deliver(cid, b"con_lost\n");
+            }
+        }
+    }
+
+    fn close_listener(&mut self) {
+        if self.listener.take().is_some() {
+            let _ = std::fs::remove_file(&self.sock_path);
+        }
+    }
+
+    /// One non-blocking write attempt per client (used right before exit or back-off).
+    fn flush_clients_once(&mut self) {
+        let ids: Vec<u64> = self.clients.keys().copied().collect();
+        for cid in ids {
+            self.write_client(cid);
+        }
+    }
+
+    fn exit_clean(&mut self, code: i32) -> ! {
+        self.close_listener();
+        self.flush_clients_once();
+        std::process::exit(code)
+    }
+}
+
+/// An OS error as a person reads it: `Connection refused`, without ` (os error 111)`.
+pub fn err_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Seconds for log messages: `120` for whole seconds, `0.25` otherwise.
+pub fn fmt_secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        d.as_secs().to_string()
+    } else {
+        let s = format!("{:.3}", d.as_secs_f64());
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secs_formatting() {
+        assert_eq!(fmt_secs(Duration::from_secs(120)), "120");
+        assert_eq!(fmt_secs(Duration::from_millis(250)), "0.25");
+        assert_eq!(fmt_secs(Duration::from_millis(1500)), "1.5");
+    }
+}

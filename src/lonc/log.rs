@@ -1,1 +1,196 @@
-//! lonc log writer (file, syslog) (being written; owner: lonc-daemon).
+//! lonc log writer: `lonc.log`, `lonnet.perm.log`, optional syslog, and the two strings the
+//! status page shows (`status`, `lastlog`), kept exactly as 1.29 kept them.
+//!
+//! Each line is written with one `write` on a file opened in append mode, like 1.29's
+//! open-print-close per line, so parent and children can share the file without interleaving
+//! and a rotated log is picked up at once. Formatting comes from `logfmt`; this module only
+//! decides where lines go. It never panics and never returns errors: a log that cannot be
+//! written must not take the daemon down.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::Local;
+
+use super::logfmt;
+
+/// Longest piece of client or peer text put into one log message (requests can be 16 MiB).
+pub const MAX_LOGGED_TEXT: usize = 400;
+
+/// Where log lines go, plus the current status and last log line of this process.
+pub struct Logger {
+    log_file: PathBuf,
+    perm_file: PathBuf,
+    pid: u32,
+    status: String,
+    lastlog: String,
+    use_syslog: bool,
+    syslog: Option<(
+        u32,
+        syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>,
+    )>,
+    echo_stderr: bool,
+}
+
+impl Logger {
+    /// A logger for this process writing `log_file` and `perm_file`.
+    pub fn new(log_file: PathBuf, perm_file: PathBuf, use_syslog: bool) -> Logger {
+        Logger {
+            log_file,
+            perm_file,
+            pid: std::process::id(),
+            status: String::new(),
+            lastlog: String::new(),
+            use_syslog,
+            syslog: None,
+            echo_stderr: false,
+        }
+    }
+
+    /// Also copy every line to stderr (foreground mode).
+    pub fn set_echo_stderr(&mut self, on: bool) {
+        self.echo_stderr = on;
+    }
+
+    /// Call right after `fork` in the child: new pid, no inherited syslog connection.
+    pub fn after_fork(&mut self) {
+        self.pid = std::process::id();
+        self.syslog = None;
+        self.echo_stderr = false;
+    }
+
+    /// Point the logger at new files (after HUP re-read the configuration).
+    pub fn retarget(&mut self, log_file: PathBuf, perm_file: PathBuf, use_syslog: bool) {
+        self.log_file = log_file;
+        self.perm_file = perm_file;
+        self.use_syslog = use_syslog;
+        self.syslog = None;
+    }
+
+    /// 1.29's `status()`: remember what this process is doing, stamped with the time.
+    pub fn status(&mut self, what: &str) {
+        self.status = format!("{}: {}", logfmt::perl_localtime(&Local::now()), what);
+    }
+
+    /// The current status string (`<localtime>: <what>`).
+    pub fn status_text(&self) -> &str {
+        &self.status
+    }
+
+    /// The last message logged (`<localtime>: <message>`).
+    pub fn lastlog(&self) -> &str {
+        &self.lastlog
+    }
+
+    /// This process's status-page line: `<pid>\t<status>\t<lastlog>\n`.
+    pub fn status_line(&self) -> String {
+        format!("{}\t{}\t{}\n", self.pid, self.status, self.lastlog)
+    }
+
+    /// 1.29's `logthis()`: one line in `lonc.log`, and syslog when configured.
+    pub fn log(&mut self, msg: &str) {
+        let now = Local::now();
+        self.lastlog = format!("{}: {}", logfmt::perl_localtime(&now), msg);
+        let line = logfmt::log_line(&now, self.pid, &self.status, msg);
+        append(&self.log_file, line.as_bytes());
+        if self.echo_stderr {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        if self.use_syslog {
+            self.send_syslog(msg);
+        }
+    }
+
+    /// 1.29's `logperm()`: one record in `lonnet.perm.log`.
+    pub fn perm(&mut self, msg: &str) {
+        let line = logfmt::perm_line(&Local::now(), msg);
+        append(&self.perm_file, line.as_bytes());
+    }
+
+    fn send_syslog(&mut self, msg: &str) {
+        let pid = self.pid;
+        if !matches!(&self.syslog, Some((p, _)) if *p == pid) {
+            let fmt = syslog::Formatter3164 {
+                facility: syslog::Facility::LOG_DAEMON,
+                hostname: None,
+                process: "lonc".into(),
+                pid,
+            };
+            self.syslog = syslog::unix(fmt).ok().map(|l| (pid, l));
+        }
+        if let Some((_, l)) = self.syslog.as_mut() {
+            let r = if msg.starts_with("CRITICAL") {
+                l.crit(msg)
+            } else if msg.starts_with("WARNING") {
+                l.warning(msg)
+            } else {
+                l.info(msg)
+            };
+            if r.is_err() {
+                self.syslog = None; // reconnect on the next line
+            }
+        }
+    }
+}
+
+/// Append `data` with a single write; errors are swallowed (nowhere left to report them).
+pub fn append(path: &std::path::Path, data: &[u8]) {
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+        let _ = f.write_all(data);
+    }
+}
+
+/// Bytes from a client or a peer as log text: lossy UTF-8, control characters escaped, cut at
+/// [`MAX_LOGGED_TEXT`] so a 16 MiB request does not become a 16 MiB log line.
+pub fn shown(bytes: &[u8]) -> String {
+    let cut = bytes.len() > MAX_LOGGED_TEXT;
+    let part = &bytes[..bytes.len().min(MAX_LOGGED_TEXT)];
+    let mut out = String::with_capacity(part.len() + 8);
+    for ch in String::from_utf8_lossy(part).chars() {
+        match ch {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    if cut {
+        out.push_str(&format!("...({} bytes)", bytes.len()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_escapes_and_cuts() {
+        assert_eq!(shown(b"ping"), "ping");
+        assert_eq!(shown(b"a\r\n\x01b"), "a\\r\\n\\x01b");
+        let long = vec![b'x'; MAX_LOGGED_TEXT + 5];
+        let s = shown(&long);
+        assert!(s.ends_with(&format!("...({} bytes)", MAX_LOGGED_TEXT + 5)));
+        assert!(s.len() < MAX_LOGGED_TEXT + 30);
+    }
+
+    #[test]
+    fn log_line_sets_lastlog_and_status_line() {
+        let dir = std::env::temp_dir().join(format!("lonc-log-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut l = Logger::new(dir.join("lonc.log"), dir.join("perm.log"), false);
+        l.status("Sleeping");
+        l.log("hello");
+        l.perm("S:x:y");
+        let text = std::fs::read_to_string(dir.join("lonc.log")).unwrap();
+        assert!(text.ends_with(": Sleeping]: hello\n"), "{text}");
+        assert!(l.lastlog().ends_with(": hello"));
+        let sl = l.status_line();
+        assert!(sl.starts_with(&format!("{}\t", std::process::id())));
+        assert_eq!(sl.matches('\t').count(), 2);
+        let perm = std::fs::read_to_string(dir.join("perm.log")).unwrap();
+        assert!(perm.contains(":S:x:y:"), "{perm}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,1 +1,136 @@
-//! lonc status page and JSON (being written; owner: lonc-daemon).
+//! lonc status page: `loncstatus.txt` (1.29's format plus one line per childless host) and
+//! `loncstatus.json` beside it (spec §2 USR1, §7.9).
+//!
+//! On USR1 the parent rewrites the text file with the header, its own line and one line per host
+//! without a child; each child then appends `<pid>\t<status>\t<last log line>`. The parent
+//! writes the JSON from its host table plus the lines the children appended. Text building and
+//! parsing are pure; only `write_*`/`append_*` touch files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::sys::fsutil::atomic_write;
+
+/// The header 1.29 wrote: `LONC status <localtime> - parent <pid>` and a blank line.
+pub fn header(localtime: &str, parent_pid: u32) -> String {
+    format!("LONC status {localtime} - parent {parent_pid}\n\n")
+}
+
+/// The line for a host that has no child: `-\t<state>\t<id> (<n> of <max> attempts)`.
+pub fn childless_line(id: &str, state: &str, attempts: u32, max: u32) -> String {
+    format!("-\t{state}\t{id} ({attempts} of {max} attempts)\n")
+}
+
+/// The last-log field of every `<pid>\t<status>\t<lastlog>` line in a status page, by pid.
+pub fn child_lines(text: &str) -> BTreeMap<i32, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let mut f = line.splitn(3, '\t');
+        if let (Some(pid), Some(_status), Some(last)) = (f.next(), f.next(), f.next()) {
+            if let Ok(pid) = pid.parse::<i32>() {
+                out.insert(pid, last.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// One host in `loncstatus.json`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HostStatus {
+    pub id: String,
+    /// `running`, `starting` (probe in flight), `unreachable`, `abandoned` or `stopped`.
+    pub state: String,
+    pub pid: Option<i32>,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub last_log: Option<String>,
+}
+
+/// The whole JSON document.
+#[derive(Debug, Serialize)]
+pub struct StatusDoc<'a> {
+    pub parent_pid: u32,
+    pub written: &'a str,
+    pub written_epoch: i64,
+    pub hosts: &'a [HostStatus],
+}
+
+/// Render the JSON document (pretty, one host per block, for humans and scripts alike).
+pub fn json(doc: &StatusDoc) -> String {
+    let mut s = serde_json::to_string_pretty(doc).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}
+
+/// Truncate and write the text page (creating `lon-status/` if needed).
+pub fn write_txt(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    atomic_write(path, text.as_bytes())
+}
+
+/// Append one line to the text page with a single write (children share the file).
+pub fn append_txt(path: &Path, line: &str) {
+    super::log::append(path, line.as_bytes());
+}
+
+/// Replace the JSON file atomically.
+pub fn write_json(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    atomic_write(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_and_childless_lines() {
+        assert_eq!(
+            header("Sun Nov 22 11:31:00 2026", 42),
+            "LONC status Sun Nov 22 11:31:00 2026 - parent 42\n\n"
+        );
+        assert_eq!(
+            childless_line("msul1", "abandoned", 5, 5),
+            "-\tabandoned\tmsul1 (5 of 5 attempts)\n"
+        );
+    }
+
+    #[test]
+    fn child_lines_parsed_by_pid() {
+        let text = "LONC status x - parent 1\n\n1\tSun: Sleeping\tSun: Done\n-\tunreachable\th (0 of 5 attempts)\n77\tSun: Idle h\tSun: h online\n";
+        let m = child_lines(text);
+        assert_eq!(m.get(&77).map(String::as_str), Some("Sun: h online"));
+        assert_eq!(m.get(&1).map(String::as_str), Some("Sun: Done"));
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn json_has_every_field() {
+        let hosts = vec![HostStatus {
+            id: "h".into(),
+            state: "running".into(),
+            pid: Some(5),
+            attempts: 1,
+            max_attempts: 5,
+            last_log: Some("x".into()),
+        }];
+        let doc = StatusDoc {
+            parent_pid: 9,
+            written: "now",
+            written_epoch: 1,
+            hosts: &hosts,
+        };
+        let v: serde_json::Value = serde_json::from_str(&json(&doc)).unwrap();
+        assert_eq!(v["parent_pid"], 9);
+        assert_eq!(v["hosts"][0]["state"], "running");
+        assert_eq!(v["hosts"][0]["pid"], 5);
+        assert_eq!(v["hosts"][0]["last_log"], "x");
+    }
+}

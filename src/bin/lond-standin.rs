@@ -1,0 +1,106 @@
+//! lond-standin: the lond stand-in of `loncsyn::lonc::standin` as a process, for demo and bench.
+//!
+//! `lond-standin [--listen ADDR] [--host-id ID] [--peer-id ID] [--buildkey KEY]
+//!  [--refuse-handshake] [--port-file FILE] [--record] [--verbose]`
+//! Runs until SIGTERM, SIGINT or SIGHUP, then closes every connection and removes the port file.
+
+use loncsyn::lonc::standin::{Standin, StandinOptions, DEFAULT_BUILDKEY};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: lond-standin [--listen ADDR] [--host-id ID] [--peer-id ID] \
+[--buildkey KEY] [--refuse-handshake] [--port-file FILE] [--record] [--verbose]";
+
+struct Args {
+    listen: SocketAddr,
+    opts: StandinOptions,
+    port_file: Option<PathBuf>,
+}
+
+fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut listen: SocketAddr = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+    let mut opts = StandinOptions::new("standin", "lonc");
+    opts.buildkey = DEFAULT_BUILDKEY.to_string();
+    // Recording every request costs memory in long runs; tests in-process use the library.
+    opts.record = false;
+    let mut port_file = None;
+    while let Some(arg) = argv.next() {
+        let mut value = |name: &str| argv.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--listen" => {
+                let v = value("--listen")?;
+                listen = v.parse().map_err(|e| format!("--listen {v:?}: {e}"))?;
+            }
+            "--host-id" => opts.host_id = value("--host-id")?,
+            "--peer-id" => opts.peer_id = value("--peer-id")?,
+            "--buildkey" => opts.buildkey = value("--buildkey")?,
+            "--port-file" => port_file = Some(PathBuf::from(value("--port-file")?)),
+            "--refuse-handshake" => opts.refuse_handshake = true,
+            "--record" => opts.record = true,
+            "--verbose" => opts.verbose = true,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Args {
+        listen,
+        opts,
+        port_file,
+    })
+}
+
+/// Writes the port through a temporary file and a rename, so a reader never sees it half-written.
+fn write_port_file(path: &PathBuf, port: u16) -> std::io::Result<()> {
+    let mut tmp = path.clone().into_os_string();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, format!("{port}\n"))?;
+    std::fs::rename(&tmp, path)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("lond-standin: {msg}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(64);
+        }
+    };
+    // Register the signals before announcing the port, so a prompt TERM is never lost.
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lond-standin: signals: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let standin = match Standin::start(args.listen, args.opts.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lond-standin: can't listen on {}: {e}", args.listen);
+            return ExitCode::from(1);
+        }
+    };
+    let addr = standin.local_addr();
+    if let Some(path) = &args.port_file {
+        if let Err(e) = write_port_file(path, addr.port()) {
+            eprintln!("lond-standin: can't write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    eprintln!(
+        "lond-standin: {} listening on {addr} (peer {})",
+        args.opts.host_id, args.opts.peer_id
+    );
+    let sig = signals.forever().next();
+    standin.stop();
+    if let Some(path) = &args.port_file {
+        let _ = std::fs::remove_file(path);
+    }
+    eprintln!("lond-standin: stopped (signal {})", sig.unwrap_or(0));
+    ExitCode::SUCCESS
+}

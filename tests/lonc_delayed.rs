@@ -1,0 +1,79 @@
+//! Delayed messages: replayed in name order after the handshake (encrypted ones too, one
+//! newline each), perm-log records, empty files left in place, replay after a reconnect.
+
+mod lonc_common;
+
+use std::fs;
+
+use lonc_common::*;
+
+#[test]
+fn delayed_messages_are_replayed_in_order_and_logged_permanently() {
+    let s = Setup::new("delayed", &[peer("h1"), peer("h2")]);
+    let d = s.delayed_dir();
+    fs::write(d.join("1000.echo.h1"), "echo:first\n").unwrap();
+    fs::write(d.join("2000.encecho.h1"), "encrypt:encecho:second\n").unwrap();
+    fs::write(d.join("1500.echo.h2"), "echo:for h2\n").unwrap();
+    fs::write(d.join("3000.empty.h1"), "").unwrap();
+    fs::write(d.join("0500.echo.xh1"), "echo:not mine\n").unwrap();
+    let _l = s.start();
+    assert!(s.wait_online("h1") && s.wait_online("h2"));
+    assert!(
+        s.wait_log("Delayed echo:first to h1: >first<"),
+        "{}",
+        s.log()
+    );
+    assert!(s.wait_log("Delayed enc:14:"));
+    // As in 1.29 the answer to a delayed message is logged as received (here an enc: line).
+    assert!(s.log().contains(" to h1: >enc:6:"), "{}", s.log());
+    assert!(s.wait_log("Delayed echo:for h2 to h2: >for h2<"));
+    assert!(s
+        .log()
+        .contains(&format!("Sending {}", d.join("1000.echo.h1").display())));
+    assert!(s.log().contains(&format!(
+        "WARNING: Delayed message {} is empty, left in place",
+        d.join("3000.empty.h1").display()
+    )));
+    // Delivered files are gone; the empty one and the other host's look-alike stay.
+    assert!(!d.join("1000.echo.h1").exists() && !d.join("2000.encecho.h1").exists());
+    assert!(d.join("3000.empty.h1").exists() && d.join("0500.echo.xh1").exists());
+    // Name order, and the encrypted one arrived encrypted and decrypts at lond.
+    let got = s.standin("h1").received();
+    let a = got.iter().position(|r| r == b"echo:first").unwrap();
+    let b = got.iter().position(|r| r == b"encecho:second").unwrap();
+    assert!(a < b);
+    assert!(!got.iter().any(|r| r == b"echo:not mine"));
+    // One newline after the encrypted line: the next answer is not shifted (1.29's bug).
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    assert!(
+        !got.iter().any(|r| r.is_empty()),
+        "an empty line reached lond: {got:?}"
+    );
+    let perm = fs::read_to_string(s.perm_path()).unwrap();
+    assert!(perm.contains(":S:h1:echo:first:"), "{perm}");
+    assert!(
+        perm.contains(":S:h1:encrypt:encecho:second:"),
+        "the perm log keeps the plain command: {perm}"
+    );
+    assert!(perm.contains(":S:h2:echo:for h2:"), "{perm}");
+}
+
+#[test]
+fn delayed_messages_are_replayed_after_a_reconnect_too() {
+    let s = Setup::new("delayed2", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    let f = s.delayed_dir().join("5000.echo.h1");
+    fs::write(&f, "echo:while you were away\n").unwrap();
+    s.standin("h1").disconnect_all();
+    assert!(
+        s.wait_log("Delayed echo:while you were away to h1: >while you were away<"),
+        "{}",
+        s.log()
+    );
+    assert!(!f.exists());
+    assert!(fs::read_to_string(s.perm_path())
+        .unwrap()
+        .contains(":S:h1:echo:while you were away:"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+}

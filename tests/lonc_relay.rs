@@ -1,0 +1,235 @@
+//! Relay through the real lonc: order with many clients, encryption both ways, arbitrary bytes,
+//! empty answers, the line limit, clients that leave early, close_connection_exit.
+
+mod lonc_common;
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use lonc_common::*;
+
+#[test]
+fn relays_plain_requests_to_the_right_peer() {
+    let s = Setup::new("plain", &[peer("h1"), peer("h2"), peer(LOCAL_ID)]);
+    let _l = s.start();
+    for id in ["h1", "h2", LOCAL_ID] {
+        assert!(s.wait_online(id), "{id} not online:\n{}", s.log());
+    }
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    assert_eq!(ask(&s.sock("h2"), "ping"), "h2");
+    assert_eq!(
+        ask(&s.sock(LOCAL_ID), "ping"),
+        LOCAL_ID,
+        "the local host gets a child too"
+    );
+    assert_eq!(ask(&s.sock("h1"), "echo:hello world"), "hello world");
+    assert_eq!(ask(&s.sock("h1"), "nonsense"), "unknown_cmd");
+    let log = s.log();
+    assert!(log.contains("Secure connection initialized: h1"), "{log}");
+    assert!(log.contains("Pong reply for h1: >h1:loc1<"), "{log}");
+    assert!(log.contains("h1 online"), "{log}");
+    let mode = std::fs::metadata(s.sock("h1"))
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .unwrap();
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn many_clients_each_get_their_own_answer_in_order() {
+    let s = Setup::new("many", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    // 40 clients connect first, then all send; answers must match their own requests.
+    let mut clients: Vec<UnixStream> = (0..40)
+        .map(|_| UnixStream::connect(s.sock("h1")).unwrap())
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        // Two requests on one connection: answers come back in the same order.
+        c.write_all(format!("sleep:{}:first {i}\necho:second {i}\n", i % 3).as_bytes())
+            .unwrap();
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(read_line(c).unwrap(), format!("first {i}").into_bytes());
+        assert_eq!(read_line(c).unwrap(), format!("second {i}").into_bytes());
+    }
+    // lond saw one request at a time, each client's two lines in order.
+    let got = s.standin("h1").received();
+    let got: Vec<String> = got
+        .iter()
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+        .collect();
+    for i in 0..40 {
+        let a = got
+            .iter()
+            .position(|r| r == &format!("sleep:{}:first {i}", i % 3))
+            .unwrap();
+        let b = got
+            .iter()
+            .position(|r| r == &format!("echo:second {i}"))
+            .unwrap();
+        assert!(a < b);
+    }
+}
+
+#[test]
+fn encrypt_requests_go_out_encrypted_and_enc_answers_come_back_plain() {
+    let s = Setup::new("enc", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    // encecho: the stand-in decrypts the request and answers with an encrypted line.
+    assert_eq!(
+        ask(&s.sock("h1"), "encrypt:encecho:secret words"),
+        "secret words"
+    );
+    assert_eq!(ask(&s.sock("h1"), "encrypt:ping"), "h1");
+    let raw = s.standin("h1").received_raw();
+    let raw: Vec<String> = raw
+        .iter()
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+        .collect();
+    assert!(raw.iter().any(|r| r.starts_with("enc:20:")), "{raw:?}");
+    assert!(
+        !raw.iter().any(|r| r.contains("secret")),
+        "plaintext on the wire: {raw:?}"
+    );
+    let dec = s.standin("h1").received();
+    assert!(dec.iter().any(|r| r == b"encecho:secret words"));
+    // A broken enc answer is relayed unchanged, with a log line; the child lives on.
+    assert_eq!(ask(&s.sock("h1"), "garbage_enc"), "enc:5:zz");
+    assert!(s.wait_log("WARNING: Bad encrypted answer from h1"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+}
+
+#[test]
+fn every_byte_but_newline_passes_unchanged_and_empty_answers_stay_empty() {
+    let s = Setup::new("bytes", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    let mut text: Vec<u8> = (1u8..=255).filter(|&b| b != b'\n').collect();
+    text.extend_from_slice(b"\r");
+    let mut req = b"echo:".to_vec();
+    req.extend_from_slice(&text);
+    assert_eq!(request(&s.sock("h1"), &req).unwrap(), text);
+    // An empty answer is one empty line, not con_lost (spec §7.2).
+    assert_eq!(request(&s.sock("h1"), b"empty").unwrap(), b"");
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    assert_eq!(s.log_count("CRITICAL: Closing connection"), 0);
+}
+
+#[test]
+fn a_line_over_the_limit_is_refused_and_the_next_client_is_served() {
+    let mut s = Setup::new("limit", &[peer("h1")]);
+    s.set("loncMaxLine", "100");
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    // Exactly 100 bytes is fine.
+    let ok = format!("echo:{}", "a".repeat(95));
+    assert_eq!(ask(&s.sock("h1"), &ok), "a".repeat(95));
+    let long = format!("echo:{}", "b".repeat(96));
+    assert_eq!(ask(&s.sock("h1"), &long), "refused");
+    assert!(s.wait_log("is over loncMaxLine (100), refused"));
+    // A huge line without any newline is cut off early, not buffered forever.
+    let mut c = UnixStream::connect(s.sock("h1")).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = c.write_all(&vec![b'x'; 100_000]);
+    assert_eq!(read_line(&mut c).unwrap(), b"refused");
+    assert_eq!(read_line(&mut c), None, "closed after refused");
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    assert!(!s
+        .standin("h1")
+        .received()
+        .iter()
+        .any(|r| r.starts_with(b"echo:bbb")));
+}
+
+#[test]
+fn a_client_leaving_before_its_answer_does_not_hurt_the_child() {
+    let s = Setup::new("leave", &[peer("h1")]);
+    let l = s.start();
+    assert!(s.wait_online("h1"));
+    let kids = l.children();
+    for _ in 0..5 {
+        let mut c = UnixStream::connect(s.sock("h1")).unwrap();
+        c.write_all(b"sleep:100:too late\n").unwrap();
+        drop(c);
+    }
+    assert!(wait_got(s.standin("h1"), b"sleep:100:too late", 5));
+    // Answers went nowhere; the same child still serves.
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    assert_eq!(l.children(), kids, "child replaced:\n{}", s.log());
+    assert_eq!(s.log_count("died"), 0, "{}", s.log());
+}
+
+#[test]
+fn close_connection_exit_ends_the_child_and_the_parent_restarts_it() {
+    let s = Setup::new("closeexit", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    assert_eq!(
+        request(&s.sock("h1"), b"close_connection_exit"),
+        None,
+        "no answer, just EOF"
+    );
+    assert!(s.wait_log("CRITICAL: Request Close Connection h1"));
+    assert!(
+        s.wait_log("INFO: Trying to reconnect for h1 (1 of 5 attempts)"),
+        "{}",
+        s.log()
+    );
+    assert!(s.wait_online("h1"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    assert!(s.standin("h1").wait_connections(2, Duration::from_secs(1)));
+    assert!(!s
+        .standin("h1")
+        .received()
+        .iter()
+        .any(|r| r == b"close_connection_exit"));
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn idle_clients_cost_little_memory() {
+    let s = Setup::new("idle", &[peer("h1")]);
+    let l = s.start();
+    assert!(s.wait_online("h1"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    let kid = l.children()[0];
+    let before = rss_kib(kid);
+    let clients: Vec<UnixStream> = (0..500)
+        .map(|_| UnixStream::connect(s.sock("h1")).unwrap())
+        .collect();
+    // The child has accepted them all once a request behind them is answered.
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    let after = rss_kib(kid);
+    // Measured ~0.2-0.3 KiB each; allow 4 KiB per idle client.
+    assert!(
+        after.saturating_sub(before) < 2000,
+        "500 idle clients: {before} -> {after} KiB"
+    );
+    drop(clients);
+}
+
+#[test]
+fn a_client_that_half_closes_still_gets_its_answers() {
+    let s = Setup::new("halfclose", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    let mut c = UnixStream::connect(s.sock("h1")).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    c.write_all(b"sleep:50:one\necho:two\n").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_line(&mut c).unwrap(), b"one");
+    assert_eq!(read_line(&mut c).unwrap(), b"two");
+    assert_eq!(
+        read_line(&mut c),
+        None,
+        "closed once everything was answered"
+    );
+}

@@ -1,0 +1,210 @@
+//! Signals: USR1 status page (text and JSON), HUP any number of times (same pid, fresh
+//! config, broken config kept out), TERM/INT clean-up, the exchange in flight finishing,
+//! children ignoring HUP, and children exiting when the parent dies.
+
+mod lonc_common;
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+
+use lonc_common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+fn status_txt(s: &Setup) -> String {
+    std::fs::read_to_string(s.status_txt()).unwrap_or_default()
+}
+
+#[test]
+fn usr1_writes_status_text_and_json() {
+    let mut s = Setup::new("usr1", &[peer("h1"), peer("h2"), peer("h3")]);
+    let _bh = s.blackhole(&["h3"], "0.5");
+    let l = s.start();
+    assert!(s.wait_online("h1") && s.wait_online("h2"));
+    let kids = l.children();
+    assert_eq!(kids.len(), 2);
+    l.signal(Signal::SIGUSR1);
+    assert!(
+        wait_for(WAIT, || {
+            let t = status_txt(&s);
+            kids.iter().all(|k| t.contains(&format!("\n{k}\t")))
+        }),
+        "{}",
+        status_txt(&s)
+    );
+    let t = status_txt(&s);
+    let mut lines = t.lines();
+    let head = lines.next().unwrap();
+    assert!(
+        head.starts_with("LONC status ") && head.ends_with(&format!(" - parent {}", l.pid)),
+        "{t}"
+    );
+    assert_eq!(lines.next(), Some(""));
+    assert!(
+        lines.next().unwrap().starts_with(&format!("{}\t", l.pid)),
+        "parent line first: {t}"
+    );
+    assert!(t.contains("-\tunreachable\th3 (0 of 5 attempts)\n"), "{t}");
+    for k in &kids {
+        let line = t
+            .lines()
+            .find(|x| x.starts_with(&format!("{k}\t")))
+            .unwrap();
+        assert_eq!(line.split('\t').count(), 3, "{line}");
+        assert!(
+            line.contains(" online") || line.contains("Secure connection"),
+            "{line}"
+        );
+    }
+    assert!(s
+        .log()
+        .contains("USR1: Trying to establish connections again"));
+    assert!(s.log().contains("Going to check on the children"));
+    // The JSON gets the children's last log lines once they have answered.
+    assert!(wait_for(WAIT, || {
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(s.status_json()).unwrap_or_default())
+                .unwrap_or_default();
+        j["hosts"]
+            .as_array()
+            .is_some_and(|h| h.iter().filter(|x| x["last_log"].is_string()).count() == 2)
+    }));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.status_json()).unwrap()).unwrap();
+    assert_eq!(j["parent_pid"], l.pid);
+    let hosts = j["hosts"].as_array().unwrap();
+    let h3 = hosts.iter().find(|h| h["id"] == "h3").unwrap();
+    assert!(
+        h3["state"] == "unreachable" || h3["state"] == "starting",
+        "{h3}"
+    );
+    let h1 = hosts.iter().find(|h| h["id"] == "h1").unwrap();
+    assert_eq!(h1["state"], "running");
+    assert!(kids.contains(&(h1["pid"].as_i64().unwrap() as i32)));
+}
+
+#[test]
+fn hup_restarts_children_any_number_of_times_in_the_same_process() {
+    let mut s = Setup::new("hup", &[peer("h1"), peer("h2")]);
+    let l = s.start();
+    assert!(s.wait_online("h1") && s.wait_online("h2"));
+    let mut before = l.children();
+    for round in 1..=3 {
+        l.signal(Signal::SIGHUP);
+        assert!(s.wait_log_n("CRITICAL: Restarting", round), "{}", s.log());
+        assert!(s.wait_log_n("Done starting initial servers", round + 1));
+        assert!(
+            wait_for(WAIT, || {
+                let now = l.children();
+                now.len() == 2 && now.iter().all(|p| !before.contains(p))
+            }),
+            "round {round}: {:?} vs {before:?}",
+            l.children()
+        );
+        assert!(s.wait_online("h1"));
+        assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+        before = l.children();
+    }
+    assert!(alive(l.pid));
+    assert_eq!(
+        std::fs::read_to_string(s.pid_path()).unwrap().trim(),
+        l.pid.to_string()
+    );
+    // A new host in hosts.tab is picked up by the next HUP.
+    s.peers.retain(|p| p.id != "h2");
+    s.write_hosts();
+    l.signal(Signal::SIGHUP);
+    assert!(s.wait_log_n("CRITICAL: Restarting", 4));
+    assert!(
+        wait_for(WAIT, || l.children().len() == 1),
+        "{:?}",
+        l.children()
+    );
+    // A broken config keeps the old one.
+    std::fs::write(&s.config, "PerlSetVar londPort notaport\n").unwrap();
+    l.signal(Signal::SIGHUP);
+    assert!(
+        s.wait_log("Cannot use the new configuration, keeping the old one"),
+        "{}",
+        s.log()
+    );
+    assert!(s.wait_log_n("CRITICAL: Restarting", 5));
+    assert!(s.wait_online("h1"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+}
+
+#[test]
+fn term_cleans_up_pid_file_sockets_and_children() {
+    let s = Setup::new("term", &[peer("h1"), peer("h2")]);
+    let mut l = s.start_daemon();
+    assert!(s.wait_online("h1") && s.wait_online("h2"));
+    let kids = l.children();
+    assert_eq!(kids.len(), 2);
+    l.signal(Signal::SIGTERM);
+    assert!(l.wait_exit(WAIT).is_some());
+    assert!(!s.pid_path().exists());
+    assert!(!s.sock("h1").exists() && !s.sock("h2").exists());
+    assert!(wait_for(WAIT, || kids.iter().all(|k| !alive(*k))));
+    assert!(s.log().contains("CRITICAL: Shutting down"));
+}
+
+#[test]
+fn int_lets_the_exchange_in_flight_finish_and_exits_0() {
+    let s = Setup::new("int", &[peer("h1")]);
+    let mut l = s.start();
+    assert!(s.wait_online("h1"));
+    let mut c = UnixStream::connect(s.sock("h1")).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    c.write_all(b"sleep:400:made it\n").unwrap();
+    assert!(wait_got(s.standin("h1"), b"sleep:400:made it", 1));
+    l.signal(Signal::SIGINT);
+    assert_eq!(read_line(&mut c).unwrap(), b"made it");
+    assert_eq!(l.wait_exit(WAIT), Some(Some(0)));
+    assert!(!s.pid_path().exists());
+    assert!(!s.sock("h1").exists());
+}
+
+#[test]
+fn children_ignore_hup_and_exit_when_the_parent_dies() {
+    let s = Setup::new("orphan", &[peer("h1"), peer("h2")]);
+    let mut l = s.start();
+    assert!(s.wait_online("h1") && s.wait_online("h2"));
+    let kids = l.children();
+    for k in &kids {
+        kill(Pid::from_raw(*k), Signal::SIGHUP).unwrap();
+    }
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    assert_eq!(l.children(), kids, "a child died of HUP");
+    l.signal(Signal::SIGKILL);
+    assert!(l.wait_exit(WAIT).is_some());
+    assert!(
+        wait_for(WAIT, || kids.iter().all(|k| !alive(*k))),
+        "orphans left: {kids:?}"
+    );
+    assert!(!s.sock("h1").exists() && !s.sock("h2").exists());
+}
+
+#[test]
+fn hup_and_usr1_during_start_up_are_handled_once_it_is_done() {
+    let mut s = Setup::new("early", &[peer("h1"), peer("h2")]);
+    // h2's probe hangs for 1.5 s, so start-up takes that long.
+    let _bh = s.blackhole(&["h2"], "1.5");
+    let l = s.spawn();
+    assert!(s.wait_log("CRITICAL: ---------- Starting ----------"));
+    l.signal(Signal::SIGHUP);
+    l.signal(Signal::SIGUSR1);
+    assert!(s.wait_log("CRITICAL: Restarting"), "{}", s.log());
+    assert!(s.wait_log_n("Done starting initial servers", 2));
+    assert!(
+        s.wait_log("USR1: Trying to establish connections again"),
+        "{}",
+        s.log()
+    );
+    let log = s.log();
+    assert!(
+        log.find("CRITICAL: Restarting").unwrap()
+            > log.find("Done starting initial servers").unwrap()
+    );
+    assert!(s.wait_online("h1"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+}

@@ -1,0 +1,222 @@
+//! Start-up: daemonizing and the pid file, refusing to start twice, stale pid files, the
+//! user check, missing or broken configuration, `-n`, `-v`, usage errors.
+
+mod lonc_common;
+
+use std::process::{Command, Output, Stdio};
+
+use lonc_common::*;
+
+fn lonc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lonc"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn daemon_writes_pid_file_logs_start_and_serves() {
+    let s = Setup::new("daemon", &[peer("h1"), peer(LOCAL_ID)]);
+    let l = s.start_daemon();
+    assert!(alive(l.pid));
+    // Its own session, detached from the test.
+    assert_eq!(
+        nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(l.pid)))
+            .unwrap()
+            .as_raw(),
+        l.pid
+    );
+    let log = s.log();
+    let start = log
+        .find("CRITICAL: ---------- Starting ----------")
+        .expect("start line");
+    let done = log
+        .find("Done starting initial servers")
+        .expect("done line");
+    assert!(start < done);
+    assert!(
+        log.contains(&format!("({})", l.pid)),
+        "log lines carry the daemon pid"
+    );
+    assert!(s.wait_online("h1") && s.wait_online(LOCAL_ID));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    assert_eq!(l.children().len(), 2);
+}
+
+#[test]
+fn second_instance_is_refused_with_exit_2() {
+    let s = Setup::new("twice", &[peer("h1")]);
+    let l = s.start();
+    let o = lonc(&["-c", s.config.to_str().unwrap(), "-f"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("lonc already running (pid {})", l.pid)),
+        "{}",
+        text(&o)
+    );
+    assert!(s.wait_log(&format!("lonc already running (pid {})", l.pid)));
+    // The running one is untouched.
+    assert_eq!(
+        std::fs::read_to_string(s.pid_path()).unwrap().trim(),
+        l.pid.to_string()
+    );
+    assert!(s.wait_online("h1"));
+}
+
+#[test]
+fn stale_pid_file_naming_another_program_does_not_block_start() {
+    let s = Setup::new("stale", &[peer("h1")]);
+    // A live process that is not lonc (pid reuse), and it is not ours to signal either.
+    let mut other = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(s.pid_path(), format!("{}\n", other.id())).unwrap();
+    let l = s.start();
+    assert_eq!(
+        std::fs::read_to_string(s.pid_path()).unwrap().trim(),
+        l.pid.to_string()
+    );
+    let _ = other.kill();
+    let _ = other.wait();
+}
+
+#[test]
+fn wrong_user_missing_config_and_unwritable_dirs_exit_1() {
+    let mut s = Setup::new("user", &[peer("h1")]);
+    s.set("loncUser", "nobody");
+    let o = lonc(&["-c", s.config.to_str().unwrap(), "-f"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("User ID mismatch. lonc must be run as user nobody."),
+        "{}",
+        text(&o)
+    );
+    assert!(s
+        .log()
+        .contains("User ID mismatch. lonc must be run as user nobody."));
+    assert!(!s.pid_path().exists());
+
+    let o = lonc(&["-c", "/nonexistent/lonc-test/access.conf", "-f"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("/nonexistent/lonc-test/access.conf"),
+        "{}",
+        text(&o)
+    );
+
+    s.extra.clear();
+    s.set("lonDaemons", "/nonexistent/lonc-test-daemons");
+    let o = lonc(&["-c", s.config.to_str().unwrap(), "-f"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("/nonexistent/lonc-test-daemons/logs/lonc.log"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn check_mode_prints_problems_with_file_and_line_and_the_plan() {
+    let s = Setup::new("check", &[peer("h1"), peer("h2")]);
+    let o = lonc(&["-c", s.config.to_str().unwrap(), "-n"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("h1: lond at"), "{out}");
+    assert!(
+        out.contains(&format!("socket {}", s.sock("h2").display())),
+        "{out}"
+    );
+    assert!(out.contains("configuration OK"));
+    assert!(!s.pid_path().exists(), "-n starts nothing");
+
+    // A malformed hosts.tab row is a warning with file:line; a bad port value is fatal.
+    let hosts = s.dir.join("tabs/hosts.tab");
+    let mut t = std::fs::read_to_string(&hosts).unwrap();
+    t.push_str("broken-row-without-fields\n");
+    std::fs::write(&hosts, t).unwrap();
+    let mut conf = std::fs::read_to_string(&s.config).unwrap();
+    conf.push_str("PerlSetVar loncProbePort notaport\n");
+    let line = conf.lines().count();
+    std::fs::write(&s.config, conf).unwrap();
+    let o = lonc(&["-c", s.config.to_str().unwrap(), "-n"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains(&format!("{}:{line}:", s.config.display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn version_and_usage() {
+    let o = lonc(&["-v"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("lonc "),
+        "{}",
+        text(&o)
+    );
+    let o = lonc(&["-x"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(text(&o).contains("usage: lonc"));
+    let o = lonc(&["-c"]);
+    assert_eq!(o.status.code(), Some(64));
+}
+
+/// fds above stderr of a process, as `/proc/<pid>/fd` link targets.
+fn open_fds(pid: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let n: i32 = e.file_name().to_string_lossy().parse().unwrap();
+        if n > 2 {
+            out.push(
+                std::fs::read_link(e.path())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    out
+}
+
+fn distinct(v: &[String]) -> usize {
+    v.iter().collect::<std::collections::BTreeSet<_>>().len()
+}
+
+#[test]
+fn children_hold_only_their_own_fds() {
+    let s = Setup::new("fds", &[peer("h1"), peer("h2"), peer("h3")]);
+    let l = s.start();
+    for id in ["h1", "h2", "h3"] {
+        assert!(s.wait_online(id));
+    }
+    // Parent: just its signal pipe (one socket pair, the write end duplicated per signal); no
+    // peer sockets, and nothing inherited from whoever started it (cargo's jobserver here).
+    let p = open_fds(l.pid);
+    assert!(
+        p.iter().all(|f| f.starts_with("socket:")),
+        "parent fds: {p:?}"
+    );
+    assert_eq!(distinct(&p), 2, "parent fds: {p:?}");
+    // Each child: its signal pipe (2), its listener and its TCP link; nothing of its siblings.
+    let kids = l.children();
+    assert_eq!(kids.len(), 3);
+    for k in kids {
+        let f = open_fds(k);
+        assert!(
+            f.iter().all(|x| x.starts_with("socket:")),
+            "child {k} fds: {f:?}"
+        );
+        assert_eq!(distinct(&f), 4, "child {k} fds: {f:?}");
+    }
+}
