@@ -89,6 +89,8 @@ struct Supervisor {
     child_last: BTreeMap<i32, String>,
     /// `-f`: children copy their log lines to stderr as well.
     foreground: bool,
+    /// The last JSON write failure logged (logged again only when it changes).
+    json_error: Option<String>,
 }
 
 /// Run the parent's main loop with the start-up results; never returns.
@@ -113,6 +115,7 @@ pub fn start(
         json_dirty: true,
         child_last: BTreeMap::new(),
         foreground,
+        json_error: None,
     };
     sup.start_all();
     sup.main_loop()
@@ -546,11 +549,19 @@ impl Supervisor {
             written_epoch: now.timestamp(),
             hosts: &hosts,
         };
-        if let Err(e) = status::write_json(&self.cfg.status_json(), &status::json(&doc)) {
-            self.log.log(&format!(
-                "WARNING: cannot write {}: {e}",
-                self.cfg.status_json().display()
-            ));
+        match status::write_json(&self.cfg.status_json(), &status::json(&doc)) {
+            // Written on every state change: say so once per distinct problem, not each time.
+            Err(e) => {
+                let msg = format!(
+                    "WARNING: cannot write {}: {e}",
+                    self.cfg.status_json().display()
+                );
+                if self.json_error.as_deref() != Some(msg.as_str()) {
+                    self.log.log(&msg);
+                    self.json_error = Some(msg);
+                }
+            }
+            Ok(()) => self.json_error = None,
         }
     }
 
