@@ -220,3 +220,46 @@ fn children_hold_only_their_own_fds() {
         assert_eq!(distinct(&f), 4, "child {k} fds: {f:?}");
     }
 }
+
+#[test]
+fn unwritable_pid_file_fails_start_in_both_modes() {
+    let s = Setup::new("pidfail", &[peer("h1")]);
+    // A directory where the pid file should go: it cannot be replaced by a file.
+    std::fs::create_dir_all(s.pid_path()).unwrap();
+    let o = lonc(&["-c", s.config.to_str().unwrap(), "-f"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("lonc.pid"), "{}", text(&o));
+    // Daemonizing: the starting process reports the daemon's failure with its exit code.
+    let o = lonc(&["-c", s.config.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!s.log().contains("Starting"), "{}", s.log());
+}
+
+#[test]
+fn foreground_mode_copies_log_lines_to_stderr() {
+    let s = Setup::new("stderr", &[peer("h1")]);
+    let err = s.dir.join("stderr.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lonc"))
+        .args(["-c", s.config.to_str().unwrap(), "-f"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let seen = wait_for(WAIT, || {
+        let t = std::fs::read_to_string(&err).unwrap_or_default();
+        t.contains("CRITICAL: ---------- Starting ----------") && t.contains("h1 online")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = child.wait().unwrap();
+    assert!(
+        seen,
+        "{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    assert_eq!(st.code(), Some(0));
+}
