@@ -7,12 +7,37 @@ use std::process::{Command, Output, Stdio};
 
 use lonc_common::*;
 
+/// Run lonc to completion, bounded: a lonc that does not exit within WAIT is killed (and the
+/// test fails on its exit status).
 fn lonc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lonc"))
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let base = std::env::temp_dir().join(format!("lonc-it-out-{}-{n}", std::process::id()));
+    let (out, err) = (base.with_extension("out"), base.with_extension("err"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lonc"))
         .args(args)
         .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    wait_for(WAIT, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        child.wait().unwrap()
+    });
+    let o = Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
+    let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(&err);
+    o
 }
 
 fn text(o: &Output) -> String {
@@ -255,11 +280,23 @@ fn foreground_mode_copies_log_lines_to_stderr() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let st = child.wait().unwrap();
+    let mut code = None;
+    let exited = wait_for(WAIT, || match child.try_wait() {
+        Ok(Some(st)) => {
+            code = st.code();
+            true
+        }
+        _ => false,
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     assert!(
         seen,
         "{}",
         std::fs::read_to_string(&err).unwrap_or_default()
     );
-    assert_eq!(st.code(), Some(0));
+    assert!(exited, "lonc did not exit on TERM");
+    assert_eq!(code, Some(0));
 }
