@@ -311,8 +311,11 @@ impl Supervisor {
                 (Reach::Unreachable(e), Why::Restart) => {
                     self.slots[i].mark = Mark::Unreachable;
                     let n = self.slots[i].attempts;
+                    // 1.29's exact line, with the reason on its own line before it.
                     self.log
-                        .log(&format!("INFO: Skipping {id} ({n} of {max} attempts): {e}"));
+                        .log(&format!("WARNING: {id} is not reachable ({e})"));
+                    self.log
+                        .log(&format!("INFO: Skipping {id} ({n} of {max} attempts)"));
                 }
             }
             self.json_dirty = true;
