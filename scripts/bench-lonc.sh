@@ -4,7 +4,9 @@
 # current user, short delays, loncProbePort = the stand-in's port) and is stopped at the end.
 #
 #   direct TCP     N clients, each its own TCP connection to lond-standin: handshake, then
-#                  `echo:bench` requests back to back (the upper bound: no lonc in the path)
+#                  `echo:bench` requests back to back (the upper bound: no lonc in the path);
+#                  and the same with one client, i.e. one link used strictly one request at a
+#                  time, which is what lonc does with its single TCP connection per peer
 #   lonc, kept     N clients on <lonSockDir>/<host>, each one connection sending requests back
 #                  to back; lonc relays them one at a time over its single TCP link
 #   lonc, lonnet   N clients, one Unix connection per request, as lonnet's reply() does
@@ -140,13 +142,16 @@ def main():
 main()
 PY
 
+# measure MODE TARGET [CLIENTS]: prints requests per second.
 measure() {
-  timeout $((seconds + 20)) python3 "$tmp/driver.py" "$@" "$clients" "$seconds"
+  timeout $((seconds + 20)) python3 "$tmp/driver.py" "$1" "$2" "${3:-$clients}" "$seconds"
 }
 
 echo "lonc bench: $clients clients, $seconds s per measurement, request 'echo:bench'"
 direct=$(measure tcp "127.0.0.1:$port")
-printf '  %-44s %8s req/s\n' "direct TCP to lond-standin" "$direct"
+printf '  %-48s %8s req/s\n' "direct TCP, one connection per client" "$direct"
+single=$(measure tcp "127.0.0.1:$port" 1)
+printf '  %-48s %8s req/s\n' "direct TCP, one connection, one client" "$single"
 
 if [ ! -x "$lonc_bin" ]; then
   echo "  lonc: $lonc_bin not built yet; only the direct-TCP half was measured"
@@ -181,8 +186,10 @@ if ! wait_for -S "$tmp/sock/$host"; then
 fi
 
 kept=$(measure kept "$tmp/sock/$host")
-printf '  %-44s %8s req/s\n' "through lonc, one Unix connection per client" "$kept"
+printf '  %-48s %8s req/s\n' "through lonc, one Unix connection per client" "$kept"
 lonnet=$(measure lonnet "$tmp/sock/$host")
-printf '  %-44s %8s req/s\n' "through lonc, a connection per request" "$lonnet"
-awk -v d="$direct" -v k="$kept" -v l="$lonnet" 'BEGIN {
-  printf "  ratio lonc/direct: %.2f (kept connections), %.2f (lonnet style)\n", k / d, l / d }'
+printf '  %-48s %8s req/s\n' "through lonc, a Unix connection per request" "$lonnet"
+awk -v d="$direct" -v s="$single" -v k="$kept" -v l="$lonnet" 'BEGIN {
+  printf "  ratio lonc (kept) / direct (per client):  %.2f\n", k / d
+  printf "  ratio lonc (kept) / direct (one link):    %.2f\n", k / s
+  printf "  ratio lonc (lonnet) / direct (per client): %.2f\n", l / d }'
