@@ -23,7 +23,7 @@ use socket2::Socket;
 use super::cipher::LineCipher;
 use super::clients::{Accepted, ClientId, Clients};
 use super::config::LoncConfig;
-use super::delayed::{self, Content};
+use super::delayed::Replay;
 use super::handshake::{self, Action, Event, Phase};
 use super::hosts::Host;
 use super::linebuf::{chomp, LineBuf};
@@ -57,22 +57,12 @@ enum Req {
     CloseExit,
 }
 
-/// One delayed message waiting for its answer.
-struct DelayedMsg {
-    path: PathBuf,
-    original: Vec<u8>,
-    sent: Vec<u8>,
-}
-
 /// What the TCP link is doing.
 enum Link {
     /// No connection (backing off before exit).
     Down,
     Handshake(Phase),
-    Delayed {
-        files: VecDeque<PathBuf>,
-        current: Option<DelayedMsg>,
-    },
+    Delayed(Replay),
     Ready,
     Busy {
         cid: u64,
@@ -314,7 +304,7 @@ impl Child {
                     self.log.log(&format!("Timed out during init: {}", self.id));
                     self.fail(Fail::Init);
                 }
-                Link::Delayed { .. } => {
+                Link::Delayed(_) => {
                     self.fail(Fail::Replay(
                         "no answer to a delayed message in time".into(),
                     ));
@@ -454,7 +444,7 @@ impl Child {
                 }
                 self.fail(Fail::Init);
             }
-            Link::Delayed { .. } => self.fail(Fail::Replay(reason.to_string())),
+            Link::Delayed(_) => self.fail(Fail::Replay(reason.to_string())),
             Link::Ready | Link::Busy { .. } => self.link_lost(reason),
             Link::Down => {}
         }
@@ -490,39 +480,8 @@ impl Child {
     fn on_tcp_line(&mut self, line: &[u8]) {
         match &mut self.link {
             Link::Handshake(_) => self.feed(Event::Line(line)),
-            Link::Delayed { current, .. } => {
-                let Some(msg) = current.take() else {
-                    self.log.log(&format!(
-                        "WARNING: Unexpected line from {}: >{}<",
-                        self.id,
-                        shown(chomp(line))
-                    ));
-                    return;
-                };
-                let answer = chomp(line);
-                if answer.is_empty() {
-                    self.log.log(&format!(
-                        "WARNING: Delayed {} to {}: empty answer, {} kept",
-                        shown(&msg.sent),
-                        self.id,
-                        msg.path.display()
-                    ));
-                } else {
-                    if let Err(e) = std::fs::remove_file(&msg.path) {
-                        self.log.log(&format!(
-                            "WARNING: Cannot remove {}: {e}",
-                            msg.path.display()
-                        ));
-                    }
-                    self.log.log(&format!(
-                        "Delayed {} to {}: >{}<",
-                        shown(&msg.sent),
-                        self.id,
-                        shown(answer)
-                    ));
-                    let rec = format!("S:{}:{}", self.id, String::from_utf8_lossy(&msg.original));
-                    self.log.perm(&rec);
-                }
+            Link::Delayed(replay) => {
+                replay.answer(chomp(line), &mut self.log);
                 self.next_delayed();
             }
             Link::Busy { cid, request } => {
@@ -564,63 +523,30 @@ impl Child {
     /// Handshake done: replay delayed messages (after every connect, spec §3.2).
     fn start_delayed(&mut self) {
         self.log.status("Checking for delayed messages");
-        let files = delayed::pending_files(&self.cfg.delayed_dir(), &self.id);
-        self.link = Link::Delayed {
-            files: files.into(),
-            current: None,
-        };
+        self.link = Link::Delayed(Replay::new(&self.cfg.delayed_dir(), &self.id));
         self.link_deadline = None;
         self.next_delayed();
     }
 
+    /// Send the next delayed message, or go on to serving when none is left.
     fn next_delayed(&mut self) {
-        loop {
-            let Link::Delayed { files, .. } = &mut self.link else {
-                return;
-            };
-            let Some(path) = files.pop_front() else { break };
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            self.log
-                .status(&format!("Sending delayed {} {name}", self.id));
-            self.log.log(&format!("Sending {}", path.display()));
-            let line = match delayed::read_first_line(&path) {
-                Ok(Content::Line(l)) => l,
-                Ok(Content::Empty) => {
-                    self.log.log(&format!(
-                        "WARNING: Delayed message {} is empty, left in place",
-                        path.display()
-                    ));
-                    continue;
-                }
-                Err(e) => {
-                    self.log.log(&format!(
-                        "WARNING: Cannot read delayed message {}: {e}; left in place",
-                        path.display()
-                    ));
-                    continue;
-                }
-            };
-            let sent = match (line.strip_prefix(b"encrypt:"), &self.cipher) {
-                (Some(cmd), Some(c)) => c.encrypt_request(cmd),
-                _ => line.clone(),
-            };
-            let timeout = DELAYED_TIMEOUT.min(self.cfg.reply_timeout);
-            self.link_deadline = Some(Instant::now() + timeout);
-            if let Link::Delayed { current, .. } = &mut self.link {
-                *current = Some(DelayedMsg {
-                    path,
-                    original: line,
-                    sent: sent.clone(),
-                });
-            }
-            // One newline only (1.29 sent two after an encrypted line, shifting later answers).
-            self.send_line(&sent);
+        let Link::Delayed(replay) = &mut self.link else {
             return;
+        };
+        let cipher = self.cipher.clone();
+        let encrypt = move |cmd: &[u8]| match &cipher {
+            Some(c) => c.encrypt_request(cmd),
+            None => [b"encrypt:".as_slice(), cmd].concat(),
+        };
+        match replay.next(&mut self.log, &encrypt) {
+            Some(line) => {
+                let timeout = DELAYED_TIMEOUT.min(self.cfg.reply_timeout);
+                self.link_deadline = Some(Instant::now() + timeout);
+                // One newline only (1.29 sent two after an encrypted line, shifting answers).
+                self.send_line(&line);
+            }
+            None => self.link_ready(),
         }
-        self.link_ready();
     }
 
     /// The link is usable: make sure the listener exists, then serve the queue.
