@@ -4,8 +4,8 @@
 //! Life: connect and handshake (`handshake`), replay delayed messages (`delayed`), create the
 //! listener and serve. Client lines are queued in arrival order and relayed one at a time (the
 //! protocol is strictly one request, one answer). Every wait is a deadline in the loop: connect
-//! and handshake (`loncInitTimeout` + `loncPongDelay`), the pong pause, each delayed answer,
-//! each reply (`loncReplyTimeout`), the back-off before exit and the TERM grace period.
+//! and handshake together (`loncInitTimeout`), the pong pause, each delayed answer, each reply
+//! (`loncReplyTimeout`), the back-off before exit and the TERM grace period.
 //! This process never forks and never blocks outside `poll`.
 
 use std::collections::VecDeque;
@@ -65,7 +65,7 @@ enum Link {
     Delayed(Replay),
     Ready,
     Busy {
-        cid: u64,
+        cid: ClientId,
         request: Vec<u8>,
     },
 }
@@ -247,9 +247,18 @@ impl Child {
             }
             self.on_deadlines(Instant::now());
             self.pump();
-            if self.stopping.is_some() && !matches!(self.link, Link::Busy { .. }) {
+            if self.stopping.is_some() && !self.exchange_in_flight() {
                 self.exit_clean(0);
             }
+        }
+    }
+
+    /// A request or a delayed message is out and its answer not yet back.
+    fn exchange_in_flight(&self) -> bool {
+        match &self.link {
+            Link::Busy { .. } => true,
+            Link::Delayed(r) => r.waiting(),
+            _ => false,
         }
     }
 
@@ -530,6 +539,11 @@ impl Child {
 
     /// Send the next delayed message, or go on to serving when none is left.
     fn next_delayed(&mut self) {
+        if self.stopping.is_some() {
+            // Stopping: the exchange in flight is done; the rest waits for the next start.
+            self.link = Link::Ready;
+            return;
+        }
         let Link::Delayed(replay) = &mut self.link else {
             return;
         };
