@@ -10,12 +10,18 @@ use lonc_common::*;
 /// Run lonc to completion, bounded: a lonc that does not exit within WAIT is killed (and the
 /// test fails on its exit status).
 fn lonc(args: &[&str]) -> Output {
+    lonc_env(args, &[])
+}
+
+/// `lonc` with extra environment variables.
+fn lonc_env(args: &[&str], env: &[(&str, String)]) -> Output {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let base = std::env::temp_dir().join(format!("lonc-it-out-{}-{n}", std::process::id()));
     let (out, err) = (base.with_extension("out"), base.with_extension("err"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_lonc"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap())
@@ -299,4 +305,40 @@ fn foreground_mode_copies_log_lines_to_stderr() {
     );
     assert!(exited, "lonc did not exit on TERM");
     assert_eq!(code, Some(0));
+}
+
+#[test]
+fn user_mismatch_mails_the_admins_through_the_mail_program() {
+    let mut s = Setup::new("mail", &[peer("h1")]);
+    s.set("loncUser", "nobody");
+    s.set("lonAdmEMail", "adm@example.org");
+    s.set("lonSysEMail", "sys@example.org");
+    // A stand-in `mail` that records its arguments and the message.
+    let bin = s.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let record = s.dir.join("mail.txt");
+    let script = format!(
+        "#!/bin/sh\necho \"args: $*\" > {r}\ncat >> {r}\n",
+        r = record.display()
+    );
+    std::fs::write(bin.join("mail"), script).unwrap();
+    let mut perm = std::fs::metadata(bin.join("mail")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(bin.join("mail"), perm).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = lonc_env(&["-c", s.config.to_str().unwrap(), "-f"], &[("PATH", path)]);
+    assert_eq!(o.status.code(), Some(1));
+    let mail = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        mail.contains("args: -s LON: loc1 User ID mismatch adm@example.org,sys@example.org"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("User ID mismatch. lonc must be run as user nobody."),
+        "{mail}"
+    );
 }
