@@ -77,3 +77,31 @@ fn delayed_messages_are_replayed_after_a_reconnect_too() {
         .contains(":S:h1:echo:while you were away:"));
     assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
 }
+
+#[test]
+fn term_during_replay_finishes_the_message_in_flight_and_sends_no_more() {
+    let s = Setup::new("delayedterm", &[peer("h1")]);
+    let d = s.delayed_dir();
+    fs::write(d.join("1.slow.h1"), "sleep:400:slow one\n").unwrap();
+    fs::write(d.join("2.next.h1"), "echo:next one\n").unwrap();
+    let mut l = s.start();
+    assert!(wait_got(s.standin("h1"), b"sleep:400:slow one", 1));
+    l.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(l.wait_exit(WAIT), Some(Some(0)));
+    assert!(
+        s.log()
+            .contains("Delayed sleep:400:slow one to h1: >slow one<"),
+        "{}",
+        s.log()
+    );
+    assert!(!d.join("1.slow.h1").exists());
+    assert!(
+        d.join("2.next.h1").exists(),
+        "nothing new is sent while stopping"
+    );
+    assert!(!s
+        .standin("h1")
+        .received()
+        .iter()
+        .any(|r| r == b"echo:next one"));
+}

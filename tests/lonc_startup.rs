@@ -7,12 +7,43 @@ use std::process::{Command, Output, Stdio};
 
 use lonc_common::*;
 
+/// Run lonc to completion, bounded: a lonc that does not exit within WAIT is killed (and the
+/// test fails on its exit status).
 fn lonc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lonc"))
+    lonc_env(args, &[])
+}
+
+/// `lonc` with extra environment variables.
+fn lonc_env(args: &[&str], env: &[(&str, String)]) -> Output {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let base = std::env::temp_dir().join(format!("lonc-it-out-{}-{n}", std::process::id()));
+    let (out, err) = (base.with_extension("out"), base.with_extension("err"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lonc"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    wait_for(WAIT, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        child.wait().unwrap()
+    });
+    let o = Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
+    let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(&err);
+    o
 }
 
 fn text(o: &Output) -> String {
@@ -219,4 +250,95 @@ fn children_hold_only_their_own_fds() {
         );
         assert_eq!(distinct(&f), 4, "child {k} fds: {f:?}");
     }
+}
+
+#[test]
+fn unwritable_pid_file_fails_start_in_both_modes() {
+    let s = Setup::new("pidfail", &[peer("h1")]);
+    // A directory where the pid file should go: it cannot be replaced by a file.
+    std::fs::create_dir_all(s.pid_path()).unwrap();
+    let o = lonc(&["-c", s.config.to_str().unwrap(), "-f"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("lonc.pid"), "{}", text(&o));
+    // Daemonizing: the starting process reports the daemon's failure with its exit code.
+    let o = lonc(&["-c", s.config.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!s.log().contains("Starting"), "{}", s.log());
+}
+
+#[test]
+fn foreground_mode_copies_log_lines_to_stderr() {
+    let s = Setup::new("stderr", &[peer("h1")]);
+    let err = s.dir.join("stderr.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lonc"))
+        .args(["-c", s.config.to_str().unwrap(), "-f"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let seen = wait_for(WAIT, || {
+        let t = std::fs::read_to_string(&err).unwrap_or_default();
+        t.contains("CRITICAL: ---------- Starting ----------") && t.contains("h1 online")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut code = None;
+    let exited = wait_for(WAIT, || match child.try_wait() {
+        Ok(Some(st)) => {
+            code = st.code();
+            true
+        }
+        _ => false,
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        seen,
+        "{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    assert!(exited, "lonc did not exit on TERM");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn user_mismatch_mails_the_admins_through_the_mail_program() {
+    let mut s = Setup::new("mail", &[peer("h1")]);
+    s.set("loncUser", "nobody");
+    s.set("lonAdmEMail", "adm@example.org");
+    s.set("lonSysEMail", "sys@example.org");
+    // A stand-in `mail` that records its arguments and the message.
+    let bin = s.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let record = s.dir.join("mail.txt");
+    let script = format!(
+        "#!/bin/sh\necho \"args: $*\" > {r}\ncat >> {r}\n",
+        r = record.display()
+    );
+    std::fs::write(bin.join("mail"), script).unwrap();
+    let mut perm = std::fs::metadata(bin.join("mail")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(bin.join("mail"), perm).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = lonc_env(&["-c", s.config.to_str().unwrap(), "-f"], &[("PATH", path)]);
+    assert_eq!(o.status.code(), Some(1));
+    let mail = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        mail.contains("args: -s LON: loc1 User ID mismatch adm@example.org,sys@example.org"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("User ID mismatch. lonc must be run as user nobody."),
+        "{mail}"
+    );
 }

@@ -1,9 +1,9 @@
 //! `lonc [-c CONFIG] [-f] [-n]`, `lonc -v`: the LON-CAPA connection daemon (rev 1.29
-//! behaviour). Argument parsing only; everything else is in `loncsyn::lonc::supervisor`.
+//! behaviour). Argument parsing only; everything else is in `loncsyn::lonc::startup`.
 
 use std::path::PathBuf;
 
-use loncsyn::lonc::supervisor::{self, Options, EXIT_OK, EXIT_USAGE};
+use loncsyn::lonc::startup::{self, Options, EXIT_OK, EXIT_USAGE};
 
 /// 1.29 read its variables from this file; `-c` names another (e.g. `loncapa.conf`).
 const DEFAULT_CONFIG: &str = "/etc/httpd/conf/access.conf";
@@ -42,9 +42,9 @@ fn main() {
         std::process::exit(EXIT_OK);
     }
     let code = if check {
-        supervisor::check(&config)
+        startup::check(&config)
     } else {
-        supervisor::run(&Options { config, foreground })
+        startup::run(&Options { config, foreground })
     };
     std::process::exit(code);
 }

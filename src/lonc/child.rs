@@ -4,15 +4,15 @@
 //! Life: connect and handshake (`handshake`), replay delayed messages (`delayed`), create the
 //! listener and serve. Client lines are queued in arrival order and relayed one at a time (the
 //! protocol is strictly one request, one answer). Every wait is a deadline in the loop: connect
-//! and handshake (`loncInitTimeout` + `loncPongDelay`), the pong pause, each delayed answer,
-//! each reply (`loncReplyTimeout`), the back-off before exit and the TERM grace period.
+//! and handshake together (`loncInitTimeout`), the pong pause, each delayed answer, each reply
+//! (`loncReplyTimeout`), the back-off before exit and the TERM grace period.
 //! This process never forks and never blocks outside `poll`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,8 +21,9 @@ use nix::unistd::Pid;
 use socket2::Socket;
 
 use super::cipher::LineCipher;
+use super::clients::{Accepted, ClientId, Clients};
 use super::config::LoncConfig;
-use super::delayed::{self, Content};
+use super::delayed::Replay;
 use super::handshake::{self, Action, Event, Phase};
 use super::hosts::Host;
 use super::linebuf::{chomp, LineBuf};
@@ -50,30 +51,10 @@ pub struct ChildArgs {
     pub mask: nix::sys::signal::SigSet,
 }
 
-/// One connected Unix client.
-struct Client {
-    stream: UnixStream,
-    inbuf: LineBuf,
-    out: Vec<u8>,
-    /// End of file seen: no more requests, but answers still go out.
-    read_closed: bool,
-    /// Requests queued or in flight whose answers are still owed.
-    pending: usize,
-    /// Sent a line over `loncMaxLine`: gets `refused` after its pending answers, then closed.
-    refused: bool,
-}
-
 /// One queued request.
 enum Req {
-    Relay { cid: u64, line: Vec<u8> },
+    Relay { cid: ClientId, line: Vec<u8> },
     CloseExit,
-}
-
-/// One delayed message waiting for its answer.
-struct DelayedMsg {
-    path: PathBuf,
-    original: Vec<u8>,
-    sent: Vec<u8>,
 }
 
 /// What the TCP link is doing.
@@ -81,13 +62,10 @@ enum Link {
     /// No connection (backing off before exit).
     Down,
     Handshake(Phase),
-    Delayed {
-        files: VecDeque<PathBuf>,
-        current: Option<DelayedMsg>,
-    },
+    Delayed(Replay),
     Ready,
     Busy {
-        cid: u64,
+        cid: ClientId,
         request: Vec<u8>,
     },
 }
@@ -109,8 +87,7 @@ struct Child {
     sock_path: PathBuf,
     listener: Option<UnixListener>,
     accept_pause: Option<Instant>,
-    clients: HashMap<u64, Client>,
-    next_cid: u64,
+    clients: Clients,
     queue: VecDeque<Req>,
     tcp: Option<Socket>,
     connecting: bool,
@@ -191,8 +168,7 @@ pub fn run(args: ChildArgs) -> ! {
         sig,
         listener: None,
         accept_pause: None,
-        clients: HashMap::new(),
-        next_cid: 1,
+        clients: Clients::new(),
         queue: VecDeque::new(),
         tcp: None,
         connecting: false,
@@ -219,7 +195,7 @@ enum Role {
     Sig,
     Tcp,
     Listener,
-    Client(u64),
+    Client(ClientId),
 }
 
 impl Child {
@@ -241,18 +217,9 @@ impl Child {
                 fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
                 roles.push(Role::Listener);
             }
-            for (&cid, cl) in &self.clients {
-                let mut ev = PollFlags::empty();
-                if !cl.read_closed && !cl.refused {
-                    ev |= PollFlags::POLLIN;
-                }
-                if !cl.out.is_empty() {
-                    ev |= PollFlags::POLLOUT;
-                }
-                if !ev.is_empty() {
-                    fds.push(PollFd::new(cl.stream.as_fd(), ev));
-                    roles.push(Role::Client(cid));
-                }
+            for (cid, fd, ev) in self.clients.poll_interest() {
+                fds.push(PollFd::new(fd, ev));
+                roles.push(Role::Client(cid));
             }
             let deadline = spoll::earliest([
                 self.link_deadline,
@@ -280,9 +247,18 @@ impl Child {
             }
             self.on_deadlines(Instant::now());
             self.pump();
-            if self.stopping.is_some() && !matches!(self.link, Link::Busy { .. }) {
+            if self.stopping.is_some() && !self.exchange_in_flight() {
                 self.exit_clean(0);
             }
+        }
+    }
+
+    /// A request or a delayed message is out and its answer not yet back.
+    fn exchange_in_flight(&self) -> bool {
+        match &self.link {
+            Link::Busy { .. } => true,
+            Link::Delayed(r) => r.waiting(),
+            _ => false,
         }
     }
 
@@ -337,7 +313,7 @@ impl Child {
                     self.log.log(&format!("Timed out during init: {}", self.id));
                     self.fail(Fail::Init);
                 }
-                Link::Delayed { .. } => {
+                Link::Delayed(_) => {
                     self.fail(Fail::Replay(
                         "no answer to a delayed message in time".into(),
                     ));
@@ -477,7 +453,7 @@ impl Child {
                 }
                 self.fail(Fail::Init);
             }
-            Link::Delayed { .. } => self.fail(Fail::Replay(reason.to_string())),
+            Link::Delayed(_) => self.fail(Fail::Replay(reason.to_string())),
             Link::Ready | Link::Busy { .. } => self.link_lost(reason),
             Link::Down => {}
         }
@@ -513,39 +489,8 @@ impl Child {
     fn on_tcp_line(&mut self, line: &[u8]) {
         match &mut self.link {
             Link::Handshake(_) => self.feed(Event::Line(line)),
-            Link::Delayed { current, .. } => {
-                let Some(msg) = current.take() else {
-                    self.log.log(&format!(
-                        "WARNING: Unexpected line from {}: >{}<",
-                        self.id,
-                        shown(chomp(line))
-                    ));
-                    return;
-                };
-                let answer = chomp(line);
-                if answer.is_empty() {
-                    self.log.log(&format!(
-                        "WARNING: Delayed {} to {}: empty answer, {} kept",
-                        shown(&msg.sent),
-                        self.id,
-                        msg.path.display()
-                    ));
-                } else {
-                    if let Err(e) = std::fs::remove_file(&msg.path) {
-                        self.log.log(&format!(
-                            "WARNING: Cannot remove {}: {e}",
-                            msg.path.display()
-                        ));
-                    }
-                    self.log.log(&format!(
-                        "Delayed {} to {}: >{}<",
-                        shown(&msg.sent),
-                        self.id,
-                        shown(answer)
-                    ));
-                    let rec = format!("S:{}:{}", self.id, String::from_utf8_lossy(&msg.original));
-                    self.log.perm(&rec);
-                }
+            Link::Delayed(replay) => {
+                replay.answer(chomp(line), &mut self.log);
                 self.next_delayed();
             }
             Link::Busy { cid, request } => {
@@ -572,7 +517,7 @@ impl Child {
                 self.link_deadline = None;
                 self.log
                     .status(&format!("Completed {}: {}", self.id, shown(&request)));
-                self.deliver(cid, &answer);
+                self.clients.deliver(cid, &answer);
             }
             Link::Ready | Link::Down => {
                 self.log.log(&format!(
@@ -587,63 +532,35 @@ impl Child {
     /// Handshake done: replay delayed messages (after every connect, spec §3.2).
     fn start_delayed(&mut self) {
         self.log.status("Checking for delayed messages");
-        let files = delayed::pending_files(&self.cfg.delayed_dir(), &self.id);
-        self.link = Link::Delayed {
-            files: files.into(),
-            current: None,
-        };
+        self.link = Link::Delayed(Replay::new(&self.cfg.delayed_dir(), &self.id));
         self.link_deadline = None;
         self.next_delayed();
     }
 
+    /// Send the next delayed message, or go on to serving when none is left.
     fn next_delayed(&mut self) {
-        loop {
-            let Link::Delayed { files, .. } = &mut self.link else {
-                return;
-            };
-            let Some(path) = files.pop_front() else { break };
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            self.log
-                .status(&format!("Sending delayed {} {name}", self.id));
-            self.log.log(&format!("Sending {}", path.display()));
-            let line = match delayed::read_first_line(&path) {
-                Ok(Content::Line(l)) => l,
-                Ok(Content::Empty) => {
-                    self.log.log(&format!(
-                        "WARNING: Delayed message {} is empty, left in place",
-                        path.display()
-                    ));
-                    continue;
-                }
-                Err(e) => {
-                    self.log.log(&format!(
-                        "WARNING: Cannot read delayed message {}: {e}; left in place",
-                        path.display()
-                    ));
-                    continue;
-                }
-            };
-            let sent = match (line.strip_prefix(b"encrypt:"), &self.cipher) {
-                (Some(cmd), Some(c)) => c.encrypt_request(cmd),
-                _ => line.clone(),
-            };
-            let timeout = DELAYED_TIMEOUT.min(self.cfg.reply_timeout);
-            self.link_deadline = Some(Instant::now() + timeout);
-            if let Link::Delayed { current, .. } = &mut self.link {
-                *current = Some(DelayedMsg {
-                    path,
-                    original: line,
-                    sent: sent.clone(),
-                });
-            }
-            // One newline only (1.29 sent two after an encrypted line, shifting later answers).
-            self.send_line(&sent);
+        if self.stopping.is_some() {
+            // Stopping: the exchange in flight is done; the rest waits for the next start.
+            self.link = Link::Ready;
             return;
         }
-        self.link_ready();
+        let Link::Delayed(replay) = &mut self.link else {
+            return;
+        };
+        let cipher = self.cipher.clone();
+        let encrypt = move |cmd: &[u8]| match &cipher {
+            Some(c) => c.encrypt_request(cmd),
+            None => [b"encrypt:".as_slice(), cmd].concat(),
+        };
+        match replay.next(&mut self.log, &encrypt) {
+            Some(line) => {
+                let timeout = DELAYED_TIMEOUT.min(self.cfg.reply_timeout);
+                self.link_deadline = Some(Instant::now() + timeout);
+                // One newline only (1.29 sent two after an encrypted line, shifting answers).
+                self.send_line(&line);
+            }
+            None => self.link_ready(),
+        }
     }
 
     /// The link is usable: make sure the listener exists, then serve the queue.
@@ -751,7 +668,7 @@ impl Child {
         self.link_deadline = None;
         self.pong_at = None;
         self.close_listener();
-        self.flush_clients_once();
+        self.clients.flush_all();
         self.clients.clear();
         if self.stopping.is_some() {
             self.exit_clean(0);
@@ -777,182 +694,62 @@ impl Child {
     // ---------------------------------------------------------------- Unix clients
 
     fn on_accept(&mut self) {
-        for _ in 0..64 {
-            let Some(l) = &self.listener else { return };
-            match l.accept() {
-                Ok((stream, _)) => {
-                    if stream.set_nonblocking(true).is_err() {
-                        continue;
-                    }
-                    self.log
-                        .status(&format!("Accept new connection: {}", self.id));
-                    let cid = self.next_cid;
-                    self.next_cid += 1;
-                    self.clients.insert(
-                        cid,
-                        Client {
-                            stream,
-                            inbuf: LineBuf::new(),
-                            out: Vec::new(),
-                            read_closed: false,
-                            pending: 0,
-                            refused: false,
-                        },
-                    );
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // Out of fds: stop polling the listener briefly instead of spinning.
-                    let msg = format!("WARNING: Cannot accept on {}: {}", self.id, err_text(&e));
-                    self.log.log(&msg);
-                    self.accept_pause = Some(Instant::now() + ACCEPT_PAUSE);
-                    return;
-                }
+        let Some(l) = &self.listener else { return };
+        match self.clients.accept_from(l) {
+            Accepted::Done(0) => {}
+            Accepted::Done(_) => self
+                .log
+                .status(&format!("Accept new connection: {}", self.id)),
+            Accepted::Failed(_, e) => {
+                // Out of fds: stop polling the listener briefly instead of spinning.
+                let msg = format!("WARNING: Cannot accept on {}: {}", self.id, err_text(&e));
+                self.log.log(&msg);
+                self.accept_pause = Some(Instant::now() + ACCEPT_PAUSE);
             }
         }
     }
 
-    fn on_client(&mut self, cid: u64, ev: PollFlags) {
+    fn on_client(&mut self, cid: ClientId, ev: PollFlags) {
         if ev.intersects(PollFlags::POLLOUT) {
-            self.write_client(cid);
+            self.clients.flush(cid);
         }
         if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-            self.read_client(cid);
+            let max = self.cfg.max_line;
+            let input = self.clients.read(cid, max);
+            for line in input.lines {
+                self.take_request(cid, line);
+            }
+            if let Some((len, partial)) = input.too_long {
+                let at_least = if partial { "at least " } else { "" };
+                self.log.log(&format!(
+                    "WARNING: Request to {} of {at_least}{len} bytes is over loncMaxLine ({max}), refused",
+                    self.id
+                ));
+                self.clients.refuse(cid);
+            }
         }
-        self.maybe_close(cid);
+        self.clients.close_if_done(cid);
     }
 
-    fn read_client(&mut self, cid: u64) {
-        let max = self.cfg.max_line;
-        let mut buf = [0u8; 8192];
-        let mut lines = Vec::new();
-        let mut too_long = None;
-        {
-            let Some(cl) = self.clients.get_mut(&cid) else {
-                return;
-            };
-            if cl.read_closed || cl.refused {
-                return;
-            }
-            for _ in 0..16 {
-                match cl.stream.read(&mut buf) {
-                    Ok(0) => {
-                        cl.read_closed = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        cl.inbuf.push(&buf[..n]);
-                        while let Some(l) = cl.inbuf.next_line() {
-                            let len = l.len() - 1;
-                            if len > max {
-                                too_long = Some(len);
-                                break;
-                            }
-                            lines.push(l);
-                        }
-                        if too_long.is_none() && cl.inbuf.partial_len() > max {
-                            too_long = Some(cl.inbuf.partial_len());
-                        }
-                        if too_long.is_some() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => {
-                        cl.read_closed = true;
-                        break;
-                    }
-                }
-            }
-        }
-        for l in lines {
-            self.take_request(cid, chomp(&l).to_vec());
-        }
-        if let Some(len) = too_long {
-            self.log.log(&format!(
-                "WARNING: Request to {} of {}{len} bytes is over loncMaxLine ({max}), refused",
-                self.id,
-                if len > max { "at least " } else { "" }
-            ));
-            if let Some(cl) = self.clients.get_mut(&cid) {
-                cl.refused = true;
-                cl.inbuf.clear();
-                if cl.pending == 0 {
-                    cl.out.extend_from_slice(b"refused\n");
-                }
-            }
-            self.write_client(cid);
-        }
-    }
-
-    fn take_request(&mut self, cid: u64, line: Vec<u8>) {
+    /// Queue one request in arrival order (while stopping, answer `con_lost` at once).
+    fn take_request(&mut self, cid: ClientId, line: Vec<u8>) {
         if self.stopping.is_some() {
-            if let Some(cl) = self.clients.get_mut(&cid) {
-                cl.out.extend_from_slice(b"con_lost\n");
-            }
+            self.clients.send(cid, b"con_lost\n");
             return;
         }
         if line == b"close_connection_exit" {
             self.queue.push_back(Req::CloseExit);
             return;
         }
-        if let Some(cl) = self.clients.get_mut(&cid) {
-            cl.pending += 1;
-        }
+        self.clients.expect_answer(cid);
         self.queue.push_back(Req::Relay { cid, line });
-    }
-
-    /// Hand an answer to its client; a client that already left just loses it.
-    fn deliver(&mut self, cid: u64, answer: &[u8]) {
-        if let Some(cl) = self.clients.get_mut(&cid) {
-            cl.out.extend_from_slice(answer);
-            cl.pending = cl.pending.saturating_sub(1);
-            if cl.refused && cl.pending == 0 {
-                cl.out.extend_from_slice(b"refused\n");
-            }
-            self.write_client(cid);
-            self.maybe_close(cid);
-        }
-    }
-
-    fn write_client(&mut self, cid: u64) {
-        let Some(cl) = self.clients.get_mut(&cid) else {
-            return;
-        };
-        while !cl.out.is_empty() {
-            match cl.stream.write(&cl.out) {
-                Ok(n) => {
-                    cl.out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    // The client left (EPIPE/ECONNRESET): its answers are dropped, we live on.
-                    self.clients.remove(&cid);
-                    return;
-                }
-            }
-        }
-        if cl.out.capacity() > 64 * 1024 && cl.out.is_empty() {
-            cl.out = Vec::new();
-        }
-    }
-
-    fn maybe_close(&mut self, cid: u64) {
-        if let Some(cl) = self.clients.get(&cid) {
-            if (cl.read_closed || cl.refused) && cl.pending == 0 && cl.out.is_empty() {
-                self.clients.remove(&cid);
-            }
-        }
     }
 
     /// `con_lost` for the request in flight and every queued one.
     fn con_lost_all(&mut self) {
         if let Link::Busy { cid, .. } = self.link {
             self.link = Link::Ready;
-            self.deliver(cid, b"con_lost\n");
+            self.clients.deliver(cid, b"con_lost\n");
         }
         self.con_lost_queued();
     }
@@ -961,7 +758,7 @@ impl Child {
     fn con_lost_queued(&mut self) {
         while let Some(r) = self.queue.pop_front() {
             if let Req::Relay { cid, .. } = r {
-                self.deliver(cid, b"con_lost\n");
+                self.clients.deliver(cid, b"con_lost\n");
             }
         }
     }
@@ -972,17 +769,9 @@ impl Child {
         }
     }
 
-    /// One non-blocking write attempt per client (used right before exit or back-off).
-    fn flush_clients_once(&mut self) {
-        let ids: Vec<u64> = self.clients.keys().copied().collect();
-        for cid in ids {
-            self.write_client(cid);
-        }
-    }
-
     fn exit_clean(&mut self, code: i32) -> ! {
         self.close_listener();
-        self.flush_clients_once();
+        self.clients.flush_all();
         std::process::exit(code)
     }
 }

@@ -1,14 +1,19 @@
-//! Delayed (store-and-forward) messages: which files a child replays and what each holds.
+//! Delayed (store-and-forward) messages: which files a child replays, what each holds, and
+//! the replay itself as a small state machine the child drives (spec §3.2, §7.4).
 //!
 //! lonnet writes one command per file into `<lonSockDir>/delayed/`, named `...<.hostid>`. The
 //! child replays them after every (re)connect in **name order** (the names start with the
 //! epoch, so this is oldest first; 1.29 used raw readdir order). Only the suffix is matched,
-//! literally (1.29 interpolated the id into a regex unescaped). The replay exchange itself runs
-//! in the child's poll loop; this module is the I/O-light part.
+//! literally (1.29 interpolated the id into a regex unescaped). [`Replay`] decides what to send
+//! and what a reply means (delete the file, log, perm-log); the child owns the socket and the
+//! deadline.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
+
+use super::log::{shown, Logger};
 
 /// Whether a directory entry named `name` is a delayed message for host `id`.
 pub fn is_for_host(name: &str, id: &str) -> bool {
@@ -56,6 +61,124 @@ pub fn read_first_line(path: &Path) -> io::Result<Content> {
     }
 }
 
+/// One message sent and waiting for its answer.
+struct InFlight {
+    path: PathBuf,
+    /// The line as read from the file (the perm-log record keeps it, `encrypt:` and all).
+    original: Vec<u8>,
+    /// The line as sent (encrypted for `encrypt:` lines).
+    sent: Vec<u8>,
+}
+
+/// The replay of one connection's delayed messages.
+pub struct Replay {
+    id: String,
+    files: VecDeque<PathBuf>,
+    current: Option<InFlight>,
+}
+
+impl Replay {
+    /// The files waiting for host `id` in `dir`, oldest first.
+    pub fn new(dir: &Path, id: &str) -> Replay {
+        Replay {
+            id: id.to_string(),
+            files: pending_files(dir, id).into(),
+            current: None,
+        }
+    }
+
+    /// The next line to send (without newline; the caller adds exactly one), or `None` when
+    /// every file has been tried. Empty or unreadable files are logged and left in place.
+    /// `encrypt` turns the text after `encrypt:` into an `enc:` line.
+    pub fn next(
+        &mut self,
+        log: &mut Logger,
+        encrypt: &dyn Fn(&[u8]) -> Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        while let Some(path) = self.files.pop_front() {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            log.status(&format!("Sending delayed {} {name}", self.id));
+            log.log(&format!("Sending {}", path.display()));
+            let line = match read_first_line(&path) {
+                Ok(Content::Line(l)) => l,
+                Ok(Content::Empty) => {
+                    log.log(&format!(
+                        "WARNING: Delayed message {} is empty, left in place",
+                        path.display()
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    log.log(&format!(
+                        "WARNING: Cannot read delayed message {}: {e}; left in place",
+                        path.display()
+                    ));
+                    continue;
+                }
+            };
+            let sent = match line.strip_prefix(b"encrypt:") {
+                Some(cmd) => encrypt(cmd),
+                None => line.clone(),
+            };
+            self.current = Some(InFlight {
+                path,
+                original: line,
+                sent: sent.clone(),
+            });
+            return Some(sent);
+        }
+        None
+    }
+
+    /// Whether a message is waiting for its answer.
+    pub fn waiting(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// The answer (without newline) to the message in flight. A non-empty answer, whatever it
+    /// says, means delivered (as 1.29): the file goes, the log and the perm log say so. An
+    /// empty answer leaves the file for the next connection.
+    pub fn answer(&mut self, answer: &[u8], log: &mut Logger) {
+        let Some(msg) = self.current.take() else {
+            log.log(&format!(
+                "WARNING: Unexpected line from {}: >{}<",
+                self.id,
+                shown(answer)
+            ));
+            return;
+        };
+        if answer.is_empty() {
+            log.log(&format!(
+                "WARNING: Delayed {} to {}: empty answer, {} kept",
+                shown(&msg.sent),
+                self.id,
+                msg.path.display()
+            ));
+            return;
+        }
+        if let Err(e) = fs::remove_file(&msg.path) {
+            log.log(&format!(
+                "WARNING: Cannot remove {}: {e}",
+                msg.path.display()
+            ));
+        }
+        log.log(&format!(
+            "Delayed {} to {}: >{}<",
+            shown(&msg.sent),
+            self.id,
+            shown(answer)
+        ));
+        log.perm(&format!(
+            "S:{}:{}",
+            self.id,
+            String::from_utf8_lossy(&msg.original)
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +220,47 @@ mod tests {
         );
         assert_eq!(read_first_line(&files[2]).unwrap(), Content::Empty);
         assert!(pending_files(&dir.join("nope"), "h1").is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn replay_sends_in_order_deletes_on_answer_and_keeps_on_empty() {
+        let dir = std::env::temp_dir().join(format!("lonc-replay-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("1.a.h1"), "ping\n").unwrap();
+        fs::write(dir.join("2.b.h1"), "encrypt:secret\n").unwrap();
+        fs::write(dir.join("3.c.h1"), "\n").unwrap();
+        fs::write(dir.join("4.d.h1"), "echo:x\n").unwrap();
+        let mut log = Logger::new(dir.join("lonc.log"), dir.join("perm.log"), false);
+        let enc = |c: &[u8]| [b"ENC(".as_slice(), c, b")"].concat();
+        let mut r = Replay::new(&dir, "h1");
+        assert_eq!(r.next(&mut log, &enc).unwrap(), b"ping");
+        assert!(r.waiting());
+        r.answer(b"h1", &mut log);
+        assert!(!dir.join("1.a.h1").exists());
+        assert_eq!(r.next(&mut log, &enc).unwrap(), b"ENC(secret)");
+        r.answer(b"", &mut log);
+        assert!(
+            dir.join("2.b.h1").exists(),
+            "an empty answer keeps the file"
+        );
+        // 3.c.h1 is empty: skipped with a warning.
+        assert_eq!(r.next(&mut log, &enc).unwrap(), b"echo:x");
+        r.answer(b"x", &mut log);
+        assert_eq!(r.next(&mut log, &enc), None);
+        let text = fs::read_to_string(dir.join("lonc.log")).unwrap();
+        assert!(text.contains("Delayed ping to h1: >h1<"), "{text}");
+        assert!(
+            text.contains("Delayed ENC(secret) to h1: empty answer"),
+            "{text}"
+        );
+        assert!(text.contains("3.c.h1 is empty, left in place"), "{text}");
+        let perm = fs::read_to_string(dir.join("perm.log")).unwrap();
+        assert!(
+            perm.contains(":S:h1:ping:") && perm.contains(":S:h1:echo:x:"),
+            "{perm}"
+        );
+        assert!(!perm.contains("secret"));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

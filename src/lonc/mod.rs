@@ -6,6 +6,7 @@
 
 pub mod child;
 pub mod cipher;
+pub mod clients;
 pub mod config;
 pub mod delayed;
 pub mod handshake;
@@ -15,5 +16,6 @@ pub mod log;
 pub mod logfmt;
 pub mod netconn;
 pub mod standin;
+pub mod startup;
 pub mod status;
 pub mod supervisor;

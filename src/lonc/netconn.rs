@@ -17,6 +17,8 @@ pub fn start_connect(addr: SocketAddr) -> io::Result<(Socket, bool)> {
         Some(Protocol::TCP),
     )?;
     sock.set_nonblocking(true)?;
+    // One short line each way at a time: never wait for Nagle.
+    sock.set_nodelay(true)?;
     match sock.connect(&addr.into()) {
         Ok(()) => Ok((sock, true)),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok((sock, false)),

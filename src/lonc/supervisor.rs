@@ -1,6 +1,5 @@
-//! lonc parent: start-up checks, daemonizing, concurrent probes, one child per reachable host,
-//! reaping and restarts with attempt counting, and the signals USR1, HUP, TERM/INT
-//! (spec §2, §7.6-7.10).
+//! lonc parent after start-up: concurrent probes, one child per reachable host, reaping and
+//! restarts with attempt counting, and the signals USR1, HUP, TERM/INT (spec §2, §7.6-7.10).
 //!
 //! One poll loop over the signal self-pipe and the probe sockets, with deadlines for probes,
 //! the stop/restart grace period and the status-JSON collection. The parent holds no peer
@@ -8,7 +7,6 @@
 //! parent's signal handlers and every inherited fd before doing anything else.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,34 +16,22 @@ use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use super::child::{self, ChildArgs};
-use super::config::{ConfigError, LoncConfig, Problem};
+use super::config::{LoncConfig, Problem};
 use super::hosts::{load_hosts, Host};
 use super::log::Logger;
 use super::logfmt::perl_localtime;
 use super::netconn::{probe_target, Probe, Reach};
+use super::startup::{close_inherited_fds, EXIT_OK, EXIT_STARTUP};
 use super::status::{self, HostStatus, StatusDoc};
-use crate::sys::fsutil::{atomic_write, live_pid_in};
 use crate::sys::poll as spoll;
 use crate::sys::reap::reap_all;
 use crate::sys::sig::SignalPipe;
-
-/// Exit codes (spec §7.8).
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_STARTUP: i32 = 1;
-pub const EXIT_RUNNING: i32 = 2;
-pub const EXIT_USAGE: i32 = 64;
 
 /// How long children get after TERM before KILL (spec §7.6, §7.7).
 pub const CHILD_GRACE: Duration = Duration::from_secs(5);
 /// How long to wait for the children's status lines after USR1 before writing the JSON anyway.
 const STATUS_COLLECT: Duration = Duration::from_secs(2);
 const STATUS_POLL: Duration = Duration::from_millis(50);
-
-/// Command-line choices.
-pub struct Options {
-    pub config: PathBuf,
-    pub foreground: bool,
-}
 
 /// Why a probe was started.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -103,175 +89,19 @@ struct Supervisor {
     child_last: BTreeMap<i32, String>,
     /// `-f`: children copy their log lines to stderr as well.
     foreground: bool,
+    /// The last JSON write failure logged (logged again only when it changes).
+    json_error: Option<String>,
 }
 
-/// `lonc -n`: check config and hosts.tab, print problems with file:line and the plan.
-pub fn check(config: &Path) -> i32 {
-    let (cfg, problems) = match LoncConfig::load(config) {
-        Ok(x) => x,
-        Err(e) => {
-            print_config_error(&e, &mut std::io::stdout());
-            println!("configuration has errors");
-            return EXIT_STARTUP;
-        }
-    };
-    for p in &problems {
-        println!("{p}");
-    }
-    let (hosts, hproblems) = match load_hosts(&cfg.hosts_tab()) {
-        Ok(x) => x,
-        Err(e) => {
-            print_config_error(&e, &mut std::io::stdout());
-            println!("configuration has errors");
-            return EXIT_STARTUP;
-        }
-    };
-    for p in &hproblems {
-        println!("{p}");
-    }
-    let fatal = problems.iter().chain(hproblems.iter()).any(|p| p.fatal);
-    println!(
-        "local host {}; user {}; pid file {}; log {}",
-        cfg.lon_host_id,
-        cfg.user,
-        cfg.pid_file().display(),
-        cfg.log_file().display()
-    );
-    println!(
-        "would start up to {} children (one per host that answers the probe):",
-        hosts.len()
-    );
-    for h in &hosts {
-        let probe = if h.name.trim().is_empty() {
-            &h.ip
-        } else {
-            &h.name
-        };
-        println!(
-            "  {}: lond at {}:{}, socket {}, probe {}:{}",
-            h.id,
-            h.ip,
-            cfg.lond_port,
-            cfg.socket_path(&h.id).display(),
-            probe,
-            cfg.probe_port
-        );
-    }
-    if fatal {
-        println!("configuration has errors");
-        EXIT_STARTUP
-    } else {
-        println!("configuration OK");
-        EXIT_OK
-    }
-}
-
-fn print_config_error(e: &ConfigError, out: &mut dyn Write) {
-    match e {
-        ConfigError::Invalid(ps) => {
-            for p in ps {
-                let _ = writeln!(out, "{p}");
-            }
-        }
-        other => {
-            let _ = writeln!(out, "{other}");
-        }
-    }
-}
-
-/// Start the daemon; returns the process exit code (the daemon itself exits from its loop).
-pub fn run(opts: &Options) -> i32 {
-    // Whatever fds the starter leaked to us (not close-on-exec) would be held for the
-    // daemon's lifetime; nothing of ours is open yet, so close them all first.
-    close_inherited_fds();
-    let (cfg, problems) = match LoncConfig::load(&opts.config) {
-        Ok(x) => x,
-        Err(e) => {
-            eprint!("lonc: ");
-            print_config_error(&e, &mut std::io::stderr());
-            return EXIT_STARTUP;
-        }
-    };
-    let mut log = Logger::new(cfg.log_file(), cfg.perm_log_file(), cfg.syslog);
-    if let Err(e) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(cfg.log_file())
-    {
-        eprintln!("lonc: cannot write {}: {e}", cfg.log_file().display());
-        return EXIT_STARTUP;
-    }
-    log.status("Check user ID");
-    if let Err(msg) = check_user(&cfg) {
-        eprintln!("{msg}");
-        log.log(&format!("CRITICAL: {msg}"));
-        mail_admins(&cfg, &msg);
-        return EXIT_STARTUP;
-    }
-    if let Some(pid) = live_pid_in(&cfg.pid_file(), "lonc") {
-        let msg = format!("lonc already running (pid {pid})");
-        eprintln!("{msg}");
-        log.log(&format!("CRITICAL: {msg}"));
-        return EXIT_RUNNING;
-    }
-    let (hosts, hproblems) = match load_hosts(&cfg.hosts_tab()) {
-        Ok(x) => x,
-        Err(e) => {
-            eprint!("lonc: ");
-            print_config_error(&e, &mut std::io::stderr());
-            return EXIT_STARTUP;
-        }
-    };
-    if let Err(e) = std::fs::create_dir_all(&cfg.lon_sock_dir) {
-        eprintln!("lonc: cannot create {}: {e}", cfg.lon_sock_dir.display());
-        return EXIT_STARTUP;
-    }
-    for p in problems.iter().chain(hproblems.iter()) {
-        eprintln!("lonc: warning: {p}");
-    }
-
-    log.status("Fork and dissociate");
-    let ready_fd = if opts.foreground {
-        None
-    } else {
-        match daemonize() {
-            Ok(fd) => Some(fd),
-            Err(e) => {
-                eprintln!("lonc: cannot fork: {e}");
-                return EXIT_STARTUP;
-            }
-        }
-    };
-    log.after_fork();
-    log.set_echo_stderr(opts.foreground);
-
-    log.status("Write PID");
-    let pid_file = cfg.pid_file();
-    if let Err(e) = atomic_write(&pid_file, format!("{}\n", std::process::id()).as_bytes()) {
-        eprintln!("lonc: cannot write {}: {e}", pid_file.display());
-        return EXIT_STARTUP;
-    }
-    let sig = match SignalPipe::new(&[
-        libc::SIGCHLD,
-        libc::SIGTERM,
-        libc::SIGINT,
-        libc::SIGHUP,
-        libc::SIGUSR1,
-    ]) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("lonc: cannot set up signals: {e}");
-            let _ = std::fs::remove_file(&pid_file);
-            return EXIT_STARTUP;
-        }
-    };
-    log.log("CRITICAL: ---------- Starting ----------");
-    for p in problems.iter().chain(hproblems.iter()) {
-        log.log(&format!("WARNING: {p}"));
-    }
-    if let Some(fd) = ready_fd {
-        finish_daemonize(fd);
-    }
+/// Run the parent's main loop with the start-up results; never returns.
+pub fn start(
+    cfg: LoncConfig,
+    hosts: Vec<Host>,
+    pid_file: PathBuf,
+    log: Logger,
+    sig: SignalPipe,
+    foreground: bool,
+) -> ! {
     let mut sup = Supervisor {
         slots: slots_for(hosts),
         cfg,
@@ -284,7 +114,8 @@ pub fn run(opts: &Options) -> i32 {
         json_due: None,
         json_dirty: true,
         child_last: BTreeMap::new(),
-        foreground: opts.foreground,
+        foreground,
+        json_error: None,
     };
     sup.start_all();
     sup.main_loop()
@@ -301,85 +132,6 @@ fn slots_for(hosts: Vec<Host>) -> Vec<Slot> {
             mark: Mark::None,
         })
         .collect()
-}
-
-/// The configured user must be the real user (1.29: `www`).
-fn check_user(cfg: &LoncConfig) -> Result<(), String> {
-    let msg = format!("User ID mismatch. lonc must be run as user {}.", cfg.user);
-    match nix::unistd::User::from_name(&cfg.user) {
-        Ok(Some(u)) if u.uid == nix::unistd::getuid() => Ok(()),
-        _ => Err(msg),
-    }
-}
-
-/// Mail the admins about a fatal start-up problem, if a mail program exists (1.29: `mailto`).
-fn mail_admins(cfg: &LoncConfig, msg: &str) {
-    let to: Vec<&str> = [cfg.adm_email.as_deref(), cfg.sys_email.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    if to.is_empty() {
-        return;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let prog = ["mailto", "mail"].into_iter().find_map(|p| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(p))
-            .find(|f| f.is_file())
-    });
-    let Some(prog) = prog else { return };
-    let subj = format!("LON: {} User ID mismatch", cfg.lon_host_id);
-    if let Ok(mut c) = std::process::Command::new(prog)
-        .arg("-s")
-        .arg(subj)
-        .arg(to.join(","))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-    {
-        if let Some(mut i) = c.stdin.take() {
-            let _ = writeln!(i, "{msg}");
-        }
-        let _ = c.wait();
-    }
-}
-
-/// Fork; the original process waits for the daemon's "pid file written" byte and exits with
-/// 0 (got it) or 1 (the daemon died first). Returns the write end in the daemon.
-fn daemonize() -> std::io::Result<std::os::fd::OwnedFd> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    // SAFETY: single-threaded here (no children, no helper threads yet).
-    match unsafe { fork() }? {
-        ForkResult::Parent { .. } => {
-            drop(w);
-            let mut f = std::fs::File::from(r);
-            let mut b = [0u8; 1];
-            let ok = matches!(f.read(&mut b), Ok(1));
-            std::process::exit(if ok { EXIT_OK } else { EXIT_STARTUP });
-        }
-        ForkResult::Child => {
-            drop(r);
-            nix::unistd::setsid()?;
-            Ok(w)
-        }
-    }
-}
-
-/// Tell the waiting launcher we are up, then detach stdio.
-fn finish_daemonize(fd: std::os::fd::OwnedFd) {
-    let mut f = std::fs::File::from(fd);
-    let _ = f.write_all(b"k");
-    drop(f);
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        use std::os::fd::AsRawFd;
-        for target in 0..=2 {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), target);
-        }
-    }
 }
 
 impl Supervisor {
@@ -559,8 +311,11 @@ impl Supervisor {
                 (Reach::Unreachable(e), Why::Restart) => {
                     self.slots[i].mark = Mark::Unreachable;
                     let n = self.slots[i].attempts;
+                    // 1.29's exact line, with the reason on its own line before it.
                     self.log
-                        .log(&format!("INFO: Skipping {id} ({n} of {max} attempts): {e}"));
+                        .log(&format!("WARNING: {id} is not reachable ({e})"));
+                    self.log
+                        .log(&format!("INFO: Skipping {id} ({n} of {max} attempts)"));
                 }
             }
             self.json_dirty = true;
@@ -797,11 +552,19 @@ impl Supervisor {
             written_epoch: now.timestamp(),
             hosts: &hosts,
         };
-        if let Err(e) = status::write_json(&self.cfg.status_json(), &status::json(&doc)) {
-            self.log.log(&format!(
-                "WARNING: cannot write {}: {e}",
-                self.cfg.status_json().display()
-            ));
+        match status::write_json(&self.cfg.status_json(), &status::json(&doc)) {
+            // Written on every state change: say so once per distinct problem, not each time.
+            Err(e) => {
+                let msg = format!(
+                    "WARNING: cannot write {}: {e}",
+                    self.cfg.status_json().display()
+                );
+                if self.json_error.as_deref() != Some(msg.as_str()) {
+                    self.log.log(&msg);
+                    self.json_error = Some(msg);
+                }
+            }
+            Ok(()) => self.json_error = None,
         }
     }
 
@@ -889,23 +652,6 @@ fn reload(path: &Path) -> Result<(LoncConfig, Vec<Host>, Vec<Problem>), String> 
     let (hosts, hp) = load_hosts(&cfg.hosts_tab()).map_err(|e| e.to_string())?;
     problems.extend(hp);
     Ok((cfg, hosts, problems))
-}
-
-/// Close every fd above stderr (in a fresh child: the parent's probe sockets, pipes, logs).
-fn close_inherited_fds() {
-    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect(),
-        Err(_) => (3..1024).collect(),
-    };
-    for fd in fds.into_iter().filter(|&fd| fd > 2) {
-        // SAFETY: nothing in this process uses these fds any more; the objects owning them
-        // belong to the parent's state, which the child never touches or drops.
-        unsafe {
-            libc::close(fd);
-        }
-    }
 }
 
 fn single_threaded() -> bool {

@@ -276,28 +276,39 @@ impl Setup {
 
     /// Start `lonc` daemonizing; returns once the launcher exited and the pid file is there.
     pub fn start_daemon(&self) -> Lonc {
-        let st = Command::new(env!("CARGO_BIN_EXE_lonc"))
+        let mut launcher = Command::new(env!("CARGO_BIN_EXE_lonc"))
             .arg("-c")
             .arg(&self.config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
+            .spawn()
             .unwrap();
-        assert!(st.success(), "launcher exit {st:?}");
+        let mut status = None;
+        wait_for(WAIT, || {
+            status = launcher.try_wait().ok().flatten();
+            status.is_some()
+        });
+        let Some(status) = status else {
+            let _ = launcher.kill();
+            let _ = launcher.wait();
+            panic!("the launcher did not return");
+        };
+        assert!(status.success(), "launcher exit {status:?}");
         let pid: i32 = fs::read_to_string(self.pid_path())
             .unwrap()
             .trim()
             .parse()
             .unwrap();
-        assert!(wait_for(WAIT, || self
-            .log()
-            .contains("Done starting initial servers")));
-        Lonc {
+        let l = Lonc {
             pid,
             child: None,
             pid_file: self.pid_path(),
-        }
+        };
+        assert!(wait_for(WAIT, || self
+            .log()
+            .contains("Done starting initial servers")));
+        l
     }
 
     /// Wait until the socket for `id` accepts connections.
