@@ -34,9 +34,11 @@ impl SignalPipe {
         for &sig in signals {
             let flag = Arc::new(AtomicBool::new(false));
             ids.push(signal_hook::flag::register(sig, Arc::clone(&flag))?);
-            ids.push(signal_hook::low_level::pipe::register(
+            // One write end shared by every signal: `register_raw` does not take ownership,
+            // and `_writer` keeps the fd open for as long as the handlers may use it.
+            ids.push(signal_hook::low_level::pipe::register_raw(
                 sig,
-                writer.try_clone()?,
+                writer.as_raw_fd(),
             )?);
             flags.insert(sig, flag);
         }
@@ -86,9 +88,17 @@ impl SignalPipe {
 
     /// Remove the handlers of this pipe (after fork, in the child). Dispositions go back to
     /// default only where signal-hook restores them; callers that need a precise disposition
-    /// set it themselves afterwards.
+    /// set it themselves afterwards. Dropping the pipe does the same.
     pub fn unregister(self) {
-        for id in self.ids {
+        drop(self)
+    }
+}
+
+impl Drop for SignalPipe {
+    /// The handlers write to `_writer`'s fd number: they must be gone before it closes, or a
+    /// later signal would write into whatever file reuses that number.
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
             signal_hook::low_level::unregister(id);
         }
     }
