@@ -4,15 +4,18 @@
 //! own unit tests; the process pieces (`daemon`, `spawn`, `ftp`) are covered by `tests/`.
 
 pub mod argv;
+pub mod attempt;
 pub mod control;
 pub mod daemon;
-pub mod flags;
 pub mod fipseq;
+pub mod flags;
 pub mod ftp;
 pub mod ftpscript;
 pub mod ipsyn;
 pub mod log;
+pub mod record;
 pub mod schedule;
 pub mod spawn;
 pub mod status;
+pub mod tablecache;
 pub mod tables;
