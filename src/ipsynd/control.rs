@@ -1,1 +1,124 @@
-//! control record names to client names (being written; owner: ipsynd-core).
+//! Control records and queues: which client a record in `spool/syn/control` names, and
+//! which files of a queue are waiting.
+//!
+//! A record is any regular file whose name does not start with `.`; its content is ignored.
+//! The client is the last `|`-separated part of the name, a leading `SYN_` removed,
+//! uppercased (spec §2). Queue listings skip dot files (FIP's temporary files).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The client a control record names, or `None` for dot files and names that leave no
+/// client (empty, `SYN_`, trailing `|`).
+pub fn client_of_record(file_name: &str) -> Option<String> {
+    if file_name.is_empty() || file_name.starts_with('.') {
+        return None;
+    }
+    let last = file_name.rsplit('|').next().unwrap_or(file_name).trim();
+    let bare = match last.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("SYN_") => &last[4..],
+        _ => last,
+    };
+    let client = bare.trim().to_ascii_uppercase();
+    // A client name becomes a file name under tables/syn/client: refuse path tricks.
+    if client.is_empty() || client.contains('/') || client == "." || client == ".." {
+        return None;
+    }
+    Some(client)
+}
+
+/// The queue directory of a client: `spool/syn/<client lowercase>` under `root`.
+pub fn queue_dir(root: &Path, queue: &str) -> PathBuf {
+    root.join("spool/syn").join(queue)
+}
+
+/// The default queue name of a client (its name in lowercase).
+pub fn queue_name(client: &str) -> String {
+    client.to_ascii_lowercase()
+}
+
+/// Regular, non-dot files of a queue directory as `(path, name)`, in name order.
+/// A missing directory is an empty queue. Names that are not UTF-8 are skipped (they
+/// cannot be named to a remote side faithfully).
+pub fn queue_files(dir: &Path) -> io::Result<Vec<(PathBuf, String)>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        // Follow symlinks like the original's stat(): a link to a regular file is sent.
+        match fs::metadata(entry.path()) {
+            Ok(m) if m.is_file() => out.push((entry.path(), name)),
+            _ => continue,
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_client_name() {
+        assert_eq!(client_of_record("JUKEBOX").as_deref(), Some("JUKEBOX"));
+        assert_eq!(client_of_record("jukebox").as_deref(), Some("JUKEBOX"));
+    }
+
+    #[test]
+    fn syn_prefix_and_pipes() {
+        assert_eq!(client_of_record("SYN_jukebox").as_deref(), Some("JUKEBOX"));
+        assert_eq!(client_of_record("syn_Jukebox").as_deref(), Some("JUKEBOX"));
+        assert_eq!(
+            client_of_record("SYN|123|JUKEBOX").as_deref(),
+            Some("JUKEBOX")
+        );
+        assert_eq!(client_of_record("a|b|SYN_pop").as_deref(), Some("POP"));
+        // Only a leading SYN_ goes.
+        assert_eq!(client_of_record("MYSYN_X").as_deref(), Some("MYSYN_X"));
+    }
+
+    #[test]
+    fn no_client() {
+        assert_eq!(client_of_record(""), None);
+        assert_eq!(client_of_record(".JUKEBOX"), None);
+        assert_eq!(client_of_record(".tmp|X"), None);
+        assert_eq!(client_of_record("SYN_"), None);
+        assert_eq!(client_of_record("X|"), None);
+        assert_eq!(client_of_record("a|.."), None);
+    }
+
+    #[test]
+    fn queue_listing_skips_dots_and_dirs_and_sorts() {
+        let dir = std::env::temp_dir().join(format!("ipsynd-q-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        for n in ["b", "a", ".hidden", "c c"] {
+            fs::write(dir.join(n), n).unwrap();
+        }
+        let names: Vec<String> = queue_files(&dir)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.1)
+            .collect();
+        assert_eq!(names, ["a", "b", "c c"]);
+        assert!(queue_files(&dir.join("missing")).unwrap().is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            queue_dir(Path::new("/fip"), "jukebox"),
+            Path::new("/fip/spool/syn/jukebox")
+        );
+        assert_eq!(queue_name("JUKEBOX"), "jukebox");
+    }
+}

@@ -1,1 +1,112 @@
-//! FTP mode command file and reply judging (being written; owner: ipsynd-core).
+//! FTP mode, the pure parts (spec §7): the command file fed to ftp on stdin, and judging
+//! which files went from ftp's verbose output.
+//!
+//! Judging works on what the Debian/BSD `ftp -v` client prints: for every `put` it first
+//! prints `local: <path> remote: <name>`, then (with `-d`) the commands it sends
+//! (`---> STOR <name>`) and, thanks to `-v`, every server reply. A file counts as sent when
+//! a `226` or `250` reply appears in its section, i.e. after its `local:` line and before
+//! the next one. ftp's exit status says nothing (it exits 0 after failed transfers).
+
+use std::path::PathBuf;
+
+/// Whether `line` is a `user` or `proxy user` command (any case, any spacing).
+fn is_user_line(line: &str) -> bool {
+    let words: Vec<String> = line
+        .split_whitespace()
+        .take(2)
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    matches!(words.first().map(String::as_str), Some("user"))
+        || (words.len() == 2 && words[0] == "proxy" && words[1] == "user")
+}
+
+/// Quote a word for ftp's own argument parser when it holds whitespace or is empty.
+fn ftp_word(w: &str) -> String {
+    if w.is_empty() || w.chars().any(char::is_whitespace) {
+        format!("\"{w}\"")
+    } else {
+        w.to_string()
+    }
+}
+
+/// The FTP command file: the `ftpline:` lines in order (in `user` and `proxy user` lines the
+/// first comma becomes a space, `user logon,passwd` -> `user logon passwd`), then
+/// `put <path> <name>` per file, then `quit`. Every line ends with `\n`.
+pub fn command_file(ftplines: &[String], files: &[(PathBuf, String)]) -> String {
+    let mut out = String::new();
+    for l in ftplines {
+        if is_user_line(l) {
+            out.push_str(&l.replacen(',', " ", 1));
+        } else {
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    for (path, name) in files {
+        out.push_str(&format!(
+            "put {} {}\n",
+            ftp_word(&path.to_string_lossy()),
+            ftp_word(name)
+        ));
+    }
+    out.push_str("quit\n");
+    out
+}
+
+/// One `put` section of ftp's output: the remote name and whether the transfer completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PutSection {
+    remote: String,
+    completed: bool,
+}
+
+/// The remote name of a `local: <path> remote: <name>` line.
+fn put_header(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("local: ")?;
+    let (_, remote) = rest.rsplit_once(" remote: ")?;
+    Some(remote.trim_end_matches('\r').to_string())
+}
+
+/// Whether `line` is a server reply with code 226 or 250 (`226 ...` or `226-...`).
+fn is_completion_reply(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() >= 3
+        && (&b[..3] == b"226" || &b[..3] == b"250")
+        && (b.len() == 3 || b[3] == b' ' || b[3] == b'-')
+}
+
+/// Cut ftp's output into `put` sections.
+fn sections(ftp_output: &str) -> Vec<PutSection> {
+    let mut out: Vec<PutSection> = Vec::new();
+    for line in ftp_output.lines() {
+        if let Some(remote) = put_header(line) {
+            out.push(PutSection {
+                remote,
+                completed: false,
+            });
+        } else if let Some(cur) = out.last_mut() {
+            if is_completion_reply(line) {
+                cur.completed = true;
+            }
+        }
+    }
+    out
+}
+
+/// Per file (same order as `files`): whether ftp's output shows its STOR answered with
+/// 226 or 250. Sections are matched to files by remote name, in order, so a name that
+/// appears twice is judged twice.
+pub fn judge(ftp_output: &str, files: &[(PathBuf, String)]) -> Vec<bool> {
+    let mut result = vec![false; files.len()];
+    let mut taken = vec![false; files.len()];
+    for s in sections(ftp_output) {
+        if let Some(i) = (0..files.len()).find(|&i| !taken[i] && files[i].1 == s.remote) {
+            taken[i] = true;
+            result[i] = s.completed;
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests;

@@ -59,7 +59,7 @@ pub fn live_pid_in(pidfile: &Path, name: &str) -> Option<i32> {
     }
     match process_name(pid) {
         Some(n) if n == name || n.starts_with(name) => Some(pid),
-        Some(_) => None, // the pid was reused by another program
+        Some(_) => None,   // the pid was reused by another program
         None => Some(pid), // cannot tell: err on the side of "running"
     }
 }
