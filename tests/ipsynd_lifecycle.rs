@@ -1,0 +1,219 @@
+//! ipsynd's life: pid file, signals (USR1, HUP, TERM), restart while transmitters run,
+//! maxtime with SIGTERM, with maxkill, and with a maxkill that does not kill.
+
+mod ipsynd_common;
+
+use std::fs;
+use std::process::Command;
+
+use ipsynd_common::*;
+
+fn alive(pid: i32) -> bool {
+    // A zombie is dead for our purposes.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn second_instance_refuses_to_start() {
+    let mut fip = Fip::new("twice");
+    let pid = fip.start();
+    let out = Command::new(IPSYND)
+        .env("FIP_ROOT", &fip.root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("another ipsynd (pid {pid})")),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(fip.path("x/ipsynd.pid")).unwrap().trim(),
+        pid.to_string()
+    );
+    assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
+    assert!(!fip.exists("x/ipsynd.pid"));
+    // -r overrides FIP_ROOT.
+    let out = Command::new(IPSYND)
+        .args(["-r", "/etc/passwd/root"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111));
+}
+
+#[test]
+fn usr1_writes_status_and_hup_rereads_tables() {
+    let mut fip = Fip::new("signals");
+    fip.client("LATER", "");
+    fip.start();
+    assert!(wait_for(WAIT, || fip.exists("log/syn/ipsynd.status")));
+    fs::remove_file(fip.path("log/syn/ipsynd.status")).unwrap();
+    fs::remove_file(fip.path("log/syn/ipsynd.status.json")).unwrap();
+    fip.signal(libc::SIGUSR1);
+    assert!(wait_for(WAIT, || fip.exists("log/syn/ipsynd.status")
+        && fip.exists("log/syn/ipsynd.status.json")));
+    fip.signal(libc::SIGHUP);
+    assert!(fip.wait_log("SIGHUP: re-reading the tables"));
+    assert_eq!(fip.stop_with(libc::SIGINT), Some(0));
+    assert!(fip.log().contains("stopping on SIGINT"));
+}
+
+#[test]
+fn term_leaves_transmitters_and_restart_does_not_double_start() {
+    let mut fip = Fip::new("restart");
+    fip.ports("route:r host:h port:9\n");
+    fip.client("LONG", "route:r\ntimeout:0\n");
+    fip.knob("LONG", "SLEEP=3\n");
+    fip.client("QUEUED", "route:r\n");
+    fip.start();
+    let ctrl = fip.record("LONG");
+    let c = fip.wait_calls("LONG", 1).remove(0);
+    assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
+    assert!(fip
+        .log()
+        .contains("stopping on SIGTERM; 1 transmission(s) left running"));
+    assert!(alive(c.pid), "the transmitter was left alone");
+    assert_eq!(fip.flags().len(), 1);
+    // A new ipsynd sees the live flag: no second LONG, and the port stays counted.
+    fip.start();
+    fip.record("QUEUED");
+    assert!(
+        wait_for(WAIT, || fip.status().contains("LONG busy-elsewhere")),
+        "{}",
+        fip.status()
+    );
+    assert!(
+        fip.status().contains("QUEUED waiting-port"),
+        "{}",
+        fip.status()
+    );
+    assert!(fip.status().contains("LONG foreign"), "{}", fip.status());
+    // When the old transmitter finishes (deleting flag and record), QUEUED goes.
+    fip.wait_calls("QUEUED", 1);
+    assert!(!ctrl.exists());
+    assert_eq!(
+        fip.calls("LONG").len(),
+        1,
+        "never a second transmission for LONG"
+    );
+}
+
+#[test]
+fn maxtime_terms_the_process_group_and_counts_a_failure() {
+    let mut fip = Fip::new("maxtime");
+    fip.client("SLOW", "maxtime:1\nretry:2\ntimeout:0\n");
+    fip.knob("SLOW", "SLEEP=60\n");
+    fip.start();
+    let ctrl = fip.record("SLOW");
+    assert!(
+        fip.wait_log("SLOW gave up after 2 attempts"),
+        "{}",
+        fip.log()
+    );
+    let calls = fip.calls("SLOW");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(fip.log_count("SIGTERM sent to its process group"), 2);
+    for c in &calls {
+        assert!(!alive(c.pid));
+        assert!(c.end.is_none(), "killed before it finished");
+    }
+    assert!(
+        fip.flags().is_empty(),
+        "ipsynd removes the flag of an attempt it killed"
+    );
+    assert!(!ctrl.exists());
+    // The sleep child of the script went too (whole process group).
+    let out = Command::new("pgrep")
+        .args(["-f", "sleep 60"])
+        .output()
+        .unwrap();
+    let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    for p in pids {
+        let pgid = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        for c in &calls {
+            assert!(
+                !pgid.contains(&format!(" {} ", c.pid)) || !alive(p),
+                "sleep child of {} survived",
+                c.pid
+            );
+        }
+    }
+}
+
+#[test]
+fn maxkill_gets_the_pid_and_a_useless_one_is_followed_by_sigkill() {
+    let mut fip = Fip::new("maxkill");
+    let killer = fip.path("local/killer");
+    write_exec(
+        &killer,
+        &format!(
+            "#!/bin/sh\necho \"$@\" >> {}/killer.args\nkill -KILL -- -\"$3\"\n",
+            fip.root.display()
+        ),
+    );
+    let useless = fip.path("local/useless");
+    write_exec(
+        &useless,
+        &format!(
+            "#!/bin/sh\necho \"$@\" >> {}/useless.args\n",
+            fip.root.display()
+        ),
+    );
+    // The transmitter ignores TERM, so only SIGKILL ends it.
+    fip.client(
+        "KILLME",
+        &format!(
+            "maxtime:1\nretry:1\nmaxkill:{} \\$S \\C9\nC9:ninety\n",
+            killer.display()
+        ),
+    );
+    fip.knob("KILLME", "SLEEP=60\n");
+    fip.client(
+        "STUBBORN",
+        &format!("maxtime:1\nretry:1\nmaxkill:{}\n", useless.display()),
+    );
+    fip.knob("STUBBORN", "trap '' TERM\nSLEEP=60\n");
+    fip.start();
+    fip.record("KILLME");
+    fip.record("STUBBORN");
+    assert!(
+        fip.wait_log("KILLME gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    let c = fip.calls("KILLME").remove(0);
+    let args = fs::read_to_string(fip.path("killer.args")).unwrap();
+    let w: Vec<&str> = args.split_whitespace().collect();
+    assert_eq!(w.len(), 3, "{args}");
+    assert_eq!(w[0].len(), 3, "\\$S is the 3-digit sequence");
+    assert_eq!(w[1], "ninety");
+    assert_eq!(w[2], c.pid.to_string(), "pid appended as the last word");
+    assert!(
+        fip.wait_log("STUBBORN gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    let s = fip.calls("STUBBORN").remove(0);
+    assert_eq!(
+        fs::read_to_string(fip.path("useless.args")).unwrap().trim(),
+        s.pid.to_string()
+    );
+    assert!(
+        fip.log().contains("still alive: SIGKILL sent"),
+        "{}",
+        fip.log()
+    );
+    assert!(!alive(s.pid));
+    assert!(fip.flags().is_empty());
+}
