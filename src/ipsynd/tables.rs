@@ -215,142 +215,145 @@ fn is_field_code(k: &str) -> bool {
     k.len() == 2 && k.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Parse a client parameter file. `name` is the client name (uppercased here), `path` is
-/// only used in problems.
-pub fn parse_client(name: &str, text: &str, path: &Path) -> (ClientParams, Vec<Problem>) {
-    let mut c = ClientParams::defaults(name);
-    let mut problems = Vec::new();
-    let mut retry_given = false;
-    let mut tryalt: Option<TryAlt> = None;
-    let mut script_line = 0usize;
-    let mut ftp_line = 0usize;
-    for (idx, raw) in text.lines().enumerate() {
-        let lineno = idx + 1;
-        let at = (path, lineno);
-        let (key, v) = match keyword_line(raw) {
-            None => continue,
-            Some(Err(())) => {
-                problems.push(Problem::new(
-                    path,
-                    lineno,
-                    format!("not keyword:value, ignored: {}", raw.trim()),
-                ));
-                continue;
-            }
-            Some(Ok(kv)) => kv,
-        };
-        let v = v.as_str();
-        match key.as_str() {
-            "route" | "alt" => {
-                let val = if v.is_empty() {
-                    problems.push(Problem::new(path, lineno, format!("{key}: has no value")));
-                    None
-                } else {
-                    Some(v.to_ascii_uppercase())
-                };
-                if key == "route" {
-                    c.route = val;
-                } else {
-                    c.alt = val;
-                }
-            }
+/// State while reading one client file.
+struct ClientReader<'a> {
+    path: &'a Path,
+    c: ClientParams,
+    problems: Vec<Problem>,
+    retry_given: bool,
+    tryalt: Option<TryAlt>,
+    script_line: usize,
+    ftp_line: usize,
+}
+
+impl ClientReader<'_> {
+    fn problem(&mut self, line: usize, msg: String) {
+        self.problems.push(Problem::new(self.path, line, msg));
+    }
+
+    /// A number in `lo..=hi` (see [`ranged`]).
+    fn num(
+        &mut self,
+        v: &str,
+        key: &str,
+        range: (u64, u64),
+        default: u64,
+        line: usize,
+    ) -> Option<u64> {
+        let at = (self.path, line);
+        ranged(v, key, range.0, range.1, default, at, &mut self.problems)
+    }
+
+    /// A route or alt name: uppercase; empty is logged and clears it.
+    fn name(&mut self, key: &str, v: &str, line: usize) -> Option<String> {
+        if v.is_empty() {
+            self.problem(line, format!("{key}: has no value"));
+            return None;
+        }
+        Some(v.to_ascii_uppercase())
+    }
+
+    /// Apply one `keyword:value` line.
+    fn keyword(&mut self, key: &str, v: &str, line: usize) {
+        let u = |r: (u32, u32)| (r.0 as u64, r.1 as u64);
+        match key {
+            "route" => self.c.route = self.name(key, v, line),
+            "alt" => self.c.alt = self.name(key, v, line),
             "timeout" => {
-                if let Some(n) = ranged(
-                    v,
-                    "timeout",
-                    0,
-                    TIMEOUT_MAX,
-                    TIMEOUT_DEFAULT,
-                    at,
-                    &mut problems,
-                ) {
-                    c.timeout = n;
+                if let Some(n) = self.num(v, key, (0, TIMEOUT_MAX), TIMEOUT_DEFAULT, line) {
+                    self.c.timeout = n;
                 }
             }
             "maxtime" => {
-                if let Some(n) = ranged(v, "maxtime", 0, MAXTIME_MAX, 0, at, &mut problems) {
-                    c.maxtime = n;
+                if let Some(n) = self.num(v, key, (0, MAXTIME_MAX), 0, line) {
+                    self.c.maxtime = n;
                 }
             }
             "retry" => {
-                let (lo, hi) = RETRY_RANGE;
-                let d = RETRY_DEFAULT as u64;
-                if let Some(n) = ranged(v, "retry", lo as u64, hi as u64, d, at, &mut problems) {
-                    c.retry = n as u32;
-                    retry_given = true;
+                if let Some(n) = self.num(v, key, u(RETRY_RANGE), RETRY_DEFAULT as u64, line) {
+                    self.c.retry = n as u32;
+                    self.retry_given = true;
                 }
             }
             "prior" => {
-                let (lo, hi) = PRIOR_RANGE;
-                let d = PRIOR_DEFAULT as u64;
-                if let Some(n) = ranged(v, "prior", lo as u64, hi as u64, d, at, &mut problems) {
-                    c.prior = n as u32;
+                if let Some(n) = self.num(v, key, u(PRIOR_RANGE), PRIOR_DEFAULT as u64, line) {
+                    self.c.prior = n as u32;
                 }
             }
+            "tryalt" if v.eq_ignore_ascii_case("even") => self.tryalt = Some(TryAlt::Even),
             "tryalt" => {
-                if v.eq_ignore_ascii_case("even") {
-                    tryalt = Some(TryAlt::Even);
-                } else {
-                    let (lo, hi) = TRYALT_RANGE;
-                    // The default depends on retry:, which may come later in the file.
-                    let d = TRYALT_DEFAULT as u64;
-                    if let Some(n) = ranged(v, "tryalt", lo as u64, hi as u64, d, at, &mut problems)
-                    {
-                        tryalt = Some(TryAlt::Every(n as u32));
-                    }
+                // The default depends on retry:, which may come later: settled at the end.
+                if let Some(n) = self.num(v, key, u(TRYALT_RANGE), TRYALT_DEFAULT as u64, line) {
+                    self.tryalt = Some(TryAlt::Every(n as u32));
                 }
             }
-            "maxkill" => c.maxkill = (!v.is_empty()).then(|| v.to_string()),
+            "maxkill" => self.c.maxkill = (!v.is_empty()).then(|| v.to_string()),
+            "script" if v.is_empty() => self.problem(line, "script: has no value, ignored".into()),
             "script" => {
-                if v.is_empty() {
-                    problems.push(Problem::new(path, lineno, "script: has no value, ignored"));
-                } else {
-                    c.script = Some(v.to_string());
-                    script_line = lineno;
-                }
+                self.c.script = Some(v.to_string());
+                self.script_line = line;
             }
             "useftp" => {
-                c.useftp = Some(if v.is_empty() {
-                    DEFAULT_FTP.to_string()
-                } else {
-                    v.to_string()
-                });
-                ftp_line = lineno;
+                let cmd = if v.is_empty() { DEFAULT_FTP } else { v };
+                self.c.useftp = Some(cmd.to_string());
+                self.ftp_line = line;
             }
-            "ftpline" => c.ftplines.push(v.to_string()),
+            "ftpline" => self.c.ftplines.push(v.to_string()),
             "argstyle" => match ArgStyle::parse(v) {
-                Some(s) => c.argstyle = Some(s),
-                None => problems.push(Problem::new(
-                    path,
-                    lineno,
+                Some(s) => self.c.argstyle = Some(s),
+                None => self.problem(
+                    line,
                     format!("argstyle:{v} is neither switches nor positional, ignored"),
-                )),
+                ),
             },
             // Only the transmitter reads the remote-system file.
             "remsys" => {}
             k if is_field_code(k) => {
-                c.fields.insert(k.to_ascii_uppercase(), v.to_string());
+                self.c.fields.insert(k.to_ascii_uppercase(), v.to_string());
             }
-            k => problems.push(Problem::new(
-                path,
-                lineno,
-                format!("unknown keyword {k}:, ignored"),
-            )),
+            k => self.problem(line, format!("unknown keyword {k}:, ignored")),
         }
     }
-    c.tryalt = tryalt.unwrap_or(if retry_given {
-        TryAlt::Every((c.retry / 2).max(2))
-    } else {
-        TryAlt::Every(TRYALT_DEFAULT)
-    });
-    if c.useftp.is_some() && c.script.is_some() {
-        problems.push(Problem::new(
-            path,
-            script_line.max(ftp_line),
-            "both useftp: and script: given; useftp: wins",
-        ));
+
+    /// Settle what depends on the whole file.
+    fn finish(mut self) -> (ClientParams, Vec<Problem>) {
+        let default = if self.retry_given {
+            TryAlt::Every((self.c.retry / 2).max(2))
+        } else {
+            TryAlt::Every(TRYALT_DEFAULT)
+        };
+        self.c.tryalt = self.tryalt.unwrap_or(default);
+        if self.c.useftp.is_some() && self.c.script.is_some() {
+            let line = self.script_line.max(self.ftp_line);
+            self.problem(line, "both useftp: and script: given; useftp: wins".into());
+        }
+        (self.c, self.problems)
     }
-    (c, problems)
+}
+
+/// Parse a client parameter file. `name` is the client name (uppercased here), `path` is
+/// only used in problems.
+pub fn parse_client(name: &str, text: &str, path: &Path) -> (ClientParams, Vec<Problem>) {
+    let mut r = ClientReader {
+        path,
+        c: ClientParams::defaults(name),
+        problems: Vec::new(),
+        retry_given: false,
+        tryalt: None,
+        script_line: 0,
+        ftp_line: 0,
+    };
+    for (idx, raw) in text.lines().enumerate() {
+        match keyword_line(raw) {
+            None => {}
+            Some(Err(())) => r.problem(
+                idx + 1,
+                format!("not keyword:value, ignored: {}", raw.trim()),
+            ),
+            Some(Ok((key, v))) => r.keyword(&key, &v, idx + 1),
+        }
+    }
+    r.finish()
 }
 
 /// Parse `yes`/`no` style booleans.

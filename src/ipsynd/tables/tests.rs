@@ -327,3 +327,34 @@ fn ipsynd_bad_values() {
         assert!(s.starts_with(&format!("IPSYND:{}: ", i + 1)), "{s}");
     }
 }
+
+// ---- the example tree in etc/ipsynd parses cleanly ----
+
+#[test]
+fn example_tables_parse_without_problems() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/ipsynd/tables/syn");
+    let read = |rel: &str| std::fs::read_to_string(base.join(rel)).unwrap();
+    let (t, p) = PortsTable::parse(&read("PORTS"), &base.join("PORTS"));
+    assert!(p.is_empty(), "{:?}", msgs(&p));
+    assert_eq!(t.route_capacity("X25SLOW"), 8);
+    assert_eq!(t.route_ports("HAYES96"), t.route_ports("HAYES12"));
+    let (d, p) = parse_ipsynd(&read("IPSYND"), &base.join("IPSYND"));
+    assert!(p.is_empty(), "{:?}", msgs(&p));
+    assert_eq!(d, DaemonParams::default());
+    for name in ["JUKEBOX", "POP", "FTPCLIENT", "REDFLAG"] {
+        let rel = format!("client/{name}");
+        let (c, p) = parse_client(name, &read(&rel), &base.join(&rel));
+        assert!(p.is_empty(), "{name}: {:?}", msgs(&p));
+        if let Some(r) = &c.route {
+            assert!(
+                t.has_route(r) || r == "FUNNYCOMMS",
+                "{name}: {r} not in PORTS"
+            );
+        }
+    }
+    let (c, _) = parse_client("REDFLAG", &read("client/REDFLAG"), Path::new("REDFLAG"));
+    assert_eq!(c.tryalt, TryAlt::Every(3));
+    let (c, _) = parse_client("POP", &read("client/POP"), Path::new("POP"));
+    assert_eq!((c.timeout, c.retry, c.prior, c.maxtime), (30, 6, 10, 600));
+    assert_eq!(c.tryalt, TryAlt::Every(3));
+}

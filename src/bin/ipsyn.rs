@@ -1,0 +1,65 @@
+//! `ipsyn`: the default transmitter started by ipsynd (see `loncsyn::ipsynd::ipsyn`).
+//!
+//! Exit codes: 0 everything sent, 1 not everything sent, 100 usage, 111 local failure,
+//! 128+N stopped by signal N. The in-use flag (`-r`) is deleted in every case.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use loncsyn::ipsynd::ipsyn::conn::STOP_SIGNALS;
+use loncsyn::ipsynd::ipsyn::send::{self, exit, Log};
+use loncsyn::ipsynd::ipsyn::{args, fip_root};
+use loncsyn::sys::sig::SignalPipe;
+
+/// Removes the in-use flag when dropped: on every return path and on a panic.
+struct FlagGuard(Option<PathBuf>);
+
+impl Drop for FlagGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => eprintln!("ipsyn: cannot delete in-use flag {}: {e}", p.display()),
+            }
+        }
+    }
+}
+
+fn main() {
+    // Signals first: a SIGTERM from here on still lets the flag go.
+    let sig = match SignalPipe::new(&STOP_SIGNALS) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ipsyn: cannot set up signals: {e}");
+            std::process::exit(exit::SYSTEM);
+        }
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.len() == 1 && argv[0] == "-v" {
+        println!("ipsyn {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    let guard = FlagGuard(args::flag_of(&argv));
+    let code = run(&argv, &sig);
+    drop(guard);
+    std::process::exit(code);
+}
+
+fn run(argv: &[String], sig: &SignalPipe) -> i32 {
+    let a = match args::parse(argv) {
+        Ok(a) => a,
+        Err(m) => {
+            eprintln!("ipsyn: {m}\n{}", args::USAGE);
+            return exit::USAGE;
+        }
+    };
+    let root = fip_root();
+    let log_path = a
+        .log
+        .clone()
+        .unwrap_or_else(|| send::default_log(&root, &a.client));
+    let mut log = Log::open(Some(Path::new(&log_path)), &a.client);
+    send::run(&a, &root, sig, &mut log)
+}
