@@ -217,3 +217,57 @@ fn maxkill_gets_the_pid_and_a_useless_one_is_followed_by_sigkill() {
     assert!(!alive(s.pid));
     assert!(fip.flags().is_empty());
 }
+
+#[test]
+fn ftp_attempt_left_by_a_stopped_ipsynd_is_cleaned_up() {
+    let mut fip = Fip::new("ftporphan");
+    // A stand-in "ftp" that is slow on its first call and records each call.
+    let ftp = fip.path("local/slowftp");
+    write_exec(
+        &ftp,
+        &format!(
+            "#!/bin/bash\nR={}\necho call >> $R/ftp.calls\ncat > /dev/null\nif [ ! -e $R/ftp.second ]; then touch $R/ftp.second; sleep 2; fi\n",
+            fip.root.display()
+        ),
+    );
+    fip.client(
+        "FTPO",
+        &format!(
+            "useftp:{}\nftpline:user a,secret\ntimeout:600\n",
+            ftp.display()
+        ),
+    );
+    fip.queue_file("ftpo", "f1", "x");
+    fip.start();
+    let ctrl = fip.record("FTPO");
+    assert!(wait_for(WAIT, || fip.exists("ftp.calls")));
+    let cmdfiles = |fip: &Fip| -> Vec<String> {
+        fs::read_dir(fip.path("x"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("SYNFTP|"))
+            .collect()
+    };
+    let first = cmdfiles(&fip);
+    assert_eq!(first.len(), 1);
+    assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
+    fip.start();
+    assert!(
+        fip.wait_log("of an earlier ipsynd has ended"),
+        "{}",
+        fip.log()
+    );
+    assert!(
+        !fip.exists(&format!("x/{}", first[0])),
+        "command file with the password removed"
+    );
+    assert!(!fip.exists(&format!("x/{}", first[0].replacen("SYNFTP|", "SYN|", 1))));
+    // The record was kept and tried again by the new ipsynd.
+    assert!(wait_for(WAIT, || fs::read_to_string(fip.path("ftp.calls"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+        == 2));
+    assert!(ctrl.exists());
+}

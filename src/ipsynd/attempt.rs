@@ -1,7 +1,6 @@
-//! Choosing which records start now (ports, priorities) and the life of one attempt:
+//! The life of one attempt:
 //! flag, per-attempt log, spawn, maxtime, and the verdict when the child has been reaped.
 
-use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -18,9 +17,7 @@ use super::daemon::{Daemon, Job, JobKind};
 use super::fipseq::{expand, split_words, SysVars};
 use super::flags::{self, content_prefix};
 use super::record::{after_failure, AfterFailure};
-use super::schedule::{self, Candidate};
 use super::spawn::{self, FlagFill, Stdio3};
-use super::tablecache::ClientLookup;
 use super::tables::{ClientParams, PhysPort};
 use crate::sys::reap::ExitKind;
 
@@ -39,148 +36,9 @@ pub fn open_append(path: &Path) -> std::io::Result<fs::File> {
 }
 
 impl Daemon {
-    /// Start every record that may start now, in service order, within port capacity.
-    pub fn dispatch(&mut self, now: Instant) {
-        self.sync_records();
-        let unlock = self.tables.params.unlockstale;
-        let mut in_use: HashMap<PhysPort, u32> = HashMap::new();
-        let mut busy: HashSet<String> = HashSet::new();
-        for f in flags::scan(&self.paths.x) {
-            let stale = f.is_stale();
-            if stale {
-                let lock = if f.has_port() && !unlock {
-                    format!(
-                        "; port {}:{} stays locked until it is removed",
-                        f.host, f.port
-                    )
-                } else {
-                    String::new()
-                };
-                self.log_once(
-                    format!("flag:{}", f.path.display()),
-                    &f.client,
-                    &format!(
-                        "stale flag {} (pid {} not running){lock}",
-                        f.path.display(),
-                        f.pid
-                    ),
-                );
-            } else {
-                busy.insert(f.client.clone());
-            }
-            if f.has_port() && (!stale || !unlock) {
-                *in_use
-                    .entry(PhysPort {
-                        host: f.host.clone(),
-                        port: f.port,
-                    })
-                    .or_insert(0) += 1;
-            }
-        }
-        for j in self.jobs.values() {
-            busy.insert(j.client.clone());
-        }
-
-        let mut cands = Vec::new();
-        let mut params: HashMap<String, ClientParams> = HashMap::new();
-        let names: Vec<String> = self.records.keys().cloned().collect();
-        for name in names {
-            let (client, due, running) = {
-                let r = &self.records[&name];
-                (r.client.clone(), r.due(now), r.running.is_some())
-            };
-            if running {
-                continue;
-            }
-            let (lookup, problems) = self.tables.client(&client);
-            for p in problems {
-                self.log.line(&client, &p);
-            }
-            let cp = match lookup {
-                ClientLookup::Found(cp) => *cp,
-                ClientLookup::Missing(why) => {
-                    let r = self.records.get_mut(&name).expect("record");
-                    r.state = "no-client";
-                    if !r.missing_reported {
-                        r.missing_reported = true;
-                        self.log
-                            .line(&client, &format!("{why}; record {name} kept, waiting"));
-                    }
-                    continue;
-                }
-            };
-            let r = self.records.get_mut(&name).expect("record");
-            r.retry = cp.retry;
-            if !due {
-                r.state = "retry-wait";
-                continue;
-            }
-            if busy.contains(&client) {
-                r.state = "busy-elsewhere";
-                continue;
-            }
-            cands.push(Candidate {
-                prior: cp.prior,
-                mtime: r.mtime,
-                name: name.clone(),
-            });
-            params.insert(name, cp);
-        }
-        schedule::order(&mut cands);
-
-        for c in cands {
-            let cp = params.remove(&c.name).expect("params");
-            if busy.contains(&cp.name) {
-                // Another record of the same client started in this pass.
-                self.records.get_mut(&c.name).expect("record").state = "busy-elsewhere";
-                continue;
-            }
-            let attempt = self.records[&c.name].attempts + 1;
-            let route = if schedule::use_alt(attempt, cp.tryalt, cp.alt.is_some()) {
-                cp.alt.clone()
-            } else {
-                cp.route.clone()
-            };
-            let mut port = None;
-            if let Some(rt) = &route {
-                let ports = self.tables.ports.route_ports(rt);
-                if ports.is_empty() {
-                    self.log_once(
-                        format!("route:{rt}"),
-                        &cp.name,
-                        &format!("route {rt} has no entry in PORTS; running without a port lock"),
-                    );
-                } else {
-                    match schedule::pick_port(&ports, &in_use, &self.tables.ports) {
-                        Some(p) => port = Some(p),
-                        None => {
-                            // Not an attempt: wait for a port, let others go ahead.
-                            self.records.get_mut(&c.name).expect("record").state = "waiting-port";
-                            continue;
-                        }
-                    }
-                }
-            }
-            if let Some(p) = &port {
-                *in_use.entry(p.clone()).or_insert(0) += 1;
-            }
-            busy.insert(cp.name.clone());
-            self.start_attempt(
-                Plan {
-                    record: c.name.clone(),
-                    client: cp,
-                    attempt,
-                    route,
-                    port,
-                },
-                now,
-            );
-        }
-    }
-
     /// Create the flag, write the attempt log's first line, spawn. A spawn failure is a
     /// failed attempt.
-    fn start_attempt(&mut self, plan: Plan, now: Instant) {
+    pub(super) fn start_attempt(&mut self, plan: Plan, now: Instant) {
         let cp = &plan.client;
         let ctrl = self.paths.control.join(&plan.record);
         let inode = match fs::metadata(&ctrl) {

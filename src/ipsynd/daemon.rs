@@ -2,25 +2,23 @@
 //! flag directory) and the signal self-pipe, with deadlines for the next attempt, maxtime,
 //! the TERM->KILL grace and the rescan safety net. Children are reaped only here.
 //!
-//! Starting and ending attempts lives in `attempt.rs`, FTP mode in `ftp.rs`.
+//! Choosing what starts lives in `dispatch.rs`, one attempt in `attempt.rs`, FTP mode in
+//! `ftp.rs`, inotify in `watch.rs`, the status rows in `report.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
-use super::control::client_of_record;
 use super::log::{Log, NO_CLIENT};
 use super::record::Record;
-use super::status::{self, Row};
 use super::tablecache::TableCache;
+use super::watch::Watches;
 use crate::sys::{poll, reap, sig::SignalPipe};
 
 /// Version printed by `ipsynd -v`.
@@ -102,14 +100,7 @@ pub struct Daemon {
     /// Flags and routes already reported (stale flags, routes without PORTS entries).
     pub reported: HashSet<String>,
     pub defhost: String,
-    last_status: String,
-}
-
-/// Watches and what they mean.
-struct Watches {
-    inotify: Option<Inotify>,
-    control: Option<WatchDescriptor>,
-    x: Option<WatchDescriptor>,
+    pub(super) last_status: String,
 }
 
 /// Run the daemon until TERM/INT; returns the exit code.
@@ -208,48 +199,6 @@ fn lock_pidfile(path: &Path) -> Result<Flock<File>, String> {
 }
 
 impl Daemon {
-    fn watch(&mut self) -> Watches {
-        let inotify = match Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK) {
-            Ok(i) => i,
-            Err(e) => {
-                self.log.line(
-                    NO_CLIENT,
-                    &format!("inotify unavailable ({e}); rescanning only"),
-                );
-                return Watches {
-                    inotify: None,
-                    control: None,
-                    x: None,
-                };
-            }
-        };
-        let add = |p: &Path, f: AddWatchFlags| match inotify.add_watch(p, f) {
-            Ok(wd) => Some(wd),
-            Err(e) => {
-                self.log
-                    .line(NO_CLIENT, &format!("unable to watch {}: {e}", p.display()));
-                None
-            }
-        };
-        use AddWatchFlags as W;
-        // A record's content is ignored, so its creation is enough to act on.
-        let control = add(
-            &self.paths.control,
-            W::IN_CREATE | W::IN_MOVED_TO | W::IN_DELETE | W::IN_MOVED_FROM | W::IN_ATTRIB,
-        );
-        // A flag going away frees a port or a client.
-        let x = add(&self.paths.x, W::IN_DELETE | W::IN_MOVED_FROM);
-        // Tables: act when a file is complete (close after write, or renamed into place).
-        let tflags = W::IN_CLOSE_WRITE | W::IN_MOVED_TO | W::IN_DELETE | W::IN_MOVED_FROM;
-        add(&self.tables.paths.syn.clone(), tflags);
-        add(&self.tables.paths.clients.clone(), tflags);
-        Watches {
-            inotify: Some(inotify),
-            control,
-            x,
-        }
-    }
-
     fn main_loop(&mut self, signals: &SignalPipe, w: &Watches) -> i32 {
         let mut rescan_at = Instant::now();
         let mut tables_dirty = false;
@@ -329,34 +278,6 @@ impl Daemon {
         }
     }
 
-    /// Drain inotify; returns whether the tables changed. Control and flag events need no
-    /// bookkeeping: every turn of the loop scans both directories.
-    fn read_events(&mut self, i: &Inotify, w: &Watches) -> bool {
-        let mut tables = false;
-        while let Ok(events) = i.read_events() {
-            if events.is_empty() {
-                break;
-            }
-            for ev in events {
-                if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
-                    tables = true;
-                    continue;
-                }
-                if Some(ev.wd) == w.control || Some(ev.wd) == w.x {
-                    continue;
-                }
-                let name = ev
-                    .name
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if !name.starts_with('.') {
-                    tables = true;
-                }
-            }
-        }
-        tables
-    }
-
     fn reload_tables(&mut self) {
         let problems = self.tables.reload();
         self.log.line(NO_CLIENT, "tables read");
@@ -411,98 +332,6 @@ impl Daemon {
                 );
             }
         }
-    }
-
-    /// Read the control directory into `records`: new records appear, vanished idle ones go.
-    pub fn sync_records(&mut self) {
-        let mut seen = HashSet::new();
-        if let Ok(rd) = fs::read_dir(&self.paths.control) {
-            for ent in rd.flatten() {
-                let name = ent.file_name().to_string_lossy().into_owned();
-                let Some(client) = client_of_record(&name) else {
-                    continue;
-                };
-                let Ok(md) = ent.metadata() else { continue };
-                if !md.is_file() {
-                    continue;
-                }
-                seen.insert(name.clone());
-                let mtime = md.modified().unwrap_or(std::time::UNIX_EPOCH);
-                self.records
-                    .entry(name.clone())
-                    .and_modify(|r| {
-                        if r.running.is_none() {
-                            r.mtime = mtime;
-                        }
-                    })
-                    .or_insert_with(|| Record::new(&name, &client, mtime, md.ino()));
-            }
-        }
-        self.records
-            .retain(|name, r| r.running.is_some() || seen.contains(name));
-    }
-
-    /// Rows for the status files: every record, then flags nobody here is running.
-    fn status_rows(&self) -> Vec<Row> {
-        let mut rows: Vec<Row> = self
-            .records
-            .values()
-            .map(|r| Row {
-                client: r.client.clone(),
-                state: r.state.to_string(),
-                attempt: r.attempts,
-                retry: r.retry,
-                port: r.port.clone(),
-                pid: r.running.unwrap_or(0),
-                next: if r.running.is_none() {
-                    r.next_wall.map(|t| {
-                        chrono::DateTime::<chrono::Local>::from(t)
-                            .format("%Y-%m-%dT%H:%M:%S")
-                            .to_string()
-                    })
-                } else {
-                    None
-                },
-                record: r.name.clone(),
-            })
-            .collect();
-        for f in super::flags::scan(&self.paths.x) {
-            if self.jobs.contains_key(&f.pid) && f.pid > 0 {
-                continue;
-            }
-            rows.push(Row {
-                client: f.client.clone(),
-                state: if f.is_stale() { "stale" } else { "foreign" }.into(),
-                attempt: 0,
-                retry: 0,
-                port: if f.has_port() {
-                    format!("{}:{}", f.host, f.port)
-                } else {
-                    String::new()
-                },
-                pid: f.pid,
-                next: None,
-                record: f
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            });
-        }
-        rows
-    }
-
-    fn write_status(&mut self, force: bool) {
-        let rows = self.status_rows();
-        let text = status::render_text(&rows);
-        if !force && text == self.last_status {
-            return;
-        }
-        if let Err(e) = status::write(&self.paths.logsyn, &rows) {
-            self.log
-                .line(NO_CLIENT, &format!("unable to write the status: {e}"));
-        }
-        self.last_status = text;
     }
 
     /// Log a message once per key (until the key is forgotten).

@@ -18,6 +18,10 @@ use super::ftpscript::{command_file, judge};
 use super::tables::{ClientParams, PhysPort};
 use crate::sys::reap::ExitKind;
 
+/// File-name prefix of FTP command files in `x/` (`SYNFTP|nnn|CLIENT`, same `nnn` as the
+/// attempt's flag).
+pub const CMD_PREFIX: &str = "SYNFTP|";
+
 /// What a running FTP attempt needs when it ends.
 #[derive(Debug)]
 pub struct FtpJob {
@@ -54,7 +58,7 @@ pub fn prepare(
     if files.is_empty() {
         return Ok(None);
     }
-    let cmdfile = d.paths.x.join(format!("SYNFTP|{seq:03}|{}", cp.name));
+    let cmdfile = d.paths.x.join(format!("{CMD_PREFIX}{seq:03}|{}", cp.name));
     let _ = fs::remove_file(&cmdfile); // a left-over of a crash; we own this name
     let mut f = OpenOptions::new()
         .read(true)
