@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Local;
 use nix::sys::signal::Signal;
@@ -35,148 +35,95 @@ pub fn open_append(path: &Path) -> std::io::Result<fs::File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
+/// The command of one attempt, ready to spawn.
+struct Command {
+    argv: Vec<String>,
+    kind: JobKind,
+    stdin: Stdio,
+    /// The first line of the attempt log (the manual's display form).
+    display: String,
+}
+
+/// Why an attempt ends before its spawn.
+enum Early {
+    /// FTP mode with an empty queue: nothing to send, the request is fulfilled.
+    NothingToSend,
+    /// Counted as a failed attempt.
+    Failed(String),
+}
+
+/// `ROUTE host port ` + pid + ` start\n`, the in-use flag's one line (spec §10.1).
+fn flag_fill<'a>(file: &'a fs::File, plan: &Plan) -> FlagFill<'a> {
+    FlagFill {
+        file,
+        prefix: content_prefix(
+            plan.route.as_deref(),
+            plan.port.as_ref().map(|p| p.host.as_str()),
+            plan.port.as_ref().map_or(0, |p| p.port),
+        ),
+        suffix: format!(
+            " {}\n",
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        ),
+    }
+}
+
 impl Daemon {
     /// Create the flag, write the attempt log's first line, spawn. A spawn failure is a
     /// failed attempt.
     pub(super) fn start_attempt(&mut self, plan: Plan, now: Instant) {
-        let cp = &plan.client;
+        let name = plan.client.name.clone();
         let ctrl = self.paths.control.join(&plan.record);
-        let inode = match fs::metadata(&ctrl) {
-            Ok(md) => md.ino(),
-            Err(_) => return, // gone meanwhile: nothing to do
+        let Ok(inode) = fs::metadata(&ctrl).map(|m| m.ino()) else {
+            return; // gone meanwhile: nothing to do
         };
-        let (file, flag_path, seq) = match flags::create(&self.paths.x, &cp.name, &mut self.seq) {
+        let (file, flag_path, seq) = match flags::create(&self.paths.x, &name, &mut self.seq) {
             Ok(v) => v,
             Err(e) => {
+                // A system problem, not the client's: wait, but do not count an attempt
+                // (counting could end in deleting the request).
                 self.log
-                    .line(&cp.name, &format!("unable to create the in-use flag: {e}"));
-                let timeout = cp.timeout;
-                self.record_failure(&plan.record, &cp.name, timeout, now, "no flag");
+                    .line(&name, &format!("unable to create the in-use flag: {e}"));
+                self.defer(&plan.record, plan.client.timeout, now);
                 return;
             }
         };
         let wall = Local::now();
         let vars = SysVars { seq, now: wall };
-        let log_path = self
-            .paths
-            .logsyn
-            .join(argv::attempt_log_name(&cp.name, &wall));
-        let port_label = plan
-            .port
-            .as_ref()
-            .map(|p| format!("{}:{}", p.host, p.port))
-            .unwrap_or_default();
-        let fill = FlagFill {
-            file: &file,
-            prefix: content_prefix(
-                plan.route.as_deref(),
-                plan.port.as_ref().map(|p| p.host.as_str()),
-                plan.port.as_ref().map_or(0, |p| p.port),
-            ),
-            suffix: format!(
-                " {}\n",
-                SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs())
-            ),
-        };
-        let (argv, kind, stdin) = if let Some(ftpcmd) = &cp.useftp {
-            match super::ftp::prepare(self, cp, ftpcmd, plan.port.as_ref(), seq) {
-                Ok(Some((argv, job, stdin))) => (argv, JobKind::Ftp(job), stdin),
-                Ok(None) => {
-                    // Nothing queued: nothing to send, the request is fulfilled.
-                    drop(file);
-                    let _ = fs::remove_file(&flag_path);
-                    let _ = fs::remove_file(&ctrl);
-                    self.log.line(
-                        &cp.name,
-                        "ftp: queue empty, nothing to send; record removed",
-                    );
-                    self.records.remove(&plan.record);
-                    return;
-                }
-                Err(e) => {
-                    drop(file);
-                    let _ = fs::remove_file(&flag_path);
-                    self.log.line(&cp.name, &format!("ftp: {e}"));
-                    self.records.get_mut(&plan.record).expect("record").attempts = plan.attempt;
-                    self.record_failure(
-                        &plan.record,
-                        &cp.name,
-                        cp.timeout,
-                        now,
-                        "ftp set-up failed",
-                    );
-                    return;
-                }
-            }
-        } else {
-            let program = self
-                .tables
-                .params
-                .ipsyn
-                .clone()
-                .unwrap_or_else(|| self.paths.root.join("bin/ipsyn"));
-            let style = argv::effective_style(cp, self.tables.params.argstyle);
-            let defhost = self
-                .tables
-                .params
-                .defhost
-                .clone()
-                .unwrap_or_else(|| self.defhost.clone());
-            let paths = AttemptPaths {
-                queue: queue_name(&cp.name),
-                log: log_path.clone(),
-                inuse: flag_path.clone(),
-                ctrl: ctrl.clone(),
-            };
-            let argv = argv::build_argv(
-                cp,
-                &program,
-                plan.port.as_ref(),
-                style,
-                &defhost,
-                &paths,
-                &vars,
-            );
-            (argv, JobKind::Transmitter, Stdio::null())
-        };
-        let display = match &kind {
-            JobKind::Ftp(j) => {
-                format!("{} < {}", argv::display_command(&argv), j.cmdfile.display())
-            }
-            JobKind::Transmitter => argv::display_command(&argv),
-        };
-        let out = open_append(&log_path).and_then(|mut f| {
-            writeln!(f, "{display}")?;
-            Ok(f)
-        });
-        let (stdout, stderr) = match out.and_then(|f| Ok((f.try_clone()?, f))) {
-            Ok((a, b)) => (Stdio::from(a), Stdio::from(b)),
-            Err(e) => {
-                self.log.line(
-                    &cp.name,
-                    &format!("unable to write {}: {e}", log_path.display()),
-                );
-                (Stdio::null(), Stdio::null())
+        let log_path = self.paths.logsyn.join(argv::attempt_log_name(&name, &wall));
+        let cmd = match self.command(&plan, &flag_path, &ctrl, &log_path, &vars) {
+            Ok(c) => c,
+            Err(early) => {
+                drop(file);
+                let _ = fs::remove_file(&flag_path);
+                self.end_early(&plan, early, now);
+                return;
             }
         };
-        let log_offset = fs::metadata(&log_path).map_or(0, |m| m.len());
+        let (stdout, stderr, log_offset) = self.open_attempt_log(&name, &log_path, &cmd.display);
+        let stdio = Stdio3 {
+            stdin: cmd.stdin,
+            stdout,
+            stderr,
+        };
         let res = spawn::spawn(
-            &argv,
-            Stdio3 {
-                stdin,
-                stdout,
-                stderr,
-            },
-            Some(fill),
+            &cmd.argv,
+            stdio,
+            Some(flag_fill(&file, &plan)),
             &self.paths.root,
         );
         drop(file);
         let rec = self.records.get_mut(&plan.record).expect("record");
         rec.attempts = plan.attempt;
-        rec.retry = cp.retry;
-        rec.port = port_label.clone();
+        rec.retry = plan.client.retry;
+        rec.port = plan
+            .port
+            .as_ref()
+            .map(|p| format!("{}:{}", p.host, p.port))
+            .unwrap_or_default();
+        let mut kind = cmd.kind;
         match res {
             Ok(pid) => {
                 rec.running = Some(pid);
@@ -184,58 +131,162 @@ impl Daemon {
                 rec.state = "running";
                 rec.next_at = None;
                 rec.next_wall = None;
-                let mut kind = kind;
                 if let JobKind::Ftp(j) = &mut kind {
                     j.log_offset = log_offset;
                 }
-                let maxkill = cp
-                    .maxkill
-                    .as_ref()
-                    .map(|m| split_words(&expand(m, &cp.fields, &vars)));
-                self.jobs.insert(
-                    pid,
-                    Job {
-                        record: plan.record.clone(),
-                        client: cp.name.clone(),
-                        attempt: plan.attempt,
-                        flag: flag_path,
-                        log: log_path,
-                        started: now,
-                        deadline: (cp.maxtime > 0)
-                            .then(|| now + std::time::Duration::from_secs(cp.maxtime)),
-                        killed: false,
-                        maxkill,
-                        timeout: cp.timeout,
-                        kind,
-                    },
-                );
-                let via = match (&plan.route, port_label.is_empty()) {
-                    (Some(r), false) => format!(" route {r} port {port_label}"),
-                    (Some(r), true) => format!(" route {r}"),
+                let cp = &plan.client;
+                let job = Job {
+                    record: plan.record.clone(),
+                    client: name.clone(),
+                    attempt: plan.attempt,
+                    flag: flag_path,
+                    log: log_path,
+                    started: now,
+                    deadline: (cp.maxtime > 0).then(|| now + Duration::from_secs(cp.maxtime)),
+                    killed: false,
+                    maxkill: cp
+                        .maxkill
+                        .as_ref()
+                        .map(|m| split_words(&expand(m, &cp.fields, &vars))),
+                    timeout: cp.timeout,
+                    kind,
+                };
+                self.jobs.insert(pid, job);
+                let via = match (&plan.route, &plan.port) {
+                    (Some(r), Some(p)) => format!(" route {r} port {}:{}", p.host, p.port),
+                    (Some(r), None) => format!(" route {r}"),
                     (None, _) => String::new(),
                 };
                 self.log.line(
-                    &cp.name,
+                    &name,
                     &format!(
-                        "attempt {}/{} started{via} pid {pid}: {display}",
-                        plan.attempt, cp.retry
+                        "attempt {}/{} started{via} pid {pid}: {}",
+                        plan.attempt, cp.retry, cmd.display
                     ),
                 );
             }
             Err(e) => {
                 let _ = fs::remove_file(&flag_path);
-                let errno = e.raw_os_error().unwrap_or(0);
-                let msg = format!("Execlp error {errno} ({}: {e})", argv[0]);
-                if let Ok(mut f) = open_append(&log_path) {
-                    let _ = writeln!(f, "{msg}");
-                }
-                self.log.line(&cp.name, &msg);
                 if let JobKind::Ftp(j) = &kind {
                     let _ = fs::remove_file(&j.cmdfile);
                 }
-                let timeout = cp.timeout;
-                self.record_failure(&plan.record, &cp.name, timeout, now, "could not start");
+                let errno = e.raw_os_error().unwrap_or(0);
+                let msg = format!("Execlp error {errno} ({}: {e})", cmd.argv[0]);
+                if let Ok(mut f) = open_append(&log_path) {
+                    let _ = writeln!(f, "{msg}");
+                }
+                self.log.line(&name, &msg);
+                self.record_failure(
+                    &plan.record,
+                    &name,
+                    plan.client.timeout,
+                    now,
+                    "could not start",
+                );
             }
+        }
+    }
+
+    /// The argv (transmitter or ftp) of an attempt, built before the fork.
+    fn command(
+        &mut self,
+        plan: &Plan,
+        flag: &Path,
+        ctrl: &Path,
+        log: &Path,
+        vars: &SysVars,
+    ) -> Result<Command, Early> {
+        let cp = &plan.client;
+        if let Some(ftpcmd) = &cp.useftp {
+            return match super::ftp::prepare(self, cp, ftpcmd, plan.port.as_ref(), vars.seq) {
+                Ok(Some((argv, job, stdin))) => Ok(Command {
+                    display: format!(
+                        "{} < {}",
+                        argv::display_command(&argv),
+                        job.cmdfile.display()
+                    ),
+                    argv,
+                    kind: JobKind::Ftp(job),
+                    stdin,
+                }),
+                Ok(None) => Err(Early::NothingToSend),
+                Err(e) => Err(Early::Failed(format!("ftp set-up failed: {e}"))),
+            };
+        }
+        let params = &self.tables.params;
+        let program = params
+            .ipsyn
+            .clone()
+            .unwrap_or_else(|| self.paths.root.join("bin/ipsyn"));
+        let defhost = params.defhost.as_deref().unwrap_or(&self.defhost);
+        let paths = AttemptPaths {
+            queue: queue_name(&cp.name),
+            log: log.to_path_buf(),
+            inuse: flag.to_path_buf(),
+            ctrl: ctrl.to_path_buf(),
+        };
+        let style = argv::effective_style(cp, params.argstyle);
+        let argv = argv::build_argv(
+            cp,
+            &program,
+            plan.port.as_ref(),
+            style,
+            defhost,
+            &paths,
+            vars,
+        );
+        Ok(Command {
+            display: argv::display_command(&argv),
+            argv,
+            kind: JobKind::Transmitter,
+            stdin: Stdio::null(),
+        })
+    }
+
+    /// Append the display line to the attempt log and open it as the child's stdout and
+    /// stderr; also returns where the child's output will start.
+    fn open_attempt_log(&mut self, client: &str, log: &Path, display: &str) -> (Stdio, Stdio, u64) {
+        let opened = open_append(log).and_then(|mut f| {
+            writeln!(f, "{display}")?;
+            let offset = f.metadata()?.len();
+            Ok((f.try_clone()?, f, offset))
+        });
+        match opened {
+            Ok((a, b, offset)) => (Stdio::from(a), Stdio::from(b), offset),
+            Err(e) => {
+                self.log
+                    .line(client, &format!("unable to write {}: {e}", log.display()));
+                (Stdio::null(), Stdio::null(), 0)
+            }
+        }
+    }
+
+    fn end_early(&mut self, plan: &Plan, early: Early, now: Instant) {
+        let name = &plan.client.name;
+        match early {
+            Early::NothingToSend => {
+                let _ = fs::remove_file(self.paths.control.join(&plan.record));
+                self.records.remove(&plan.record);
+                self.log
+                    .line(name, "ftp: queue empty, nothing to send; record removed");
+            }
+            Early::Failed(why) => {
+                if let Some(r) = self.records.get_mut(&plan.record) {
+                    r.attempts = plan.attempt;
+                    r.retry = plan.client.retry;
+                }
+                self.record_failure(&plan.record, name, plan.client.timeout, now, &why);
+            }
+        }
+    }
+
+    /// Try again `timeout` seconds from now without counting an attempt.
+    fn defer(&mut self, record: &str, timeout: u64, now: Instant) {
+        if let Some(r) = self.records.get_mut(record) {
+            let d = Duration::from_secs(timeout.max(1));
+            r.next_at = Some(now + d);
+            r.next_wall = Some(SystemTime::now() + d);
+            r.state = "retry-wait";
         }
     }
 
