@@ -166,6 +166,12 @@ fn stale_flag_at_start_locks_unless_unlockstale() {
         fip.client("WANT", "route:r\n");
         // pid 999999 is above the default pid_max on this kind of machine: dead.
         fs::write(fip.path("x/SYN|999|GONE"), "R h 5 999999 1\n").unwrap();
+        // A live pid that started long after its flag was written is a reused pid: stale.
+        fs::write(
+            fip.path("x/SYN|998|REUSED"),
+            format!("R h 6 {} 1000000000\n", std::process::id()),
+        )
+        .unwrap();
         fip.start();
         fip.record("WANT");
         if unlock {
@@ -177,6 +183,7 @@ fn stale_flag_at_start_locks_unless_unlockstale() {
                 fip.status()
             );
             assert!(fip.status().contains("GONE stale"));
+            assert!(fip.status().contains("REUSED stale"), "{}", fip.status());
             let json: serde_json::Value = serde_json::from_str(
                 &fs::read_to_string(fip.path("log/syn/ipsynd.status.json")).unwrap(),
             )

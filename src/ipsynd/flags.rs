@@ -34,10 +34,40 @@ impl FlagInfo {
     pub fn has_port(&self) -> bool {
         self.host != "-"
     }
-    /// A flag whose pid is dead (or unknown) and which nobody removed.
+    /// A flag whose pid is dead (or unknown) and which nobody removed. A live pid that
+    /// started well after the flag was written is a reused pid (after a reboot, say): the
+    /// flag's own process is gone, so the flag is stale too.
     pub fn is_stale(&self) -> bool {
-        !pid_alive(self.pid)
+        if !pid_alive(self.pid) {
+            return true;
+        }
+        match (self.start, process_start_epoch(self.pid)) {
+            (0, _) | (_, None) => false,
+            (flag, Some(proc_start)) => proc_start > flag + START_SLACK_SECS,
+        }
     }
+}
+
+/// How much later than the flag's start time its process may have started (the flag is
+/// written just before the fork; clock ticks round down).
+const START_SLACK_SECS: u64 = 5;
+
+/// When process `pid` started, in epoch seconds (Linux `/proc`), if it can be told.
+pub fn process_start_epoch(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 (starttime, clock ticks since boot) counted after the ")" closing comm.
+    let after = stat.rsplit_once(')')?.1;
+    let ticks: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let btime: u64 = fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok()))?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz <= 0 {
+        return None;
+    }
+    Some(btime + ticks / hz as u64)
 }
 
 /// The flag name for sequence `seq` and `client`.
@@ -163,6 +193,36 @@ mod tests {
         );
         assert_eq!(content_prefix(None, None, 0), "- - 0 ");
         assert_eq!(parse_content(""), None);
+    }
+
+    #[test]
+    fn reused_pid_makes_a_flag_stale() {
+        let me = std::process::id() as i32;
+        let started = process_start_epoch(me).expect("own start time");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(started <= now + 1 && started + 3600 > now);
+        let mut f = FlagInfo {
+            path: PathBuf::from("x/SYN|001|A"),
+            client: "A".into(),
+            route: "-".into(),
+            host: "-".into(),
+            port: 0,
+            pid: me,
+            start: started,
+        };
+        assert!(!f.is_stale(), "own process, flag written at its start");
+        f.start = 0;
+        assert!(!f.is_stale(), "no start time: trust the pid");
+        f.start = started - 3600;
+        assert!(
+            f.is_stale(),
+            "process started an hour after the flag: pid reused"
+        );
+        f.pid = 0;
+        assert!(f.is_stale());
     }
 
     #[test]
