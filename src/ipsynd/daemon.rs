@@ -101,6 +101,8 @@ pub struct Daemon {
     pub reported: HashSet<String>,
     pub defhost: String,
     pub(super) last_status: String,
+    /// The flags found by the last dispatch, with their staleness (for the status rows).
+    pub flags_seen: Vec<(super::flags::FlagInfo, bool)>,
 }
 
 /// Run the daemon until TERM/INT; returns the exit code.
@@ -154,6 +156,7 @@ pub fn run(opts: &Options) -> i32 {
         reported: HashSet::new(),
         defhost,
         last_status: String::new(),
+        flags_seen: Vec::new(),
     };
     d.log.line(
         NO_CLIENT,

@@ -52,11 +52,13 @@ impl Daemon {
         let unlock = self.tables.params.unlockstale;
         let mut in_use: HashMap<PhysPort, u32> = HashMap::new();
         let mut busy: HashSet<String> = HashSet::new();
+        let mut seen = Vec::new();
         for f in flags::scan(&self.paths.x) {
             let stale = f.is_stale();
             if stale && self.orphaned_ftp_attempt(&f) {
                 continue;
             }
+            seen.push((f.clone(), stale));
             if stale {
                 let lock = if f.has_port() && !unlock {
                     format!(
@@ -87,6 +89,7 @@ impl Daemon {
                     .or_insert(0) += 1;
             }
         }
+        self.flags_seen = seen;
         for j in self.jobs.values() {
             busy.insert(j.client.clone());
         }

@@ -30,13 +30,14 @@ impl Daemon {
                 record: r.name.clone(),
             })
             .collect();
-        for f in super::flags::scan(&self.paths.x) {
+        // The flags as the last dispatch read them (one directory scan per turn).
+        for (f, stale) in &self.flags_seen {
             if self.jobs.contains_key(&f.pid) && f.pid > 0 {
                 continue;
             }
             rows.push(Row {
                 client: f.client.clone(),
-                state: if f.is_stale() { "stale" } else { "foreign" }.into(),
+                state: if *stale { "stale" } else { "foreign" }.into(),
                 attempt: 0,
                 retry: 0,
                 port: if f.has_port() {
