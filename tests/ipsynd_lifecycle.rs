@@ -71,7 +71,7 @@ fn term_leaves_transmitters_and_restart_does_not_double_start() {
     let mut fip = Fip::new("restart");
     fip.ports("route:r host:h port:9\n");
     fip.client("LONG", "route:r\ntimeout:0\n");
-    fip.knob("LONG", "SLEEP=3\n");
+    fip.knob("LONG", "SLEEP=5\n");
     fip.client("QUEUED", "route:r\n");
     fip.start();
     let ctrl = fip.record("LONG");
@@ -270,4 +270,26 @@ fn ftp_attempt_left_by_a_stopped_ipsynd_is_cleaned_up() {
         .count()
         == 2));
     assert!(ctrl.exists());
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_the_daemon() {
+    let mut fip = Fip::new("nostderr");
+    fip.client("QUIET", "");
+    // stderr is a pipe whose reader is gone: every echoed log line gets EPIPE.
+    let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(r);
+    let mut child = Command::new(IPSYND)
+        .env("FIP_ROOT", &fip.root)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(std::os::fd::OwnedFd::from(w)))
+        .spawn()
+        .unwrap();
+    assert!(fip.wait_log("started"));
+    let ctrl = fip.record("QUIET");
+    assert!(fip.wait_log("QUIET attempt 1 done"), "{}", fip.log());
+    assert!(!ctrl.exists());
+    assert_eq!(child.try_wait().unwrap(), None, "still running");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

@@ -41,11 +41,14 @@ impl Log {
             .append(true)
             .open(&self.path)
             .and_then(|mut f| f.write_all(format!("{text}\n").as_bytes()));
+        // Not eprintln!: it panics when stderr is gone (a closed pipe), and a log line must
+        // never take the daemon down.
+        let mut err = std::io::stderr();
         if self.echo || res.is_err() {
-            eprintln!("{text}");
+            let _ = writeln!(err, "{text}");
         }
         if let Err(e) = res {
-            eprintln!("ipsynd: unable to write {}: {e}", self.path.display());
+            let _ = writeln!(err, "ipsynd: unable to write {}: {e}", self.path.display());
         }
     }
 }
