@@ -274,7 +274,7 @@ fn ftp_attempt_left_by_a_stopped_ipsynd_is_cleaned_up() {
 
 #[test]
 fn a_closed_stderr_does_not_stop_the_daemon() {
-    let mut fip = Fip::new("nostderr");
+    let fip = Fip::new("nostderr");
     fip.client("QUIET", "");
     // stderr is a pipe whose reader is gone: every echoed log line gets EPIPE.
     let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
