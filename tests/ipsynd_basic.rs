@@ -272,3 +272,23 @@ fn bad_table_lines_are_logged_with_file_and_line() {
     assert!(log.contains("client/BAD:3"), "{log}");
     assert!(log.contains("client/BAD:4"), "{log}");
 }
+
+#[test]
+fn odd_control_entries_are_skipped_or_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let mut fip = Fip::new("oddnames");
+    fip.client("FINE", "");
+    fip.start();
+    let control = fip.path("spool/syn/control");
+    let bad = control.join(std::ffi::OsStr::from_bytes(b"SYN_\xffBAD"));
+    fs::write(&bad, "").unwrap();
+    fs::write(control.join(".hidden"), "").unwrap();
+    fs::create_dir(control.join("SUBDIR")).unwrap();
+    assert!(fip.wait_log("name is not UTF-8; ignored"));
+    fip.record("FINE");
+    assert!(fip.wait_log("FINE attempt 1 done"));
+    assert!(bad.exists(), "never deleted");
+    assert!(control.join(".hidden").exists());
+    assert_eq!(fip.log_count("not UTF-8"), 1);
+    assert!(!fip.log().contains("HIDDEN") && !fip.log().contains("SUBDIR"));
+}

@@ -22,7 +22,16 @@ impl Daemon {
         let mut seen = HashSet::new();
         if let Ok(rd) = fs::read_dir(&self.paths.control) {
             for ent in rd.flatten() {
-                let name = ent.file_name().to_string_lossy().into_owned();
+                let Ok(name) = ent.file_name().into_string() else {
+                    // Its path could not be passed on faithfully; say so once, keep the file.
+                    let raw = ent.file_name().to_string_lossy().into_owned();
+                    self.log_once(
+                        format!("badname:{raw}"),
+                        super::log::NO_CLIENT,
+                        &format!("control record {raw:?}: name is not UTF-8; ignored"),
+                    );
+                    continue;
+                };
                 let Some(client) = client_of_record(&name) else {
                     continue;
                 };
