@@ -293,3 +293,44 @@ fn a_closed_stderr_does_not_stop_the_daemon() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn hup_rereads_a_client_file_changed_behind_inotify() {
+    use std::io::Write;
+    let mut fip = Fip::new("hup");
+    // The client file is a hard link; writing through the other name raises no inotify
+    // event in tables/syn/client, and size and mtime are kept, so only HUP can notice.
+    let side = fip.path("side-HUPPY");
+    let standin = fip.standin.display().to_string();
+    let text = |v: &str| format!("C1:{v}\nscript:{standin} \\C1\n");
+    fs::write(&side, text("aaaa")).unwrap();
+    let mtime = fs::metadata(&side).unwrap().modified().unwrap();
+    fs::hard_link(&side, fip.path("tables/syn/client/HUPPY")).unwrap();
+    fip.start();
+    fip.record("HUPPY");
+    assert_eq!(fip.wait_calls("HUPPY", 1)[0].argv[1], "aaaa");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&side)
+        .unwrap();
+    f.write_all(text("bbbb").as_bytes()).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    assert!(wait_for(WAIT, || !fip.exists("spool/syn/control/HUPPY")));
+    fip.record("HUPPY");
+    assert_eq!(
+        fip.wait_calls("HUPPY", 2)[1].argv[1],
+        "aaaa",
+        "no event, no re-read"
+    );
+    assert!(wait_for(WAIT, || !fip.exists("spool/syn/control/HUPPY")));
+    fip.signal(libc::SIGHUP);
+    assert!(fip.wait_log("SIGHUP: re-reading the tables"));
+    fip.record("HUPPY");
+    assert_eq!(
+        fip.wait_calls("HUPPY", 3)[2].argv[1],
+        "bbbb",
+        "HUP re-read the file"
+    );
+}

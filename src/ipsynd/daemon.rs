@@ -240,8 +240,13 @@ impl Daemon {
                 fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
             }
             if let Err(e) = poll::wait(&mut fds, deadline) {
-                self.log.line(NO_CLIENT, &format!("poll failed: {e}"));
-                std::thread::sleep(Duration::from_millis(100)); // never spin on a broken poll
+                // EINTR is not an error here; anything else (EFAULT, EINVAL, ENOMEM) is a
+                // broken invariant: exit rather than spin. Transmitters are left alone and
+                // the manager restarts ipsynd, which finds their flags.
+                self.log
+                    .line(NO_CLIENT, &format!("poll failed: {e}; exiting"));
+                let _ = fs::remove_file(&self.paths.pidfile);
+                return EXIT_SYSTEM;
             }
             let sig_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
             let ino_ready = fds
