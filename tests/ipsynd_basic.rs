@@ -216,6 +216,8 @@ fn tryalt_uses_the_alternate_route_every_n_plus_one() {
 #[test]
 fn script_without_shebang_is_execlp_error_8() {
     let mut fip = Fip::new("noexec");
+    // A long rescan: the retry (timeout:0) must not wait for the safety net.
+    fip.ipsynd_table(&format!("ipsyn:{}\nrescan:60\n", fip.standin.display()));
     let p = fip.path("local/noshebang");
     write_exec(&p, "echo this must not run through a shell\ntouch ran\n");
     fip.client(

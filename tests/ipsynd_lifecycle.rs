@@ -184,7 +184,7 @@ fn maxkill_gets_the_pid_and_a_useless_one_is_followed_by_sigkill() {
         &format!("maxtime:1\nretry:1\nmaxkill:{}\n", useless.display()),
     );
     fip.knob("STUBBORN", "trap '' TERM\nSLEEP=60\n");
-    fip.start();
+    let pid = fip.start();
     fip.record("KILLME");
     fip.record("STUBBORN");
     assert!(
@@ -216,6 +216,9 @@ fn maxkill_gets_the_pid_and_a_useless_one_is_followed_by_sigkill() {
     );
     assert!(!alive(s.pid));
     assert!(fip.flags().is_empty());
+    // No busy loop during the grace periods (a past maxtime deadline must not spin poll).
+    let used = cpu_ms(pid);
+    assert!(used < 700, "ipsynd used {used} ms of CPU");
 }
 
 #[test]

@@ -206,3 +206,28 @@ fn stale_flag_at_start_locks_unless_unlockstale() {
         );
     }
 }
+
+#[test]
+fn a_due_record_waiting_for_a_port_does_not_spin() {
+    let mut fip = Fip::new("nospin");
+    fip.ports("route:one host:h port:3\n");
+    fip.client("RETRY", "route:one\ntimeout:1\n");
+    fip.knob("RETRY", "FAIL=1\n");
+    fip.client("HOG", "route:one\n");
+    fip.knob("HOG", "SLEEP=3\n");
+    let pid = fip.start();
+    fip.record("RETRY");
+    assert!(fip.wait_log("RETRY attempt 1/11 failed"));
+    fip.record("HOG");
+    fip.wait_calls("HOG", 1);
+    let before = cpu_ms(pid);
+    // RETRY is due after 1 s but HOG holds the port for 3 s: about 2 s of waiting.
+    let c = fip.wait_calls("RETRY", 2);
+    let hog = fip.calls("HOG")[0].clone();
+    assert!(c[1].start >= hog.end.unwrap(), "waited for the port");
+    let used = cpu_ms(pid) - before;
+    assert!(
+        used < 500,
+        "ipsynd used {used} ms of CPU while waiting: a busy loop"
+    );
+}

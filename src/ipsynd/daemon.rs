@@ -224,17 +224,7 @@ impl Daemon {
             self.write_status(force_status);
             force_status = false;
 
-            let deadline = poll::earliest(
-                std::iter::once(Some(rescan_at))
-                    .chain(
-                        self.records
-                            .values()
-                            .filter(|r| r.running.is_none())
-                            .map(|r| r.next_at),
-                    )
-                    .chain(self.jobs.values().map(|j| j.deadline))
-                    .chain(self.kill_after.iter().map(|k| Some(k.1))),
-            );
+            let deadline = self.next_deadline(rescan_at, Instant::now());
             let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
             if let Some(i) = &w.inotify {
                 fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
@@ -284,6 +274,26 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// When the loop must wake up without an event. A past deadline counts only for a record
+    /// still in `retry-wait` (its attempt failed after this turn's dispatch, e.g. an exec
+    /// error with `timeout:0`): the next turn starts it or marks it blocked. A due record
+    /// blocked on a port, its client or a busy flag is woken by the event that frees it (flag
+    /// deleted, child reaped, tables changed, rescan), and a killed job by its SIGCHLD; their
+    /// past deadlines would only make poll spin.
+    fn next_deadline(&self, rescan_at: Instant, now: Instant) -> Option<Instant> {
+        poll::earliest(
+            std::iter::once(Some(rescan_at))
+                .chain(
+                    self.records
+                        .values()
+                        .filter(|r| r.running.is_none())
+                        .map(|r| r.next_at.filter(|t| *t > now || r.state == "retry-wait")),
+                )
+                .chain(self.jobs.values().filter(|j| !j.killed).map(|j| j.deadline))
+                .chain(self.kill_after.iter().map(|k| Some(k.1))),
+        )
     }
 
     fn reload_tables(&mut self) {

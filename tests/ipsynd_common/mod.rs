@@ -343,3 +343,17 @@ pub fn max_overlap(calls: &[Call]) -> usize {
     }
     best as usize
 }
+
+/// CPU time (user + system) process `pid` has used so far, in milliseconds.
+pub fn cpu_ms(pid: i32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|w| w.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 (11 and 12 after the comm).
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1000 / hz
+}
