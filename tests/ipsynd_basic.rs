@@ -61,6 +61,10 @@ fn switch_argv_flag_and_success() {
     assert!(!flag.contains('"'), "no quote characters in the argv");
     assert_eq!(c.argv[13], "-z");
     assert_eq!(c.argv[14], ctrl.to_string_lossy());
+    assert_eq!(
+        c.fip_root, root,
+        "FIP_ROOT passed on (ipsynd was started with -r)"
+    );
     // The pid was in the flag before the transmitter's program ran (spec §10.1).
     let f: Vec<&str> = c.flag.split_whitespace().collect();
     assert_eq!(&f[..3], ["WIRE", "svr3", "1103"], "{}", c.flag);

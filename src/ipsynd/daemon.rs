@@ -108,6 +108,9 @@ pub struct Daemon {
 /// Run the daemon until TERM/INT; returns the exit code.
 pub fn run(opts: &Options) -> i32 {
     let paths = Paths::new(&opts.root);
+    // Transmitters (ipsyn, scripts) find the tree through FIP_ROOT, also when the root came
+    // from `-r`. Set while still single-threaded; children inherit it through execv.
+    std::env::set_var("FIP_ROOT", &opts.root);
     for d in [
         &paths.control,
         &paths.x,

@@ -45,7 +45,7 @@ calls="$ROOT/calls/$client"
 mkdir -p "$calls"
 seq=$(ls "$calls" | grep -c '\.info$')
 base="$calls/$(printf %03d "$seq")"
-{ echo "START $start"; echo "PID $$"; echo "FLAG $(cat "$flag" 2>/dev/null)"; echo "FDS $fdt"; } > "$base.info"
+{ echo "START $start"; echo "PID $$"; echo "FLAG $(cat "$flag" 2>/dev/null)"; echo "FDS $fdt"; echo "ROOT $FIP_ROOT"; } > "$base.info"
 printf '%s\n' "$0" "$@" > "$base.argv.tmp"; mv "$base.argv.tmp" "$base.argv"
 echo "standin: call $seq for $client" >> "$log"
 [ "$SLEEP" != 0 ] && sleep "$SLEEP"
@@ -72,6 +72,8 @@ pub struct Call {
     pub flag: String,
     /// Targets of the stand-in shell's open fds (`readlink /proc/$$/fd/*`).
     pub fds: Vec<String>,
+    /// `$FIP_ROOT` as the stand-in saw it.
+    pub fip_root: String,
 }
 
 /// A temporary FIP tree.
@@ -161,8 +163,11 @@ impl Fip {
     pub fn start(&mut self) -> i32 {
         let n = self.daemons.len();
         let err = fs::File::create(self.path(&format!("ipsynd.stderr{n}"))).unwrap();
+        // The root by `-r` (FIP_ROOT removed): ipsynd must pass it on to transmitters itself.
         let child = Command::new(IPSYND)
-            .env("FIP_ROOT", &self.root)
+            .arg("-r")
+            .arg(&self.root)
+            .env_remove("FIP_ROOT")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)
@@ -233,6 +238,7 @@ impl Fip {
                 end: get("END ").and_then(|v| v.parse().ok()),
                 pid: get("PID ").and_then(|v| v.parse().ok()).unwrap_or(0),
                 flag: get("FLAG").unwrap_or_default(),
+                fip_root: get("ROOT ").unwrap_or_default(),
                 fds: get("FDS ")
                     .unwrap_or_default()
                     .split_whitespace()
