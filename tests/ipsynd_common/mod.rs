@@ -292,7 +292,14 @@ impl Drop for Fip {
                         l.strip_prefix("PID ")
                             .and_then(|p| p.trim().parse::<i32>().ok())
                     }) {
-                        unsafe { libc::kill(-pid, libc::SIGKILL) };
+                        // Only if that pid is still our stand-in (its argv names this
+                        // tree): never signal a group that a reused pid now leads.
+                        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                        let ours = String::from_utf8_lossy(&cmdline)
+                            .contains(self.root.to_string_lossy().as_ref());
+                        if ours {
+                            unsafe { libc::kill(-pid, libc::SIGKILL) };
+                        }
                     }
                 }
             }
