@@ -21,6 +21,26 @@ fn alive(pid: i32) -> bool {
     }
 }
 
+/// Live (non-zombie) processes whose process group is `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for ent in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = fs::read_to_string(ent.path().join("stat")).unwrap_or_default();
+        let Some((_, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        // After the comm: state, ppid, pgrp.
+        if f.len() > 2 && f[0] != "Z" && f[2] == pgid.to_string() {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 #[test]
 fn second_instance_refuses_to_start() {
     let mut fip = Fip::new("twice");
@@ -130,24 +150,14 @@ fn maxtime_terms_the_process_group_and_counts_a_failure() {
         "ipsynd removes the flag of an attempt it killed"
     );
     assert!(!ctrl.exists());
-    // The sleep child of the script went too (whole process group).
-    let out = Command::new("pgrep")
-        .args(["-f", "sleep 60"])
-        .output()
-        .unwrap();
-    let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.parse().ok())
-        .collect();
-    for p in pids {
-        let pgid = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-        for c in &calls {
-            assert!(
-                !pgid.contains(&format!(" {} ", c.pid)) || !alive(p),
-                "sleep child of {} survived",
-                c.pid
-            );
-        }
+    // The sleep child of the script went too (the whole process group was signalled).
+    for c in &calls {
+        assert!(
+            wait_for(WAIT, || group_members(c.pid).is_empty()),
+            "members of group {} survived: {:?}",
+            c.pid,
+            group_members(c.pid)
+        );
     }
 }
 
