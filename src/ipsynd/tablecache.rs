@@ -155,3 +155,46 @@ impl TableCache {
         (found, problems)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_caches_and_notices_changes() {
+        let root = std::env::temp_dir().join(format!("ipsynd-tablecache-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("tables/syn/client")).unwrap();
+        fs::write(
+            root.join("tables/syn/PORTS"),
+            "route:a host:h port:1\nnonsense\n",
+        )
+        .unwrap();
+        fs::write(root.join("tables/syn/IPSYND"), "rescan:2\n").unwrap();
+        let (mut t, problems) = TableCache::load(&root);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("PORTS:2"), "{problems:?}");
+        assert_eq!(t.params.rescan, std::time::Duration::from_secs(2));
+        assert_eq!(t.ports.route_ports("A").len(), 1);
+        assert!(!t.changed_on_disk());
+
+        assert!(matches!(t.client("X").0, ClientLookup::Missing(_)));
+        fs::write(root.join("tables/syn/client/X"), "retry:abc\n").unwrap();
+        assert!(
+            t.changed_on_disk(),
+            "a new client file changes the fingerprint"
+        );
+        // Cached until reloaded.
+        assert!(matches!(t.client("X").0, ClientLookup::Missing(_)));
+        assert_eq!(
+            t.reload().len(),
+            1,
+            "PORTS problems are reported again on reload"
+        );
+        let (found, probs) = t.client("X");
+        assert!(matches!(found, ClientLookup::Found(_)));
+        assert_eq!(probs.len(), 1, "retry:abc is reported once, on parsing");
+        assert!(t.client("X").1.is_empty(), "cached the second time");
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
