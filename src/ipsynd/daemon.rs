@@ -1,1 +1,364 @@
-//! ipsynd main loop: inotify, self-pipe, deadlines, dispatch, reaping (being written; owner: ipsynd-daemon).
+//! The ipsynd main loop: one thread blocking in `poll` on an inotify fd (control queue, tables,
+//! flag directory) and the signal self-pipe, with deadlines for the next attempt, maxtime,
+//! the TERM->KILL grace and the rescan safety net. Children are reaped only here.
+//!
+//! Choosing what starts lives in `dispatch.rs`, one attempt in `attempt.rs`, FTP mode in
+//! `ftp.rs`, inotify in `watch.rs`, the status rows in `report.rs`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::poll::{PollFd, PollFlags};
+
+use super::log::{Log, NO_CLIENT};
+use super::record::Record;
+use super::tablecache::TableCache;
+use super::watch::Watches;
+use crate::sys::{poll, reap, sig::SignalPipe};
+
+/// Version printed by `ipsynd -v`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Exit codes (README "Exit codes").
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_USAGE: i32 = 100;
+pub const EXIT_SYSTEM: i32 = 111;
+
+/// Directories and files below the FIP root.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub root: PathBuf,
+    pub control: PathBuf,
+    pub spool: PathBuf,
+    pub x: PathBuf,
+    pub logsyn: PathBuf,
+    pub log: PathBuf,
+    pub pidfile: PathBuf,
+}
+
+impl Paths {
+    pub fn new(root: &Path) -> Paths {
+        Paths {
+            root: root.to_path_buf(),
+            control: root.join("spool/syn/control"),
+            spool: root.join("spool/syn"),
+            x: root.join("x"),
+            logsyn: root.join("log/syn"),
+            log: root.join("log/ipsynd.log"),
+            pidfile: root.join("x/ipsynd.pid"),
+        }
+    }
+}
+
+/// Command-line options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub root: PathBuf,
+    /// Echo log lines to stderr.
+    pub echo: bool,
+}
+
+/// What a running attempt is.
+pub enum JobKind {
+    Transmitter,
+    Ftp(super::ftp::FtpJob),
+}
+
+/// A child ipsynd started and will reap.
+pub struct Job {
+    pub record: String,
+    pub client: String,
+    pub attempt: u32,
+    pub flag: PathBuf,
+    pub log: PathBuf,
+    pub started: Instant,
+    pub deadline: Option<Instant>,
+    /// Killed for overrunning maxtime (ipsynd then removes the flag itself).
+    pub killed: bool,
+    pub maxkill: Option<Vec<String>>,
+    pub timeout: u64,
+    pub kind: JobKind,
+}
+
+/// The daemon's whole state.
+pub struct Daemon {
+    pub paths: Paths,
+    pub log: Log,
+    pub tables: TableCache,
+    pub records: BTreeMap<String, Record>,
+    pub jobs: HashMap<i32, Job>,
+    /// maxkill commands running: pid -> client.
+    pub helpers: HashMap<i32, String>,
+    /// Process groups to SIGKILL at a deadline if they still live: (pgid, when, client).
+    pub kill_after: Vec<(i32, Instant, String)>,
+    pub seq: u32,
+    /// Flags and routes already reported (stale flags, routes without PORTS entries).
+    pub reported: HashSet<String>,
+    pub defhost: String,
+    pub(super) last_status: String,
+    /// The flags found by the last dispatch, with their staleness (for the status rows).
+    pub flags_seen: Vec<(super::flags::FlagInfo, bool)>,
+}
+
+/// Run the daemon until TERM/INT; returns the exit code.
+pub fn run(opts: &Options) -> i32 {
+    let paths = Paths::new(&opts.root);
+    // Transmitters (ipsyn, scripts) find the tree through FIP_ROOT, also when the root came
+    // from `-r`. Set while still single-threaded; children inherit it through execv.
+    std::env::set_var("FIP_ROOT", &opts.root);
+    for d in [
+        &paths.control,
+        &paths.x,
+        &paths.logsyn,
+        &opts.root.join("tables/syn/client"),
+    ] {
+        if let Err(e) = fs::create_dir_all(d) {
+            eprintln!("ipsynd: unable to create {}: {e}", d.display());
+            return EXIT_SYSTEM;
+        }
+    }
+    let _pidlock = match lock_pidfile(&paths.pidfile) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("ipsynd: {msg}");
+            return EXIT_SYSTEM;
+        }
+    };
+    let signals = match SignalPipe::new(&[
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+        libc::SIGCHLD,
+    ]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ipsynd: unable to set up signals: {e}");
+            return EXIT_SYSTEM;
+        }
+    };
+    let log = Log::new(&paths.log, opts.echo);
+    let (tables, problems) = TableCache::load(&opts.root);
+    let defhost = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().to_lowercase())
+        .unwrap_or_else(|_| "localhost".into());
+    let mut d = Daemon {
+        paths,
+        log,
+        tables,
+        records: BTreeMap::new(),
+        jobs: HashMap::new(),
+        helpers: HashMap::new(),
+        kill_after: Vec::new(),
+        seq: (std::process::id() % 1000),
+        reported: HashSet::new(),
+        defhost,
+        last_status: String::new(),
+        flags_seen: Vec::new(),
+    };
+    d.log.line(
+        NO_CLIENT,
+        &format!(
+            "started, version {VERSION}, pid {}, root {}",
+            std::process::id(),
+            opts.root.display()
+        ),
+    );
+    for p in problems {
+        d.log.line(NO_CLIENT, &p);
+    }
+    let watches = d.watch();
+    d.main_loop(&signals, &watches)
+}
+
+/// Take the pid file with an exclusive `flock`; a live holder means another ipsynd runs here.
+fn lock_pidfile(path: &Path) -> Result<Flock<File>, String> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("unable to open {}: {e}", path.display()))?;
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => {
+            use std::io::{Seek, Write};
+            let mut f: &File = &lock;
+            let _ = f.set_len(0);
+            let _ = f.seek(io::SeekFrom::Start(0));
+            let _ = writeln!(f, "{}", std::process::id());
+            Ok(lock)
+        }
+        Err((_, _)) => {
+            let other = fs::read_to_string(path).unwrap_or_default();
+            Err(format!(
+                "another ipsynd (pid {}) is running on this root; refusing to start",
+                other.trim()
+            ))
+        }
+    }
+}
+
+impl Daemon {
+    fn main_loop(&mut self, signals: &SignalPipe, w: &Watches) -> i32 {
+        let mut rescan_at = Instant::now();
+        let mut tables_dirty = false;
+        let mut force_status = true;
+        loop {
+            let now = Instant::now();
+            if now >= rescan_at {
+                if self.tables.changed_on_disk() {
+                    tables_dirty = true;
+                }
+                rescan_at = now + self.tables.params.rescan.max(Duration::from_millis(100));
+            }
+            if tables_dirty {
+                tables_dirty = false;
+                self.reload_tables();
+            }
+            self.reap();
+            self.enforce_deadlines(Instant::now());
+            self.dispatch(Instant::now());
+            self.write_status(force_status);
+            force_status = false;
+
+            let deadline = self.next_deadline(rescan_at, Instant::now());
+            let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
+            if let Some(i) = &w.inotify {
+                fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+            }
+            if let Err(e) = poll::wait(&mut fds, deadline) {
+                // EINTR is not an error here; anything else (EFAULT, EINVAL, ENOMEM) is a
+                // broken invariant: exit rather than spin. Transmitters are left alone and
+                // the manager restarts ipsynd, which finds their flags.
+                self.log
+                    .line(NO_CLIENT, &format!("poll failed: {e}; exiting"));
+                let _ = fs::remove_file(&self.paths.pidfile);
+                return EXIT_SYSTEM;
+            }
+            let sig_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+            let ino_ready = fds
+                .get(1)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty());
+            drop(fds);
+            if sig_ready {
+                signals.drain();
+            }
+            for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+                if signals.take(sig) {
+                    self.log.line(
+                        NO_CLIENT,
+                        &format!(
+                            "stopping on {name}; {} transmission(s) left running",
+                            self.jobs.len()
+                        ),
+                    );
+                    let _ = fs::remove_file(&self.paths.pidfile);
+                    return EXIT_OK;
+                }
+            }
+            if signals.take(libc::SIGHUP) {
+                self.log.line(NO_CLIENT, "SIGHUP: re-reading the tables");
+                tables_dirty = true;
+            }
+            if signals.take(libc::SIGUSR1) {
+                force_status = true;
+            }
+            signals.take(libc::SIGCHLD); // reaping happens every turn anyway
+            if ino_ready {
+                if let Some(i) = &w.inotify {
+                    tables_dirty |= self.read_events(i, w);
+                }
+            }
+        }
+    }
+
+    /// When the loop must wake up without an event. A past deadline counts only for a record
+    /// still in `retry-wait` (its attempt failed after this turn's dispatch, e.g. an exec
+    /// error with `timeout:0`): the next turn starts it or marks it blocked. A due record
+    /// blocked on a port, its client or a busy flag is woken by the event that frees it (flag
+    /// deleted, child reaped, tables changed, rescan), and a killed job by its SIGCHLD; their
+    /// past deadlines would only make poll spin.
+    fn next_deadline(&self, rescan_at: Instant, now: Instant) -> Option<Instant> {
+        poll::earliest(
+            std::iter::once(Some(rescan_at))
+                .chain(
+                    self.records
+                        .values()
+                        .filter(|r| r.running.is_none())
+                        .map(|r| r.next_at.filter(|t| *t > now || r.state == "retry-wait")),
+                )
+                .chain(self.jobs.values().filter(|j| !j.killed).map(|j| j.deadline))
+                .chain(self.kill_after.iter().map(|k| Some(k.1))),
+        )
+    }
+
+    fn reload_tables(&mut self) {
+        let problems = self.tables.reload();
+        self.log.line(NO_CLIENT, "tables read");
+        for p in problems {
+            self.log.line(NO_CLIENT, &p);
+        }
+        self.reported.retain(|k| !k.starts_with("route:"));
+        for r in self.records.values_mut() {
+            // A waiting record is tried again when the tables change (spec §2).
+            r.missing_reported = false;
+        }
+    }
+
+    /// Collect exited children and finish their attempts.
+    fn reap(&mut self) {
+        for (pid, how) in reap::reap_all() {
+            let pid = pid.as_raw();
+            if let Some(job) = self.jobs.remove(&pid) {
+                self.finish_attempt(pid, job, how);
+            } else if let Some(client) = self.helpers.remove(&pid) {
+                self.log
+                    .line(&client, &format!("maxkill command ended ({how})"));
+            }
+        }
+    }
+
+    /// maxtime and the TERM->KILL grace.
+    fn enforce_deadlines(&mut self, now: Instant) {
+        let over: Vec<i32> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| !j.killed && j.deadline.is_some_and(|d| d <= now))
+            .map(|(p, _)| *p)
+            .collect();
+        for pid in over {
+            self.kill_overrun(pid, now);
+        }
+        let grace_over: Vec<(i32, String)> = self
+            .kill_after
+            .iter()
+            .filter(|k| k.1 <= now)
+            .map(|k| (k.0, k.2.clone()))
+            .collect();
+        self.kill_after.retain(|k| k.1 > now);
+        for (pgid, client) in grace_over {
+            if super::spawn::group_alive(pgid)
+                && super::spawn::kill_group(pgid, nix::sys::signal::Signal::SIGKILL)
+            {
+                self.log.line(
+                    &client,
+                    &format!("process group {pgid} still alive: SIGKILL sent"),
+                );
+            }
+        }
+    }
+
+    /// Log a message once per key (until the key is forgotten).
+    pub fn log_once(&mut self, key: String, client: &str, msg: &str) {
+        if self.reported.insert(key) {
+            self.log.line(client, msg);
+        }
+    }
+}

@@ -1,18 +1,26 @@
 //! ipsynd: the FingerPost FIP syndication daemon (see `shared/spec/ipsynd.md`).
 //!
-//! Pure pieces (`tables`, `fipseq`, `argv`, `schedule`, `ftpscript`, `control`) carry their
-//! own unit tests; the process pieces (`daemon`, `spawn`, `ftp`) are covered by `tests/`.
+//! Pure pieces (`tables`, `fipseq`, `argv`, `schedule`, `ftpscript`, `control`, `record`,
+//! `status`) carry their own unit tests; the process pieces (`daemon` with `dispatch`,
+//! `attempt`, `watch`, `report`; `spawn`, `flags`, `ftp`, `tablecache`) have unit tests where
+//! they can and are covered end to end by `tests/ipsynd_*.rs`.
 
 pub mod argv;
+pub mod attempt;
 pub mod control;
 pub mod daemon;
+pub mod dispatch;
 pub mod fipseq;
 pub mod flags;
 pub mod ftp;
 pub mod ftpscript;
 pub mod ipsyn;
 pub mod log;
+pub mod record;
+pub mod report;
 pub mod schedule;
 pub mod spawn;
 pub mod status;
+pub mod tablecache;
 pub mod tables;
+pub mod watch;

@@ -1,1 +1,126 @@
-//! ipsynd status files (being written; owner: ipsynd-daemon).
+//! The status files `log/syn/ipsynd.status` (text, one line per record) and
+//! `log/syn/ipsynd.status.json` (the same rows), written atomically.
+//!
+//! Text columns: `client state attempt port pid next record`; empty values are `-` so each
+//! line splits on whitespace. `next` is local time `YYYY-MM-DDTHH:MM:SS`.
+
+use std::io;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::sys::fsutil::atomic_write;
+
+/// One line of the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub client: String,
+    /// `running`, `retry-wait`, `waiting-port`, `ready`, `no-client`, `busy-elsewhere`,
+    /// `stale` (a flag with a dead pid), `foreign` (a live flag of a transmitter ipsynd did
+    /// not start in this run).
+    pub state: String,
+    /// Attempts started so far for this record (0 = none yet).
+    pub attempt: u32,
+    pub retry: u32,
+    /// `host:port`, or `-`.
+    pub port: String,
+    /// 0 = none.
+    pub pid: i32,
+    pub next: Option<String>,
+    /// The control record's file name or, for flag rows, the flag's file name.
+    pub record: String,
+}
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    ipsynd_pid: u32,
+    updated: String,
+    records: &'a [Row],
+}
+
+fn dash(s: &str) -> &str {
+    if s.is_empty() {
+        "-"
+    } else {
+        s
+    }
+}
+
+/// The text form.
+pub fn render_text(rows: &[Row]) -> String {
+    let mut out = String::from("; client state attempt port pid next record\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{} {} {}/{} {} {} {} {}\n",
+            r.client,
+            r.state,
+            r.attempt,
+            r.retry,
+            dash(&r.port),
+            if r.pid > 0 {
+                r.pid.to_string()
+            } else {
+                "-".into()
+            },
+            r.next.as_deref().unwrap_or("-"),
+            dash(&r.record).replace(char::is_whitespace, "_"),
+        ));
+    }
+    out
+}
+
+/// The JSON form.
+pub fn render_json(rows: &[Row], updated: &str) -> String {
+    let doc = Doc {
+        ipsynd_pid: std::process::id(),
+        updated: updated.to_string(),
+        records: rows,
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into()) + "\n"
+}
+
+/// Write both files atomically.
+pub fn write(dir: &Path, rows: &[Row]) -> io::Result<()> {
+    let updated = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+    atomic_write(&dir.join("ipsynd.status"), render_text(rows).as_bytes())?;
+    atomic_write(
+        &dir.join("ipsynd.status.json"),
+        render_json(rows, &updated).as_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_rows_split_on_whitespace() {
+        let rows = vec![Row {
+            client: "JUKEBOX".into(),
+            state: "running".into(),
+            attempt: 2,
+            retry: 11,
+            port: "obnoxiousnoise:9191".into(),
+            pid: 42,
+            next: None,
+            record: "SYN_JUKEBOX".into(),
+        }];
+        let t = render_text(&rows);
+        let line = t.lines().nth(1).unwrap();
+        assert_eq!(
+            line.split_whitespace().collect::<Vec<_>>(),
+            [
+                "JUKEBOX",
+                "running",
+                "2/11",
+                "obnoxiousnoise:9191",
+                "42",
+                "-",
+                "SYN_JUKEBOX"
+            ]
+        );
+        let j: serde_json::Value = serde_json::from_str(&render_json(&rows, "now")).unwrap();
+        assert_eq!(j["records"][0]["state"], "running");
+        assert_eq!(j["records"][0]["pid"], 42);
+    }
+}

@@ -1,0 +1,433 @@
+//! The life of one attempt:
+//! flag, per-attempt log, spawn, maxtime, and the verdict when the child has been reaped.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::Local;
+use nix::sys::signal::Signal;
+
+use super::argv::{self, AttemptPaths};
+use super::control::queue_name;
+use super::daemon::{Daemon, Job, JobKind};
+use super::fipseq::{expand, split_words, SysVars};
+use super::flags::{self, content_prefix};
+use super::record::{after_failure, AfterFailure};
+use super::spawn::{self, FlagFill, Stdio3};
+use super::tables::{ClientParams, PhysPort};
+use crate::sys::reap::ExitKind;
+
+/// Everything needed to start one attempt, decided by [`Daemon::dispatch`].
+pub struct Plan {
+    pub record: String,
+    pub client: ClientParams,
+    pub attempt: u32,
+    pub route: Option<String>,
+    pub port: Option<PhysPort>,
+}
+
+/// Open a log file for appending (children write their output to it).
+pub fn open_append(path: &Path) -> std::io::Result<fs::File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// The command of one attempt, ready to spawn.
+struct Command {
+    argv: Vec<String>,
+    kind: JobKind,
+    stdin: Stdio,
+    /// The first line of the attempt log (the manual's display form).
+    display: String,
+}
+
+/// Why an attempt ends before its spawn.
+enum Early {
+    /// FTP mode with an empty queue: nothing to send, the request is fulfilled.
+    NothingToSend,
+    /// Counted as a failed attempt.
+    Failed(String),
+}
+
+/// `ROUTE host port ` + pid + ` start\n`, the in-use flag's one line (spec §10.1).
+fn flag_fill<'a>(file: &'a fs::File, plan: &Plan) -> FlagFill<'a> {
+    FlagFill {
+        file,
+        prefix: content_prefix(
+            plan.route.as_deref(),
+            plan.port.as_ref().map(|p| p.host.as_str()),
+            plan.port.as_ref().map_or(0, |p| p.port),
+        ),
+        suffix: format!(
+            " {}\n",
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        ),
+    }
+}
+
+impl Daemon {
+    /// Create the flag, write the attempt log's first line, spawn. A spawn failure is a
+    /// failed attempt.
+    pub(super) fn start_attempt(&mut self, plan: Plan, now: Instant) {
+        let name = plan.client.name.clone();
+        let ctrl = self.paths.control.join(&plan.record);
+        let Ok(inode) = fs::metadata(&ctrl).map(|m| m.ino()) else {
+            return; // gone meanwhile: nothing to do
+        };
+        let (file, flag_path, seq) = match flags::create(&self.paths.x, &name, &mut self.seq) {
+            Ok(v) => v,
+            Err(e) => {
+                // A system problem, not the client's: wait, but do not count an attempt
+                // (counting could end in deleting the request).
+                self.log
+                    .line(&name, &format!("unable to create the in-use flag: {e}"));
+                self.defer(&plan.record, plan.client.timeout, now);
+                return;
+            }
+        };
+        let wall = Local::now();
+        let vars = SysVars { seq, now: wall };
+        let log_path = self.paths.logsyn.join(argv::attempt_log_name(&name, &wall));
+        let cmd = match self.command(&plan, &flag_path, &ctrl, &log_path, &vars) {
+            Ok(c) => c,
+            Err(early) => {
+                drop(file);
+                let _ = fs::remove_file(&flag_path);
+                self.end_early(&plan, early, now);
+                return;
+            }
+        };
+        let (stdout, stderr, log_offset) = self.open_attempt_log(&name, &log_path, &cmd.display);
+        let stdio = Stdio3 {
+            stdin: cmd.stdin,
+            stdout,
+            stderr,
+        };
+        let res = spawn::spawn(
+            &cmd.argv,
+            stdio,
+            Some(flag_fill(&file, &plan)),
+            &self.paths.root,
+        );
+        drop(file);
+        let rec = self.records.get_mut(&plan.record).expect("record");
+        rec.attempts = plan.attempt;
+        rec.retry = plan.client.retry;
+        rec.port = plan
+            .port
+            .as_ref()
+            .map(|p| format!("{}:{}", p.host, p.port))
+            .unwrap_or_default();
+        let mut kind = cmd.kind;
+        match res {
+            Ok(pid) => {
+                rec.running = Some(pid);
+                rec.inode = inode;
+                rec.state = "running";
+                rec.next_at = None;
+                rec.next_wall = None;
+                if let JobKind::Ftp(j) = &mut kind {
+                    j.log_offset = log_offset;
+                }
+                let cp = &plan.client;
+                let job = Job {
+                    record: plan.record.clone(),
+                    client: name.clone(),
+                    attempt: plan.attempt,
+                    flag: flag_path,
+                    log: log_path,
+                    started: now,
+                    deadline: (cp.maxtime > 0).then(|| now + Duration::from_secs(cp.maxtime)),
+                    killed: false,
+                    maxkill: cp
+                        .maxkill
+                        .as_ref()
+                        .map(|m| split_words(&expand(m, &cp.fields, &vars))),
+                    timeout: cp.timeout,
+                    kind,
+                };
+                self.jobs.insert(pid, job);
+                let via = match (&plan.route, &plan.port) {
+                    (Some(r), Some(p)) => format!(" route {r} port {}:{}", p.host, p.port),
+                    (Some(r), None) => format!(" route {r}"),
+                    (None, _) => String::new(),
+                };
+                self.log.line(
+                    &name,
+                    &format!(
+                        "attempt {}/{} started{via} pid {pid}: {}",
+                        plan.attempt, cp.retry, cmd.display
+                    ),
+                );
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&flag_path);
+                if let JobKind::Ftp(j) = &kind {
+                    let _ = fs::remove_file(&j.cmdfile);
+                }
+                let errno = e.raw_os_error().unwrap_or(0);
+                let msg = format!("Execlp error {errno} ({}: {e})", cmd.argv[0]);
+                if let Ok(mut f) = open_append(&log_path) {
+                    let _ = writeln!(f, "{msg}");
+                }
+                self.log.line(&name, &msg);
+                self.record_failure(
+                    &plan.record,
+                    &name,
+                    plan.client.timeout,
+                    now,
+                    "could not start",
+                );
+            }
+        }
+    }
+
+    /// The argv (transmitter or ftp) of an attempt, built before the fork.
+    fn command(
+        &mut self,
+        plan: &Plan,
+        flag: &Path,
+        ctrl: &Path,
+        log: &Path,
+        vars: &SysVars,
+    ) -> Result<Command, Early> {
+        let cp = &plan.client;
+        if let Some(ftpcmd) = &cp.useftp {
+            return match super::ftp::prepare(self, cp, ftpcmd, plan.port.as_ref(), vars.seq) {
+                Ok(Some((argv, job, stdin))) => Ok(Command {
+                    display: format!(
+                        "{} < {}",
+                        argv::display_command(&argv),
+                        job.cmdfile.display()
+                    ),
+                    argv,
+                    kind: JobKind::Ftp(job),
+                    stdin,
+                }),
+                Ok(None) => Err(Early::NothingToSend),
+                Err(e) => Err(Early::Failed(format!("ftp set-up failed: {e}"))),
+            };
+        }
+        let params = &self.tables.params;
+        let program = params
+            .ipsyn
+            .clone()
+            .unwrap_or_else(|| self.paths.root.join("bin/ipsyn"));
+        let defhost = params.defhost.as_deref().unwrap_or(&self.defhost);
+        let paths = AttemptPaths {
+            queue: queue_name(&cp.name),
+            log: log.to_path_buf(),
+            inuse: flag.to_path_buf(),
+            ctrl: ctrl.to_path_buf(),
+        };
+        let style = argv::effective_style(cp, params.argstyle);
+        let argv = argv::build_argv(
+            cp,
+            &program,
+            plan.port.as_ref(),
+            style,
+            defhost,
+            &paths,
+            vars,
+        );
+        Ok(Command {
+            display: argv::display_command(&argv),
+            argv,
+            kind: JobKind::Transmitter,
+            stdin: Stdio::null(),
+        })
+    }
+
+    /// Append the display line to the attempt log and open it as the child's stdout and
+    /// stderr; also returns where the child's output will start.
+    fn open_attempt_log(&mut self, client: &str, log: &Path, display: &str) -> (Stdio, Stdio, u64) {
+        let opened = open_append(log).and_then(|mut f| {
+            writeln!(f, "{display}")?;
+            let offset = f.metadata()?.len();
+            Ok((f.try_clone()?, f, offset))
+        });
+        match opened {
+            Ok((a, b, offset)) => (Stdio::from(a), Stdio::from(b), offset),
+            Err(e) => {
+                self.log
+                    .line(client, &format!("unable to write {}: {e}", log.display()));
+                (Stdio::null(), Stdio::null(), 0)
+            }
+        }
+    }
+
+    fn end_early(&mut self, plan: &Plan, early: Early, now: Instant) {
+        let name = &plan.client.name;
+        match early {
+            Early::NothingToSend => {
+                let _ = fs::remove_file(self.paths.control.join(&plan.record));
+                self.records.remove(&plan.record);
+                self.log
+                    .line(name, "ftp: queue empty, nothing to send; record removed");
+            }
+            Early::Failed(why) => {
+                if let Some(r) = self.records.get_mut(&plan.record) {
+                    r.attempts = plan.attempt;
+                    r.retry = plan.client.retry;
+                }
+                self.record_failure(&plan.record, name, plan.client.timeout, now, &why);
+            }
+        }
+    }
+
+    /// Try again `timeout` seconds from now without counting an attempt.
+    fn defer(&mut self, record: &str, timeout: u64, now: Instant) {
+        if let Some(r) = self.records.get_mut(record) {
+            let d = Duration::from_secs(timeout.max(1));
+            r.next_at = Some(now + d);
+            r.next_wall = Some(SystemTime::now() + d);
+            r.state = "retry-wait";
+        }
+    }
+
+    /// A failed attempt (already counted in `attempts`): schedule the next or give up.
+    pub fn record_failure(
+        &mut self,
+        record: &str,
+        client: &str,
+        timeout: u64,
+        now: Instant,
+        why: &str,
+    ) {
+        let Some(r) = self.records.get_mut(record) else {
+            return;
+        };
+        r.running = None;
+        match after_failure(r.attempts, r.retry, timeout) {
+            AfterFailure::RetryIn(d) => {
+                r.next_at = Some(now + d);
+                r.next_wall = Some(SystemTime::now() + d);
+                r.state = "retry-wait";
+                let msg = format!(
+                    "attempt {}/{} failed ({why}); next attempt in {}s",
+                    r.attempts,
+                    r.retry,
+                    d.as_secs()
+                );
+                self.log.line(client, &msg);
+            }
+            AfterFailure::GiveUp => {
+                let n = r.attempts;
+                self.records.remove(record);
+                let path = self.paths.control.join(record);
+                let removed = match fs::remove_file(&path) {
+                    Ok(()) => "control record deleted".to_string(),
+                    Err(e) => format!("unable to delete {}: {e}", path.display()),
+                };
+                self.log.line(
+                    client,
+                    &format!("gave up after {n} attempts ({why}); {removed}; queued files kept"),
+                );
+            }
+        }
+    }
+
+    /// The child `pid` of `job` has been reaped.
+    pub fn finish_attempt(&mut self, pid: i32, mut job: Job, how: ExitKind) {
+        let now = Instant::now();
+        if let JobKind::Ftp(f) = &mut job.kind {
+            super::ftp::finish(self, &job.client, &job.record, &job.log, f, how);
+            // ipsynd is the transmitter in FTP mode: it removes its own flag.
+            let _ = fs::remove_file(&job.flag);
+        } else if job.killed {
+            let _ = fs::remove_file(&job.flag);
+        } else if job.flag.exists() {
+            self.log.line(
+                &job.client,
+                &format!(
+                    "transmitter pid {pid} ended without deleting its flag {}",
+                    job.flag.display()
+                ),
+            );
+        }
+        let ctrl = self.paths.control.join(&job.record);
+        let same_inode = self
+            .records
+            .get(&job.record)
+            .map(|r| r.inode)
+            .and_then(|ino| fs::metadata(&ctrl).ok().map(|m| m.ino() == ino))
+            .unwrap_or(false);
+        let secs = now.duration_since(job.started).as_secs();
+        if !same_inode {
+            self.log.line(
+                &job.client,
+                &format!(
+                    "attempt {} done ({how}, {secs}s): transmission complete",
+                    job.attempt
+                ),
+            );
+            // The record is gone (or is a new request under the same name).
+            self.records.remove(&job.record);
+            return;
+        }
+        let why = if job.killed {
+            format!("killed after maxtime, {how}")
+        } else {
+            format!("{how}, control record still there")
+        };
+        self.record_failure(&job.record, &job.client, job.timeout, now, &why);
+    }
+
+    /// maxtime passed: run maxkill (pid appended) or TERM the group; KILL after the grace.
+    pub fn kill_overrun(&mut self, pid: i32, now: Instant) {
+        let grace = self.tables.params.grace;
+        let Some(job) = self.jobs.get_mut(&pid) else {
+            return;
+        };
+        job.killed = true;
+        let client = job.client.clone();
+        let secs = now.duration_since(job.started).as_secs();
+        match job.maxkill.clone() {
+            Some(mut words) if !words.is_empty() => {
+                words.push(pid.to_string());
+                let out = open_append(&job.log).ok();
+                let stdio = Stdio3 {
+                    stdin: Stdio::null(),
+                    stdout: out
+                        .as_ref()
+                        .and_then(|f| f.try_clone().ok())
+                        .map_or(Stdio::null(), Stdio::from),
+                    stderr: out.map_or(Stdio::null(), Stdio::from),
+                };
+                match spawn::spawn(&words, stdio, None, &self.paths.root) {
+                    Ok(kpid) => {
+                        self.helpers.insert(kpid, client.clone());
+                        self.kill_after.push((pid, now + grace, client.clone()));
+                        self.log.line(
+                            &client,
+                            &format!(
+                                "pid {pid} over maxtime ({secs}s): maxkill started: {}",
+                                words.join(" ")
+                            ),
+                        );
+                    }
+                    Err(e) => {
+                        spawn::kill_group(pid, Signal::SIGKILL);
+                        self.log.line(
+                            &client,
+                            &format!("pid {pid} over maxtime ({secs}s): maxkill could not start ({e}); SIGKILL sent"),
+                        );
+                    }
+                }
+            }
+            _ => {
+                spawn::kill_group(pid, Signal::SIGTERM);
+                self.kill_after.push((pid, now + grace, client.clone()));
+                self.log.line(
+                    &client,
+                    &format!("pid {pid} over maxtime ({secs}s): SIGTERM sent to its process group"),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Which records start now: read the control queue and the flags, then start every due
+//! record in service order (prior, age, name) within its route's port capacity. A record
+//! without a free port simply waits: that is not an attempt.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::time::Instant;
+
+use super::attempt::Plan;
+use super::control::client_of_record;
+use super::daemon::Daemon;
+use super::flags;
+use super::record::Record;
+use super::schedule::{self, Candidate};
+use super::tablecache::ClientLookup;
+use super::tables::{ClientParams, PhysPort};
+
+impl Daemon {
+    /// Read the control directory into `records`: new records appear, vanished idle ones go.
+    pub fn sync_records(&mut self) {
+        let mut seen = HashSet::new();
+        if let Ok(rd) = fs::read_dir(&self.paths.control) {
+            for ent in rd.flatten() {
+                let Ok(name) = ent.file_name().into_string() else {
+                    // Its path could not be passed on faithfully; say so once, keep the file.
+                    let raw = ent.file_name().to_string_lossy().into_owned();
+                    self.log_once(
+                        format!("badname:{raw}"),
+                        super::log::NO_CLIENT,
+                        &format!("control record {raw:?}: name is not UTF-8; ignored"),
+                    );
+                    continue;
+                };
+                let Some(client) = client_of_record(&name) else {
+                    continue;
+                };
+                let Ok(md) = ent.metadata() else { continue };
+                if !md.is_file() {
+                    continue;
+                }
+                seen.insert(name.clone());
+                let mtime = md.modified().unwrap_or(std::time::UNIX_EPOCH);
+                self.records
+                    .entry(name.clone())
+                    .and_modify(|r| {
+                        if r.running.is_none() {
+                            r.mtime = mtime;
+                        }
+                    })
+                    .or_insert_with(|| Record::new(&name, &client, mtime, md.ino()));
+            }
+        }
+        self.records
+            .retain(|name, r| r.running.is_some() || seen.contains(name));
+    }
+
+    /// Start every record that may start now, in service order, within port capacity.
+    pub fn dispatch(&mut self, now: Instant) {
+        self.sync_records();
+        let unlock = self.tables.params.unlockstale;
+        let mut in_use: HashMap<PhysPort, u32> = HashMap::new();
+        let mut busy: HashSet<String> = HashSet::new();
+        let mut seen = Vec::new();
+        for f in flags::scan(&self.paths.x) {
+            let stale = f.is_stale();
+            if stale && self.orphaned_ftp_attempt(&f) {
+                continue;
+            }
+            seen.push((f.clone(), stale));
+            if stale {
+                let lock = if f.has_port() && !unlock {
+                    format!(
+                        "; port {}:{} stays locked until it is removed",
+                        f.host, f.port
+                    )
+                } else {
+                    String::new()
+                };
+                self.log_once(
+                    format!("flag:{}", f.path.display()),
+                    &f.client,
+                    &format!(
+                        "stale flag {} (pid {} not running){lock}",
+                        f.path.display(),
+                        f.pid
+                    ),
+                );
+            } else {
+                busy.insert(f.client.clone());
+            }
+            if f.has_port() && (!stale || !unlock) {
+                *in_use
+                    .entry(PhysPort {
+                        host: f.host.clone(),
+                        port: f.port,
+                    })
+                    .or_insert(0) += 1;
+            }
+        }
+        self.flags_seen = seen;
+        for j in self.jobs.values() {
+            busy.insert(j.client.clone());
+        }
+
+        let mut cands = Vec::new();
+        let mut params: HashMap<String, ClientParams> = HashMap::new();
+        let names: Vec<String> = self.records.keys().cloned().collect();
+        for name in names {
+            let (client, due, running) = {
+                let r = &self.records[&name];
+                (r.client.clone(), r.due(now), r.running.is_some())
+            };
+            if running {
+                continue;
+            }
+            let (lookup, problems) = self.tables.client(&client);
+            for p in problems {
+                self.log.line(&client, &p);
+            }
+            let cp = match lookup {
+                ClientLookup::Found(cp) => *cp,
+                ClientLookup::Missing(why) => {
+                    let r = self.records.get_mut(&name).expect("record");
+                    r.state = "no-client";
+                    if !r.missing_reported {
+                        r.missing_reported = true;
+                        self.log
+                            .line(&client, &format!("{why}; record {name} kept, waiting"));
+                    }
+                    continue;
+                }
+            };
+            let r = self.records.get_mut(&name).expect("record");
+            r.retry = cp.retry;
+            if !due {
+                r.state = "retry-wait";
+                continue;
+            }
+            if busy.contains(&client) {
+                r.state = "busy-elsewhere";
+                continue;
+            }
+            cands.push(Candidate {
+                prior: cp.prior,
+                mtime: r.mtime,
+                name: name.clone(),
+            });
+            params.insert(name, cp);
+        }
+        schedule::order(&mut cands);
+
+        for c in cands {
+            let cp = params.remove(&c.name).expect("params");
+            if busy.contains(&cp.name) {
+                // Another record of the same client started in this pass.
+                self.records.get_mut(&c.name).expect("record").state = "busy-elsewhere";
+                continue;
+            }
+            let attempt = self.records[&c.name].attempts + 1;
+            let route = if schedule::use_alt(attempt, cp.tryalt, cp.alt.is_some()) {
+                cp.alt.clone()
+            } else {
+                cp.route.clone()
+            };
+            let mut port = None;
+            if let Some(rt) = &route {
+                let ports = self.tables.ports.route_ports(rt);
+                if ports.is_empty() {
+                    self.log_once(
+                        format!("route:{rt}"),
+                        &cp.name,
+                        &format!("route {rt} has no entry in PORTS; running without a port lock"),
+                    );
+                } else {
+                    match schedule::pick_port(&ports, &in_use, &self.tables.ports) {
+                        Some(p) => port = Some(p),
+                        None => {
+                            // Not an attempt: wait for a port, let others go ahead.
+                            self.records.get_mut(&c.name).expect("record").state = "waiting-port";
+                            continue;
+                        }
+                    }
+                }
+            }
+            if let Some(p) = &port {
+                *in_use.entry(p.clone()).or_insert(0) += 1;
+            }
+            busy.insert(cp.name.clone());
+            self.start_attempt(
+                Plan {
+                    record: c.name.clone(),
+                    client: cp,
+                    attempt,
+                    route,
+                    port,
+                },
+                now,
+            );
+        }
+    }
+
+    /// An FTP attempt of a previous ipsynd (stopped while ftp ran) leaves its flag and its
+    /// command file: ftp never deletes either. Once ftp is gone, remove both (the command
+    /// file holds a password); the result is unknown, so the record stays and is retried.
+    fn orphaned_ftp_attempt(&mut self, f: &flags::FlagInfo) -> bool {
+        let Some(name) = f.path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return false;
+        };
+        let cmd = self
+            .paths
+            .x
+            .join(name.replacen(flags::PREFIX, super::ftp::CMD_PREFIX, 1));
+        if !cmd.exists() {
+            return false;
+        }
+        let _ = fs::remove_file(&cmd);
+        let _ = fs::remove_file(&f.path);
+        self.log.line(
+            &f.client,
+            &format!(
+                "ftp attempt pid {} of an earlier ipsynd has ended; its flag and command file removed, record kept",
+                f.pid
+            ),
+        );
+        true
+    }
+}

@@ -1,0 +1,99 @@
+//! What ipsynd remembers about one control record between attempts, and the pure decision
+//! taken after a failed attempt (retry later or give up).
+
+use std::time::{Duration, Instant, SystemTime};
+
+/// The per-record state kept by the daemon (the record file itself is the durable part).
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub name: String,
+    pub client: String,
+    pub mtime: SystemTime,
+    /// Inode at the start of the running attempt: a record deleted and re-created under the
+    /// same name while the transmitter ran is a success plus a new request.
+    pub inode: u64,
+    pub attempts: u32,
+    pub retry: u32,
+    pub next_at: Option<Instant>,
+    pub next_wall: Option<SystemTime>,
+    /// pid of the running attempt (transmitter or ftp).
+    pub running: Option<i32>,
+    /// The "client file missing" problem was logged already.
+    pub missing_reported: bool,
+    /// Current state word for the status (see `status::Row::state`).
+    pub state: &'static str,
+    /// `host:port` of the running or last attempt.
+    pub port: String,
+}
+
+impl Record {
+    pub fn new(name: &str, client: &str, mtime: SystemTime, inode: u64) -> Record {
+        Record {
+            name: name.to_string(),
+            client: client.to_string(),
+            mtime,
+            inode,
+            attempts: 0,
+            retry: 0,
+            next_at: None,
+            next_wall: None,
+            running: None,
+            missing_reported: false,
+            state: "ready",
+            port: String::new(),
+        }
+    }
+
+    /// Whether the record may start an attempt at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        self.running.is_none() && self.next_at.is_none_or(|t| t <= now)
+    }
+}
+
+/// What to do after attempt number `attempts` (1-based, already counted) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    RetryIn(Duration),
+    GiveUp,
+}
+
+/// `retry` is the total number of attempts; the next one comes `timeout` seconds later.
+pub fn after_failure(attempts: u32, retry: u32, timeout_secs: u64) -> AfterFailure {
+    if attempts >= retry.max(1) {
+        AfterFailure::GiveUp
+    } else {
+        AfterFailure::RetryIn(Duration::from_secs(timeout_secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_counts_all_attempts() {
+        assert_eq!(
+            after_failure(1, 3, 90),
+            AfterFailure::RetryIn(Duration::from_secs(90))
+        );
+        assert_eq!(
+            after_failure(2, 3, 0),
+            AfterFailure::RetryIn(Duration::ZERO)
+        );
+        assert_eq!(after_failure(3, 3, 90), AfterFailure::GiveUp);
+        assert_eq!(after_failure(1, 1, 90), AfterFailure::GiveUp);
+        assert_eq!(after_failure(1, 0, 90), AfterFailure::GiveUp);
+    }
+
+    #[test]
+    fn due_when_not_running_and_time_reached() {
+        let now = Instant::now();
+        let mut r = Record::new("A", "A", SystemTime::now(), 1);
+        assert!(r.due(now));
+        r.next_at = Some(now + Duration::from_secs(5));
+        assert!(!r.due(now));
+        r.next_at = Some(now);
+        r.running = Some(3);
+        assert!(!r.due(now));
+    }
+}

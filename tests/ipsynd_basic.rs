@@ -1,0 +1,300 @@
+//! ipsynd end to end on temporary FIP trees with a stand-in transmitter: the argv it gets,
+//! the in-use flag, success and failure, retries, tryalt, exec errors, tables problems.
+
+mod ipsynd_common;
+
+use std::fs;
+use std::process::Command;
+
+use ipsynd_common::*;
+
+fn ends_with_log_name(p: &str, client: &str) -> bool {
+    // log/syn/<CLIENT>.<ddMonyy>.<HH>.<MM>
+    let Some(name) = p.rsplit('/').next() else {
+        return false;
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() == 4
+        && parts[0] == client
+        && parts[1].len() == 7
+        && parts[1][..2].chars().all(|c| c.is_ascii_digit())
+        && parts[1][2..5].chars().all(|c| c.is_ascii_alphabetic())
+        && parts[2].len() == 2
+        && parts[3].len() == 2
+}
+
+#[test]
+fn version_flag_prints_and_exits_zero() {
+    let out = Command::new(IPSYND).arg("-v").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let bad = Command::new(IPSYND).arg("-Z").output().unwrap();
+    assert_eq!(bad.status.code(), Some(100));
+}
+
+#[test]
+fn switch_argv_flag_and_success() {
+    let mut fip = Fip::new("switch");
+    fip.ports("; test ports\nroute:wire host:SVR3 port:1103\n");
+    fip.client("ACME", "route:wire\nretry:3\n");
+    fip.queue_file("acme", "story1", "hello");
+    fip.start();
+    let ctrl = fip.record("SYN_ACME");
+    let calls = fip.wait_calls("ACME", 1);
+    let c = &calls[0];
+    let root = fip.root.to_string_lossy().to_string();
+    assert_eq!(c.argv.len(), 15, "{:?}", c.argv);
+    assert_eq!(c.argv[0], fip.standin.to_string_lossy());
+    assert_eq!(
+        &c.argv[1..9],
+        ["-c", "ACME", "-q", "acme", "-s", "svr3", "-p", "1103"]
+    );
+    assert_eq!(c.argv[9], "-l");
+    assert!(c.argv[10].starts_with(&format!("{root}/log/syn/")));
+    assert!(ends_with_log_name(&c.argv[10], "ACME"), "{}", c.argv[10]);
+    assert_eq!(c.argv[11], "-r");
+    let flag = &c.argv[12];
+    assert!(
+        flag.starts_with(&format!("{root}/x/SYN|")) && flag.ends_with("|ACME"),
+        "{flag}"
+    );
+    assert!(!flag.contains('"'), "no quote characters in the argv");
+    assert_eq!(c.argv[13], "-z");
+    assert_eq!(c.argv[14], ctrl.to_string_lossy());
+    assert_eq!(
+        c.fip_root, root,
+        "FIP_ROOT passed on (ipsynd was started with -r)"
+    );
+    // The pid was in the flag before the transmitter's program ran (spec §10.1).
+    let f: Vec<&str> = c.flag.split_whitespace().collect();
+    assert_eq!(&f[..3], ["WIRE", "svr3", "1103"], "{}", c.flag);
+    assert_eq!(f[3], c.pid.to_string());
+    assert!(
+        c.fds.iter().any(|t| t.ends_with("local/standin")),
+        "{:?}",
+        c.fds
+    );
+    // None of ipsynd's own fds reach the transmitter (everything is close-on-exec).
+    assert!(
+        !c.fds.is_empty()
+            && c.fds.iter().all(|t| !t.starts_with("socket:")
+                && !t.contains("inotify")
+                && !t.contains("ipsynd.")
+                && !t.contains("/x/SYN")),
+        "leaked fds: {:?}",
+        c.fds
+    );
+    assert!(fip.wait_log("ACME attempt 1 done"));
+    assert!(fip.log().contains("transmission complete"));
+    assert!(!ctrl.exists());
+    assert!(fip.exists("sent/ACME/story1"));
+    assert!(wait_for(WAIT, || fip.flags().is_empty()));
+    // The attempt log starts with ipsynd's display line, then the transmitter's text.
+    let log = fs::read_to_string(&c.argv[10]).unwrap();
+    let first = log.lines().next().unwrap();
+    assert!(first.contains("-c ACME -q acme -s svr3 -p 1103"), "{first}");
+    assert!(first.contains(&format!("\"{flag}\"")), "{first}");
+    assert!(log.contains("standin: call 0 for ACME"));
+    // Log line format: <dd Mon yyyy HH:MM:SS> ipsynd <CLIENT> <message>
+    let line = fip
+        .log()
+        .lines()
+        .find(|l| l.contains("ACME attempt 1/3 started"))
+        .unwrap()
+        .to_string();
+    let w: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(w[0].len(), 2);
+    assert_eq!(w[1].len(), 3);
+    assert_eq!(w[2].len(), 4);
+    assert_eq!(w[3].len(), 8);
+    assert_eq!((w[4], w[5]), ("ipsynd", "ACME"));
+}
+
+#[test]
+fn jukebox_positional_argv_as_in_the_manual() {
+    let mut fip = Fip::new("jukebox");
+    let s = fip.standin.display().to_string();
+    fip.ipsynd_table(&format!("ipsyn:{s}\nrescan:1\ndefhost:spider3\n"));
+    fip.client(
+        "JUKEBOX",
+        &format!(
+            ";\tJUKEBOX\nROUTE:funnycomms\nC1:234765403299\nALT:funnycomms\nC2:234765400319\n\
+             L1:SECRET\nL2:BINGCROSBY\nargstyle:positional\nscript:{s} -1 C1 -2 C2 -y L1 -z L2\n"
+        ),
+    );
+    fip.start();
+    let ctrl = fip.record("JUKEBOX");
+    let c = fip.wait_calls("JUKEBOX", 1).remove(0);
+    let want_head = [
+        s.as_str(),
+        "-1",
+        "234765403299",
+        "-2",
+        "234765400319",
+        "-y",
+        "SECRET",
+        "-z",
+        "BINGCROSBY",
+        "JUKEBOX",
+        "jukebox",
+        "spider3",
+        "0",
+    ];
+    assert_eq!(&c.argv[..13], want_head, "{:?}", c.argv);
+    assert!(ends_with_log_name(&c.argv[13], "JUKEBOX"));
+    assert!(c.argv[14].contains("/x/SYN|") && c.argv[14].ends_with("|JUKEBOX"));
+    assert_eq!(c.argv[15], ctrl.to_string_lossy());
+    assert_eq!(c.argv.len(), 16);
+    assert!(fip.wait_log("JUKEBOX attempt 1 done"));
+    assert!(fip.log().contains("FUNNYCOMMS has no entry in PORTS"));
+
+    // With a PORTS entry the host and port come from it.
+    fip.ports("route:funnycomms\thost:obnoxiousnoise\tport:9191\n");
+    assert!(wait_for(WAIT, || fip.log_count("tables read") >= 1));
+    fip.record("JUKEBOX");
+    let c = fip.wait_calls("JUKEBOX", 2).remove(1);
+    assert_eq!(
+        &c.argv[9..13],
+        ["JUKEBOX", "jukebox", "obnoxiousnoise", "9191"]
+    );
+}
+
+#[test]
+fn retries_then_gives_up_keeping_the_queue() {
+    let mut fip = Fip::new("giveup");
+    fip.client("LOSER", "timeout:0\nretry:3\n");
+    fip.knob("LOSER", "FAIL=100\nEXIT=3\n");
+    fip.queue_file("loser", "keepme", "x");
+    fip.start();
+    let ctrl = fip.record("LOSER");
+    assert!(
+        fip.wait_log("LOSER gave up after 3 attempts"),
+        "{}",
+        fip.log()
+    );
+    assert_eq!(fip.calls("LOSER").len(), 3);
+    assert!(!ctrl.exists(), "control record deleted on give-up");
+    assert!(fip.exists("spool/syn/loser/keepme"), "queued files kept");
+    assert!(fip.log().contains("exit status 3"));
+}
+
+#[test]
+fn retry_after_timeout_then_success() {
+    let mut fip = Fip::new("retry");
+    fip.client("FLAKY", "timeout:1\nretry:5\n");
+    fip.knob("FLAKY", "FAIL=2\n");
+    fip.start();
+    let ctrl = fip.record("FLAKY");
+    let calls = fip.wait_calls("FLAKY", 3);
+    assert!(fip.wait_log("FLAKY attempt 3 done"));
+    assert!(!ctrl.exists());
+    // `timeout` seconds between the end of one attempt and the start of the next.
+    for w in calls.windows(2) {
+        let gap = w[1].start - w[0].end.unwrap();
+        assert!(gap >= 0.9, "gap {gap}");
+    }
+    assert!(fip.log().contains("attempt 1/5 failed"));
+    assert!(fip.log().contains("next attempt in 1s"));
+}
+
+#[test]
+fn tryalt_uses_the_alternate_route_every_n_plus_one() {
+    let mut fip = Fip::new("tryalt");
+    fip.ports("route:main host:hm port:11\nroute:back host:hb port:22\n");
+    fip.client(
+        "ALTY",
+        "route:main\nalt:back\ntryalt:2\nretry:6\ntimeout:0\n",
+    );
+    fip.knob("ALTY", "FAIL=100\n");
+    fip.start();
+    fip.record("ALTY");
+    assert!(fip.wait_log("ALTY gave up after 6 attempts"));
+    let hosts: Vec<String> = fip
+        .calls("ALTY")
+        .iter()
+        .map(|c| c.argv[c.argv.iter().position(|a| a == "-s").unwrap() + 1].clone())
+        .collect();
+    assert_eq!(hosts, ["hm", "hm", "hb", "hm", "hm", "hb"]);
+}
+
+#[test]
+fn script_without_shebang_is_execlp_error_8() {
+    let mut fip = Fip::new("noexec");
+    // A long rescan: the retry (timeout:0) must not wait for the safety net.
+    fip.ipsynd_table(&format!("ipsyn:{}\nrescan:60\n", fip.standin.display()));
+    let p = fip.path("local/noshebang");
+    write_exec(&p, "echo this must not run through a shell\ntouch ran\n");
+    fip.client(
+        "BADSCRIPT",
+        &format!("script:{}\nretry:2\ntimeout:0\n", p.display()),
+    );
+    fip.start();
+    let ctrl = fip.record("BADSCRIPT");
+    assert!(
+        fip.wait_log("BADSCRIPT gave up after 2 attempts"),
+        "{}",
+        fip.log()
+    );
+    assert_eq!(fip.log_count("Execlp error 8"), 2);
+    assert!(!fip.exists("ran"));
+    assert!(!ctrl.exists());
+    assert!(
+        fip.flags().is_empty(),
+        "flags of attempts that could not exec are removed"
+    );
+}
+
+#[test]
+fn unknown_client_waits_and_starts_when_its_file_appears() {
+    let mut fip = Fip::new("unknown");
+    fip.client("OTHER", "");
+    fip.start();
+    let ctrl = fip.record("a|b|SYN_late");
+    assert!(fip.wait_log("LATE client file"));
+    // Other work and rescans go on; the problem is not logged again.
+    fip.record("OTHER");
+    assert!(fip.wait_log("OTHER attempt 1 done"));
+    std::thread::sleep(std::time::Duration::from_millis(2500)); // > 2 rescans
+    assert_eq!(fip.log_count("LATE client file"), 1, "{}", fip.log());
+    assert!(ctrl.exists(), "the record is kept");
+    assert!(fip.status().contains("LATE no-client"), "{}", fip.status());
+    fip.client("LATE", "retry:2\n");
+    let c = fip.wait_calls("LATE", 1);
+    assert_eq!(c[0].argv[2], "LATE");
+    assert!(wait_for(WAIT, || !ctrl.exists()));
+}
+
+#[test]
+fn bad_table_lines_are_logged_with_file_and_line() {
+    let mut fip = Fip::new("badtables");
+    fip.ports("; ports\nroute:good host:h1 port:5\nthis is nonsense\n");
+    fip.client("BAD", "route:good\n; comment\nretry:abc\nprior:500\n");
+    fip.start();
+    fip.record("BAD");
+    let c = fip.wait_calls("BAD", 1);
+    assert!(c[0].argv.contains(&"h1".to_string()));
+    let log = fip.log();
+    assert!(log.contains("PORTS:3"), "{log}");
+    assert!(log.contains("client/BAD:3"), "{log}");
+    assert!(log.contains("client/BAD:4"), "{log}");
+}
+
+#[test]
+fn odd_control_entries_are_skipped_or_reported() {
+    use std::os::unix::ffi::OsStrExt;
+    let mut fip = Fip::new("oddnames");
+    fip.client("FINE", "");
+    fip.start();
+    let control = fip.path("spool/syn/control");
+    let bad = control.join(std::ffi::OsStr::from_bytes(b"SYN_\xffBAD"));
+    fs::write(&bad, "").unwrap();
+    fs::write(control.join(".hidden"), "").unwrap();
+    fs::create_dir(control.join("SUBDIR")).unwrap();
+    assert!(fip.wait_log("name is not UTF-8; ignored"));
+    fip.record("FINE");
+    assert!(fip.wait_log("FINE attempt 1 done"));
+    assert!(bad.exists(), "never deleted");
+    assert!(control.join(".hidden").exists());
+    assert_eq!(fip.log_count("not UTF-8"), 1);
+    assert!(!fip.log().contains("HIDDEN") && !fip.log().contains("SUBDIR"));
+}

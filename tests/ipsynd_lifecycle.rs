@@ -1,0 +1,349 @@
+//! ipsynd's life: pid file, signals (USR1, HUP, TERM), restart while transmitters run,
+//! maxtime with SIGTERM, with maxkill, and with a maxkill that does not kill.
+
+mod ipsynd_common;
+
+use std::fs;
+use std::process::Command;
+
+use ipsynd_common::*;
+
+fn alive(pid: i32) -> bool {
+    // A zombie is dead for our purposes.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Live (non-zombie) processes whose process group is `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for ent in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = fs::read_to_string(ent.path().join("stat")).unwrap_or_default();
+        let Some((_, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        // After the comm: state, ppid, pgrp.
+        if f.len() > 2 && f[0] != "Z" && f[2] == pgid.to_string() {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn second_instance_refuses_to_start() {
+    let mut fip = Fip::new("twice");
+    let pid = fip.start();
+    let out = Command::new(IPSYND)
+        .env("FIP_ROOT", &fip.root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("another ipsynd (pid {pid})")),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(fip.path("x/ipsynd.pid")).unwrap().trim(),
+        pid.to_string()
+    );
+    assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
+    assert!(!fip.exists("x/ipsynd.pid"));
+    // -r overrides FIP_ROOT.
+    let out = Command::new(IPSYND)
+        .args(["-r", "/etc/passwd/root"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111));
+}
+
+#[test]
+fn usr1_writes_status_and_hup_rereads_tables() {
+    let mut fip = Fip::new("signals");
+    fip.client("LATER", "");
+    fip.start();
+    assert!(wait_for(WAIT, || fip.exists("log/syn/ipsynd.status")));
+    fs::remove_file(fip.path("log/syn/ipsynd.status")).unwrap();
+    fs::remove_file(fip.path("log/syn/ipsynd.status.json")).unwrap();
+    fip.signal(libc::SIGUSR1);
+    assert!(wait_for(WAIT, || fip.exists("log/syn/ipsynd.status")
+        && fip.exists("log/syn/ipsynd.status.json")));
+    fip.signal(libc::SIGHUP);
+    assert!(fip.wait_log("SIGHUP: re-reading the tables"));
+    assert_eq!(fip.stop_with(libc::SIGINT), Some(0));
+    assert!(fip.log().contains("stopping on SIGINT"));
+}
+
+#[test]
+fn term_leaves_transmitters_and_restart_does_not_double_start() {
+    let mut fip = Fip::new("restart");
+    fip.ports("route:r host:h port:9\n");
+    fip.client("LONG", "route:r\ntimeout:0\n");
+    fip.knob("LONG", "SLEEP=5\n");
+    fip.client("QUEUED", "route:r\n");
+    fip.start();
+    let ctrl = fip.record("LONG");
+    let c = fip.wait_calls("LONG", 1).remove(0);
+    assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
+    assert!(fip
+        .log()
+        .contains("stopping on SIGTERM; 1 transmission(s) left running"));
+    assert!(alive(c.pid), "the transmitter was left alone");
+    assert_eq!(fip.flags().len(), 1);
+    // A new ipsynd sees the live flag: no second LONG, and the port stays counted.
+    fip.start();
+    fip.record("QUEUED");
+    assert!(
+        wait_for(WAIT, || fip.status().contains("LONG busy-elsewhere")),
+        "{}",
+        fip.status()
+    );
+    assert!(
+        fip.status().contains("QUEUED waiting-port"),
+        "{}",
+        fip.status()
+    );
+    assert!(fip.status().contains("LONG foreign"), "{}", fip.status());
+    // When the old transmitter finishes (deleting flag and record), QUEUED goes.
+    fip.wait_calls("QUEUED", 1);
+    assert!(!ctrl.exists());
+    assert_eq!(
+        fip.calls("LONG").len(),
+        1,
+        "never a second transmission for LONG"
+    );
+}
+
+#[test]
+fn maxtime_terms_the_process_group_and_counts_a_failure() {
+    let mut fip = Fip::new("maxtime");
+    fip.client("SLOW", "maxtime:1\nretry:2\ntimeout:0\n");
+    fip.knob("SLOW", "SLEEP=60\n");
+    fip.start();
+    let ctrl = fip.record("SLOW");
+    assert!(
+        fip.wait_log("SLOW gave up after 2 attempts"),
+        "{}",
+        fip.log()
+    );
+    let calls = fip.calls("SLOW");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(fip.log_count("SIGTERM sent to its process group"), 2);
+    for c in &calls {
+        assert!(!alive(c.pid));
+        assert!(c.end.is_none(), "killed before it finished");
+    }
+    assert!(
+        fip.flags().is_empty(),
+        "ipsynd removes the flag of an attempt it killed"
+    );
+    assert!(!ctrl.exists());
+    // The sleep child of the script went too (the whole process group was signalled).
+    for c in &calls {
+        assert!(
+            wait_for(WAIT, || group_members(c.pid).is_empty()),
+            "members of group {} survived: {:?}",
+            c.pid,
+            group_members(c.pid)
+        );
+    }
+}
+
+#[test]
+fn maxkill_gets_the_pid_and_a_useless_one_is_followed_by_sigkill() {
+    let mut fip = Fip::new("maxkill");
+    let killer = fip.path("local/killer");
+    write_exec(
+        &killer,
+        &format!(
+            "#!/bin/sh\necho \"$@\" >> {}/killer.args\nkill -KILL -- -\"$3\"\n",
+            fip.root.display()
+        ),
+    );
+    let useless = fip.path("local/useless");
+    write_exec(
+        &useless,
+        &format!(
+            "#!/bin/sh\necho \"$@\" >> {}/useless.args\n",
+            fip.root.display()
+        ),
+    );
+    // The transmitter ignores TERM, so only SIGKILL ends it.
+    fip.client(
+        "KILLME",
+        &format!(
+            "maxtime:1\nretry:1\nmaxkill:{} \\$S \\C9\nC9:ninety\n",
+            killer.display()
+        ),
+    );
+    fip.knob("KILLME", "SLEEP=60\n");
+    fip.client(
+        "STUBBORN",
+        &format!("maxtime:1\nretry:1\nmaxkill:{}\n", useless.display()),
+    );
+    fip.knob("STUBBORN", "trap '' TERM\nSLEEP=60\n");
+    let pid = fip.start();
+    fip.record("KILLME");
+    fip.record("STUBBORN");
+    assert!(
+        fip.wait_log("KILLME gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    let c = fip.calls("KILLME").remove(0);
+    let args = fs::read_to_string(fip.path("killer.args")).unwrap();
+    let w: Vec<&str> = args.split_whitespace().collect();
+    assert_eq!(w.len(), 3, "{args}");
+    assert_eq!(w[0].len(), 3, "\\$S is the 3-digit sequence");
+    assert_eq!(w[1], "ninety");
+    assert_eq!(w[2], c.pid.to_string(), "pid appended as the last word");
+    assert!(
+        fip.wait_log("STUBBORN gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    let s = fip.calls("STUBBORN").remove(0);
+    assert_eq!(
+        fs::read_to_string(fip.path("useless.args")).unwrap().trim(),
+        s.pid.to_string()
+    );
+    assert!(
+        fip.log().contains("still alive: SIGKILL sent"),
+        "{}",
+        fip.log()
+    );
+    assert!(!alive(s.pid));
+    assert!(fip.flags().is_empty());
+    // No busy loop during the grace periods (a past maxtime deadline must not spin poll).
+    let used = cpu_ms(pid);
+    assert!(used < 700, "ipsynd used {used} ms of CPU");
+}
+
+#[test]
+fn ftp_attempt_left_by_a_stopped_ipsynd_is_cleaned_up() {
+    let mut fip = Fip::new("ftporphan");
+    // A stand-in "ftp" that is slow on its first call and records each call.
+    let ftp = fip.path("local/slowftp");
+    write_exec(
+        &ftp,
+        &format!(
+            "#!/bin/bash\nR={}\necho call >> $R/ftp.calls\ncat > /dev/null\nif [ ! -e $R/ftp.second ]; then touch $R/ftp.second; sleep 2; fi\n",
+            fip.root.display()
+        ),
+    );
+    fip.client(
+        "FTPO",
+        &format!(
+            "useftp:{}\nftpline:user a,secret\ntimeout:600\n",
+            ftp.display()
+        ),
+    );
+    fip.queue_file("ftpo", "f1", "x");
+    fip.start();
+    let ctrl = fip.record("FTPO");
+    assert!(wait_for(WAIT, || fip.exists("ftp.calls")));
+    let cmdfiles = |fip: &Fip| -> Vec<String> {
+        fs::read_dir(fip.path("x"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("SYNFTP|"))
+            .collect()
+    };
+    let first = cmdfiles(&fip);
+    assert_eq!(first.len(), 1);
+    assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
+    fip.start();
+    assert!(
+        fip.wait_log("of an earlier ipsynd has ended"),
+        "{}",
+        fip.log()
+    );
+    assert!(
+        !fip.exists(&format!("x/{}", first[0])),
+        "command file with the password removed"
+    );
+    assert!(!fip.exists(&format!("x/{}", first[0].replacen("SYNFTP|", "SYN|", 1))));
+    // The record was kept and tried again by the new ipsynd.
+    assert!(wait_for(WAIT, || fs::read_to_string(fip.path("ftp.calls"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+        == 2));
+    assert!(ctrl.exists());
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_the_daemon() {
+    let fip = Fip::new("nostderr");
+    fip.client("QUIET", "");
+    // stderr is a pipe whose reader is gone: every echoed log line gets EPIPE.
+    let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(r);
+    let mut child = Command::new(IPSYND)
+        .env("FIP_ROOT", &fip.root)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(std::os::fd::OwnedFd::from(w)))
+        .spawn()
+        .unwrap();
+    assert!(fip.wait_log("started"));
+    let ctrl = fip.record("QUIET");
+    assert!(fip.wait_log("QUIET attempt 1 done"), "{}", fip.log());
+    assert!(!ctrl.exists());
+    assert_eq!(child.try_wait().unwrap(), None, "still running");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn hup_rereads_a_client_file_changed_behind_inotify() {
+    use std::io::Write;
+    let mut fip = Fip::new("hup");
+    // The client file is a hard link; writing through the other name raises no inotify
+    // event in tables/syn/client, and size and mtime are kept, so only HUP can notice.
+    let side = fip.path("side-HUPPY");
+    let standin = fip.standin.display().to_string();
+    let text = |v: &str| format!("C1:{v}\nscript:{standin} \\C1\n");
+    fs::write(&side, text("aaaa")).unwrap();
+    let mtime = fs::metadata(&side).unwrap().modified().unwrap();
+    fs::hard_link(&side, fip.path("tables/syn/client/HUPPY")).unwrap();
+    fip.start();
+    fip.record("HUPPY");
+    assert_eq!(fip.wait_calls("HUPPY", 1)[0].argv[1], "aaaa");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&side)
+        .unwrap();
+    f.write_all(text("bbbb").as_bytes()).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    assert!(wait_for(WAIT, || !fip.exists("spool/syn/control/HUPPY")));
+    fip.record("HUPPY");
+    assert_eq!(
+        fip.wait_calls("HUPPY", 2)[1].argv[1],
+        "aaaa",
+        "no event, no re-read"
+    );
+    assert!(wait_for(WAIT, || !fip.exists("spool/syn/control/HUPPY")));
+    fip.signal(libc::SIGHUP);
+    assert!(fip.wait_log("SIGHUP: re-reading the tables"));
+    fip.record("HUPPY");
+    assert_eq!(
+        fip.wait_calls("HUPPY", 3)[2].argv[1],
+        "bbbb",
+        "HUP re-read the file"
+    );
+}

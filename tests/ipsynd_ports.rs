@@ -1,0 +1,233 @@
+//! Port capacity, shared ports, priorities and stale flags, measured from the stand-in's
+//! recorded start and end times.
+
+mod ipsynd_common;
+
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use ipsynd_common::*;
+
+#[test]
+fn multi_capacity_adds_up_across_lines() {
+    let mut fip = Fip::new("multi");
+    fip.ports("route:x25slow host:bigpad multi:3\nroute:x25slow host:lilpad\n");
+    let names = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"];
+    for n in names {
+        fip.client(n, "route:x25slow\n");
+        fip.knob(n, "SLEEP=1\n");
+    }
+    fip.start();
+    for n in names {
+        fip.record(n);
+    }
+    for n in names {
+        fip.wait_calls(n, 1);
+    }
+    assert!(wait_for(WAIT, || fs::read_dir(
+        fip.path("spool/syn/control")
+    )
+    .unwrap()
+    .count()
+        == 0));
+    let all: Vec<Call> = names.iter().flat_map(|n| fip.calls(n)).collect();
+    assert_eq!(all.len(), 8);
+    let overlap = max_overlap(&all);
+    assert!(
+        overlap <= 4,
+        "3 on bigpad + 1 on lilpad at most, saw {overlap}"
+    );
+    assert!(overlap >= 2, "ports were used in parallel (saw {overlap})");
+    let host_of = |c: &Call| c.argv[c.argv.iter().position(|a| a == "-s").unwrap() + 1].clone();
+    // lilpad can only ever hold one.
+    let lil: Vec<Call> = all
+        .iter()
+        .filter(|c| host_of(c) == "lilpad")
+        .cloned()
+        .collect();
+    assert!(max_overlap(&lil) <= 1);
+    let big: Vec<Call> = all
+        .iter()
+        .filter(|c| host_of(c) == "bigpad")
+        .cloned()
+        .collect();
+    assert!(max_overlap(&big) <= 3);
+}
+
+#[test]
+fn routes_sharing_a_port_take_turns() {
+    let mut fip = Fip::new("shared");
+    fip.ports("route:hayes12 host:svr3 port:1103\nroute:hayes24 host:svr3 port:1103\nroute:hayes96 host:svr3 port:1103\n");
+    let names = [("A12", "hayes12"), ("B24", "hayes24"), ("C96", "hayes96")];
+    for (n, r) in names {
+        fip.client(n, &format!("route:{r}\n"));
+        fip.knob(n, "SLEEP=0.5\n");
+    }
+    fip.start();
+    for (n, _) in names {
+        fip.record(n);
+    }
+    for (n, _) in names {
+        fip.wait_calls(n, 1);
+    }
+    assert!(wait_for(WAIT, || fip
+        .calls("A12")
+        .iter()
+        .chain(fip.calls("B24").iter())
+        .chain(fip.calls("C96").iter())
+        .all(|c| c.end.is_some())));
+    let all: Vec<Call> = names.iter().flat_map(|(n, _)| fip.calls(n)).collect();
+    assert_eq!(all.len(), 3);
+    assert_eq!(
+        max_overlap(&all),
+        1,
+        "one connection at a time on svr3:1103"
+    );
+    // Waiting for a port is not an attempt.
+    assert_eq!(fip.log_count("failed"), 0, "{}", fip.log());
+}
+
+#[test]
+fn priority_then_age_then_name() {
+    let mut fip = Fip::new("prior");
+    fip.ports("route:one host:h port:1\n");
+    fip.client("BLOCK", "route:one\n");
+    fip.knob("BLOCK", "SLEEP=2.5\n");
+    for (n, p) in [
+        ("LOW", 90),
+        ("HIGH", 10),
+        ("MIDB", 50),
+        ("MIDA", 50),
+        ("OLD", 50),
+    ] {
+        fip.client(n, &format!("route:one\nprior:{p}\n"));
+    }
+    fip.start();
+    fip.record("BLOCK");
+    fip.wait_calls("BLOCK", 1);
+    let base = SystemTime::now() - Duration::from_secs(100);
+    for n in ["LOW", "MIDB", "HIGH", "MIDA", "OLD"] {
+        let p = fip.record(n);
+        let f = fs::File::options().write(true).open(&p).unwrap();
+        // Same age for MIDA/MIDB (name decides), OLD older than both.
+        let t = if n == "OLD" {
+            base - Duration::from_secs(50)
+        } else {
+            base
+        };
+        f.set_modified(t).unwrap();
+    }
+    for n in ["LOW", "MIDB", "HIGH", "MIDA", "OLD"] {
+        fip.wait_calls(n, 1);
+    }
+    let mut order: Vec<(f64, &str)> = ["LOW", "MIDB", "HIGH", "MIDA", "OLD"]
+        .iter()
+        .map(|n| (fip.calls(n)[0].start, *n))
+        .collect();
+    order.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+    let names: Vec<&str> = order.iter().map(|o| o.1).collect();
+    assert_eq!(names, ["HIGH", "OLD", "MIDA", "MIDB", "LOW"]);
+}
+
+#[test]
+fn forgotten_flag_keeps_the_port_locked_until_removed() {
+    let mut fip = Fip::new("forgot");
+    fip.ports("route:one host:h port:7\n");
+    fip.client("SLOPPY", "route:one\n");
+    fip.knob("SLOPPY", "KEEPFLAG=1\n");
+    fip.client("NEXT", "route:one\n");
+    fip.start();
+    fip.record("SLOPPY");
+    let c = fip.wait_calls("SLOPPY", 1);
+    assert!(fip.wait_log("ended without deleting its flag"));
+    assert!(fip.wait_log("stale flag"));
+    fip.record("NEXT");
+    assert!(
+        wait_for(WAIT, || fip.status().contains("NEXT waiting-port")),
+        "{}",
+        fip.status()
+    );
+    assert!(fip.status().contains("SLOPPY stale"), "{}", fip.status());
+    assert!(fip.calls("NEXT").is_empty());
+    let flag = c[0].argv[c[0].argv.iter().position(|a| a == "-r").unwrap() + 1].clone();
+    fs::remove_file(&flag).unwrap(); // the operator unlocks the port (SYN)
+    fip.wait_calls("NEXT", 1);
+}
+
+#[test]
+fn stale_flag_at_start_locks_unless_unlockstale() {
+    for unlock in [false, true] {
+        let mut fip = Fip::new("stale");
+        let s = fip.standin.display().to_string();
+        if unlock {
+            fip.ipsynd_table(&format!("ipsyn:{s}\nrescan:1\nunlockstale:yes\n"));
+        }
+        fip.ports("route:r host:h port:5\n");
+        fip.client("WANT", "route:r\n");
+        // pid 999999 is above the default pid_max on this kind of machine: dead.
+        fs::write(fip.path("x/SYN|999|GONE"), "R h 5 999999 1\n").unwrap();
+        // A live pid that started long after its flag was written is a reused pid: stale.
+        fs::write(
+            fip.path("x/SYN|998|REUSED"),
+            format!("R h 6 {} 1000000000\n", std::process::id()),
+        )
+        .unwrap();
+        fip.start();
+        fip.record("WANT");
+        if unlock {
+            fip.wait_calls("WANT", 1);
+        } else {
+            assert!(
+                wait_for(WAIT, || fip.status().contains("WANT waiting-port")),
+                "{}",
+                fip.status()
+            );
+            assert!(fip.status().contains("GONE stale"));
+            assert!(fip.status().contains("REUSED stale"), "{}", fip.status());
+            let json: serde_json::Value = serde_json::from_str(
+                &fs::read_to_string(fip.path("log/syn/ipsynd.status.json")).unwrap(),
+            )
+            .unwrap();
+            let states: Vec<&str> = json["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["state"].as_str().unwrap())
+                .collect();
+            assert!(
+                states.contains(&"stale") && states.contains(&"waiting-port"),
+                "{states:?}"
+            );
+            assert!(fip.calls("WANT").is_empty());
+        }
+        assert!(
+            fip.exists("x/SYN|999|GONE"),
+            "ipsynd never deletes a flag it did not kill for"
+        );
+    }
+}
+
+#[test]
+fn a_due_record_waiting_for_a_port_does_not_spin() {
+    let mut fip = Fip::new("nospin");
+    fip.ports("route:one host:h port:3\n");
+    fip.client("RETRY", "route:one\ntimeout:1\n");
+    fip.knob("RETRY", "FAIL=1\n");
+    fip.client("HOG", "route:one\n");
+    fip.knob("HOG", "SLEEP=3\n");
+    let pid = fip.start();
+    fip.record("RETRY");
+    assert!(fip.wait_log("RETRY attempt 1/11 failed"));
+    fip.record("HOG");
+    fip.wait_calls("HOG", 1);
+    let before = cpu_ms(pid);
+    // RETRY is due after 1 s but HOG holds the port for 3 s: about 2 s of waiting.
+    let c = fip.wait_calls("RETRY", 2);
+    let hog = fip.calls("HOG")[0].clone();
+    assert!(c[1].start >= hog.end.unwrap(), "waited for the port");
+    let used = cpu_ms(pid) - before;
+    assert!(
+        used < 500,
+        "ipsynd used {used} ms of CPU while waiting: a busy loop"
+    );
+}
