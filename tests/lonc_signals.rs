@@ -103,6 +103,9 @@ fn hup_restarts_children_any_number_of_times_in_the_same_process() {
         );
         assert!(s.wait_online("h1"));
         assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+        assert_eq!(s.log_count("Closing h1: "), round, "{}", s.log());
+        assert_eq!(s.log_count("Closing h2: "), round, "{}", s.log());
+        assert_eq!(s.log_count("CRITICAL: Child"), 0, "{}", s.log());
         before = l.children();
     }
     assert!(alive(l.pid));
@@ -145,7 +148,50 @@ fn term_cleans_up_pid_file_sockets_and_children() {
     assert!(!s.pid_path().exists());
     assert!(!s.sock("h1").exists() && !s.sock("h2").exists());
     assert!(wait_for(WAIT, || kids.iter().all(|k| !alive(*k))));
-    assert!(s.log().contains("CRITICAL: Shutting down"));
+    let log = s.log();
+    assert!(log.contains("CRITICAL: Shutting down"));
+    // 1.29's hangup(): one Closing line per child; children stopped on purpose did not "die".
+    for id in ["h1", "h2"] {
+        assert_eq!(
+            s.log_count(&format!("Closing {id}: TERM to child ")),
+            1,
+            "{log}"
+        );
+    }
+    for kid in &kids {
+        let stopped = format!("Child {kid} for server ");
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&stopped) && l.ends_with(" stopped")),
+            "{log}"
+        );
+    }
+    assert_eq!(s.log_count("CRITICAL: Child"), 0, "{log}");
+    assert_eq!(s.log_count(" died "), 0, "{log}");
+}
+
+#[test]
+fn a_child_that_does_not_stop_is_killed_with_a_warning() {
+    let s = Setup::new("stuck", &[peer("h1")]);
+    let mut l = s.start();
+    assert!(s.wait_online("h1"));
+    let kid = l.children()[0];
+    // A stopped process cannot act on TERM: the parent must KILL it after its grace period.
+    kill(Pid::from_raw(kid), Signal::SIGSTOP).unwrap();
+    l.signal(Signal::SIGTERM);
+    assert_eq!(l.wait_exit(WAIT), Some(Some(0)), "{}", s.log());
+    let log = s.log();
+    assert!(log.contains("Closing h1: "), "{log}");
+    assert!(
+        log.contains(&format!(
+            "WARNING: Child {kid} for server h1 did not stop within 5 s; killed"
+        )),
+        "{log}"
+    );
+    assert_eq!(s.log_count("CRITICAL: Child"), 0, "{log}");
+    assert!(log.contains("CRITICAL: Shutting down"));
+    assert!(!s.sock("h1").exists());
+    assert!(wait_for(WAIT, || !alive(kid)));
 }
 
 #[test]

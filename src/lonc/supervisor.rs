@@ -24,7 +24,7 @@ use super::netconn::{probe_target, Probe, Reach};
 use super::startup::{close_inherited_fds, EXIT_OK, EXIT_STARTUP};
 use super::status::{self, HostStatus, StatusDoc};
 use crate::sys::poll as spoll;
-use crate::sys::reap::reap_all;
+use crate::sys::reap::{reap_all, ExitKind};
 use crate::sys::sig::SignalPipe;
 
 /// How long children get after TERM before KILL (spec §7.6, §7.7).
@@ -55,6 +55,8 @@ struct Slot {
     probe: Option<(Probe, Why)>,
     attempts: u32,
     mark: Mark,
+    /// TERM went to this slot's child on purpose (TERM/INT or HUP): its end is no death.
+    stop_sent: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -130,6 +132,7 @@ fn slots_for(hosts: Vec<Host>) -> Vec<Slot> {
             probe: None,
             attempts: 0,
             mark: Mark::None,
+            stop_sent: false,
         })
         .collect()
 }
@@ -216,14 +219,14 @@ impl Supervisor {
     /// Reap every dead child; restart what may be restarted.
     fn reap(&mut self) {
         let mut died = false;
-        for (pid, _kind) in reap_all() {
+        for (pid, kind) in reap_all() {
             let Some(slot) = self.slots.iter_mut().find(|s| s.pid == Some(pid)) else {
                 continue;
             };
             slot.pid = None;
             let (id, n) = (slot.host.id.clone(), slot.attempts);
-            self.log
-                .log(&format!("CRITICAL: Child {pid} for server {id} died ({n})"));
+            let stopped = std::mem::take(&mut slot.stop_sent);
+            self.log.log(&death_message(pid, &id, n, stopped, kind));
             let _ = std::fs::remove_file(self.cfg.socket_path(&id));
             self.child_last.remove(&pid.as_raw());
             died = true;
@@ -346,6 +349,11 @@ impl Supervisor {
                 if alive && now >= deadline && !killed {
                     for s in &self.slots {
                         if let Some(pid) = s.pid {
+                            self.log.log(&format!(
+                                "WARNING: Child {pid} for server {} did not stop within {} s; killed",
+                                s.host.id,
+                                CHILD_GRACE.as_secs()
+                            ));
                             let _ = kill(pid, Signal::SIGKILL);
                         }
                     }
@@ -568,12 +576,20 @@ impl Supervisor {
         }
     }
 
+    /// 1.29's hangup(): `Closing <id>` per child, then the signal (TERM here: the child
+    /// finishes its exchange in flight; 1.29 relayed `exit` to lond and sent INT).
     fn term_children(&mut self) {
-        for s in &mut self.slots {
-            s.probe = None;
-            if let Some(pid) = s.pid {
-                let _ = kill(pid, Signal::SIGTERM);
-            }
+        for i in 0..self.slots.len() {
+            self.slots[i].probe = None;
+            let Some(pid) = self.slots[i].pid else {
+                continue;
+            };
+            let id = self.slots[i].host.id.clone();
+            self.log.status(&format!("Closing {id}"));
+            self.log.log(&format!("Closing {id}: TERM to child {pid}"));
+            self.log.status(&format!("Kill PID {pid} for {id}"));
+            self.slots[i].stop_sent = true;
+            let _ = kill(pid, Signal::SIGTERM);
         }
     }
 
@@ -646,6 +662,16 @@ impl Supervisor {
     }
 }
 
+/// The parent's line for a reaped child. A child that ends on its own is 1.29's REAPER line;
+/// one we sent TERM (TERM/INT, HUP) just `stopped`, unless it ended badly.
+fn death_message(pid: Pid, id: &str, attempts: u32, stop_sent: bool, kind: ExitKind) -> String {
+    match (stop_sent, kind) {
+        (false, _) => format!("CRITICAL: Child {pid} for server {id} died ({attempts})"),
+        (true, ExitKind::Code(0)) => format!("Child {pid} for server {id} stopped"),
+        (true, k) => format!("WARNING: Child {pid} for server {id} stopped with {k}"),
+    }
+}
+
 /// Re-read config and hosts.tab for HUP; any fatal problem keeps the old ones.
 fn reload(path: &Path) -> Result<(LoncConfig, Vec<Host>, Vec<Problem>), String> {
     let (cfg, mut problems) = LoncConfig::load(path).map_err(|e| e.to_string())?;
@@ -658,4 +684,26 @@ fn single_threaded() -> bool {
     std::fs::read_dir("/proc/self/task")
         .map(|d| d.count() == 1)
         .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn death_lines() {
+        let pid = Pid::from_raw(42);
+        assert_eq!(
+            death_message(pid, "h1", 3, false, ExitKind::Code(0)),
+            "CRITICAL: Child 42 for server h1 died (3)"
+        );
+        assert_eq!(
+            death_message(pid, "h1", 3, true, ExitKind::Code(0)),
+            "Child 42 for server h1 stopped"
+        );
+        assert_eq!(
+            death_message(pid, "h1", 0, true, ExitKind::Signal(9)),
+            "WARNING: Child 42 for server h1 stopped with signal 9"
+        );
+    }
 }
