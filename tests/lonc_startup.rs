@@ -342,3 +342,74 @@ fn user_mismatch_mails_the_admins_through_the_mail_program() {
         "{mail}"
     );
 }
+
+/// One RFC 3164 datagram as lonc sends it: `<PRI>Mmm dd hh:mm:ss lonc[<pid>]: <msg>`.
+fn parse_syslog(d: &str) -> Option<(u8, i32, String)> {
+    let rest = d.strip_prefix('<')?;
+    let (pri, rest) = rest.split_once('>')?;
+    let pri: u8 = pri.parse().ok()?;
+    // "Nov 25 08:13:00 " or "Nov  5 08:13:00 ": 16 bytes of timestamp and a blank.
+    let (stamp, rest) = (rest.get(..16)?, rest.get(16..)?);
+    let b = stamp.as_bytes();
+    let month_ok = b[..3].iter().all(u8::is_ascii_alphabetic) && b[0].is_ascii_uppercase();
+    let day_ok = (b[4] == b' ' || b[4].is_ascii_digit()) && b[5].is_ascii_digit();
+    let time_ok = stamp[7..15].bytes().enumerate().all(|(i, c)| {
+        if i % 3 == 2 {
+            c == b':'
+        } else {
+            c.is_ascii_digit()
+        }
+    });
+    if !(month_ok && b[3] == b' ' && day_ok && b[6] == b' ' && time_ok && b[15] == b' ') {
+        return None;
+    }
+    let rest = rest.strip_prefix("lonc[")?;
+    let (pid, msg) = rest.split_once("]: ")?;
+    Some((pri, pid.parse().ok()?, msg.to_string()))
+}
+
+#[test]
+fn log_lines_go_to_the_syslog_socket_named_by_loncsyslog() {
+    let mut s = Setup::new("syslog", &[peer("h1")]);
+    let path = s.dir.join("syslog.sock");
+    let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    rx.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    s.set("loncSyslog", path.to_str().unwrap());
+    let l = s.start();
+    assert!(s.wait_online("h1"));
+    let mut got: Vec<String> = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let done = |got: &[String]| {
+        got.iter()
+            .any(|d| d.contains("CRITICAL: ---------- Starting"))
+            && got.iter().any(|d| d.contains("h1 online"))
+    };
+    wait_for(WAIT, || {
+        while let Ok(n) = rx.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        done(&got)
+    });
+    assert!(done(&got), "{got:#?}\n{}", s.log());
+    let parsed: Vec<(u8, i32, String)> = got
+        .iter()
+        .map(|d| parse_syslog(d).unwrap_or_else(|| panic!("not RFC 3164: {d:?}")))
+        .collect();
+    let kid = l.children()[0];
+    // daemon facility (3): crit = 26, info = 30; the tag carries the sending process's pid.
+    assert!(parsed.contains(&(
+        26,
+        l.pid,
+        "CRITICAL: ---------- Starting ----------".to_string()
+    )));
+    assert!(parsed.contains(&(30, l.pid, "Done starting initial servers".to_string())));
+    assert!(
+        parsed.contains(&(30, kid, "h1 online".to_string())),
+        "{parsed:?}"
+    );
+    // Every syslog message is also in lonc.log.
+    for (_, _, msg) in &parsed {
+        assert!(s.log().contains(&format!("]: {msg}\n")), "{msg}");
+    }
+}

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use chrono::Local;
 
 use super::logfmt;
+use super::syslog::{self, SyslogSink};
 
 /// Longest piece of client or peer text put into one log message (requests can be 16 MiB).
 pub const MAX_LOGGED_TEXT: usize = 400;
@@ -25,25 +26,29 @@ pub struct Logger {
     pid: u32,
     status: String,
     lastlog: String,
-    use_syslog: bool,
-    syslog: Option<(
-        u32,
-        syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>,
-    )>,
+    /// `loncSyslog`'s socket, and the connection with the pid that made it (a child must
+    /// not write through its parent's connection).
+    syslog_path: Option<PathBuf>,
+    syslog: Option<(u32, SyslogSink)>,
+    /// The last syslog failure noted in lonc.log (noted again only when it changes).
+    syslog_error: Option<String>,
     echo_stderr: bool,
 }
 
 impl Logger {
     /// A logger for this process writing `log_file` and `perm_file`.
-    pub fn new(log_file: PathBuf, perm_file: PathBuf, use_syslog: bool) -> Logger {
+    /// A logger for this process writing `log_file` and `perm_file`, and copying every line
+    /// to the syslog socket `syslog` if given.
+    pub fn new(log_file: PathBuf, perm_file: PathBuf, syslog: Option<PathBuf>) -> Logger {
         Logger {
             log_file,
             perm_file,
             pid: std::process::id(),
             status: String::new(),
             lastlog: String::new(),
-            use_syslog,
+            syslog_path: syslog,
             syslog: None,
+            syslog_error: None,
             echo_stderr: false,
         }
     }
@@ -61,11 +66,12 @@ impl Logger {
     }
 
     /// Point the logger at new files (after HUP re-read the configuration).
-    pub fn retarget(&mut self, log_file: PathBuf, perm_file: PathBuf, use_syslog: bool) {
+    pub fn retarget(&mut self, log_file: PathBuf, perm_file: PathBuf, syslog: Option<PathBuf>) {
         self.log_file = log_file;
         self.perm_file = perm_file;
-        self.use_syslog = use_syslog;
+        self.syslog_path = syslog;
         self.syslog = None;
+        self.syslog_error = None;
     }
 
     /// 1.29's `status()`: remember what this process is doing, stamped with the time.
@@ -97,8 +103,8 @@ impl Logger {
         if self.echo_stderr {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
-        if self.use_syslog {
-            self.send_syslog(msg);
+        if self.syslog_path.is_some() {
+            self.send_syslog(&now, msg);
         }
     }
 
@@ -108,27 +114,30 @@ impl Logger {
         append(&self.perm_file, line.as_bytes());
     }
 
-    fn send_syslog(&mut self, msg: &str) {
+    fn send_syslog(&mut self, now: &chrono::DateTime<Local>, msg: &str) {
         let pid = self.pid;
+        let Some(path) = &self.syslog_path else {
+            return;
+        };
         if !matches!(&self.syslog, Some((p, _)) if *p == pid) {
-            let fmt = syslog::Formatter3164 {
-                facility: syslog::Facility::LOG_DAEMON,
-                hostname: None,
-                process: "lonc".into(),
-                pid,
-            };
-            self.syslog = syslog::unix(fmt).ok().map(|l| (pid, l));
+            self.syslog = Some((pid, SyslogSink::new(path)));
         }
-        if let Some((_, l)) = self.syslog.as_mut() {
-            let r = if msg.starts_with("CRITICAL") {
-                l.crit(msg)
-            } else if msg.starts_with("WARNING") {
-                l.warning(msg)
-            } else {
-                l.info(msg)
-            };
-            if r.is_err() {
-                self.syslog = None; // reconnect on the next line
+        let Some((_, sink)) = self.syslog.as_mut() else {
+            return;
+        };
+        match sink.send(&syslog::format(now, pid, msg)) {
+            Ok(()) => self.syslog_error = None,
+            Err(e) => {
+                // Said once in lonc.log (not through syslog), until the error changes.
+                let note = format!(
+                    "WARNING: cannot send to syslog {}: {e}",
+                    sink.path().display()
+                );
+                if self.syslog_error.as_deref() != Some(note.as_str()) {
+                    let line = logfmt::log_line(now, pid, &self.status, &note);
+                    append(&self.log_file, line.as_bytes());
+                    self.syslog_error = Some(note);
+                }
             }
         }
     }
@@ -179,7 +188,7 @@ mod tests {
     fn log_line_sets_lastlog_and_status_line() {
         let dir = std::env::temp_dir().join(format!("lonc-log-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut l = Logger::new(dir.join("lonc.log"), dir.join("perm.log"), false);
+        let mut l = Logger::new(dir.join("lonc.log"), dir.join("perm.log"), None);
         l.status("Sleeping");
         l.log("hello");
         l.perm("S:x:y");

@@ -116,7 +116,7 @@ pub fn run(opts: &Options) -> i32 {
             return EXIT_STARTUP;
         }
     };
-    let mut log = Logger::new(cfg.log_file(), cfg.perm_log_file(), cfg.syslog);
+    let mut log = Logger::new(cfg.log_file(), cfg.perm_log_file(), cfg.syslog.clone());
     if let Err(e) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

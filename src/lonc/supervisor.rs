@@ -426,7 +426,7 @@ impl Supervisor {
                 let mut log = Logger::new(
                     self.cfg.log_file(),
                     self.cfg.perm_log_file(),
-                    self.cfg.syslog,
+                    self.cfg.syslog.clone(),
                 );
                 log.set_echo_stderr(self.foreground);
                 let args = ChildArgs {
@@ -640,7 +640,7 @@ impl Supervisor {
                     self.log.log(&format!("WARNING: {p}"));
                 }
                 self.log
-                    .retarget(cfg.log_file(), cfg.perm_log_file(), cfg.syslog);
+                    .retarget(cfg.log_file(), cfg.perm_log_file(), cfg.syslog.clone());
                 self.cfg = cfg;
                 self.slots = slots_for(hosts);
             }
