@@ -233,3 +233,181 @@ fn a_client_that_half_closes_still_gets_its_answers() {
         "closed once everything was answered"
     );
 }
+
+#[test]
+fn pipelined_requests_on_one_connection_are_answered_in_order() {
+    let s = Setup::new("pipeline", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    let mut c = UnixStream::connect(s.sock("h1")).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    // 300 requests in one write, some slow, some empty answers, some encrypted.
+    let mut batch = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..300 {
+        match i % 5 {
+            0 => {
+                batch.extend_from_slice(format!("echo:n{i}\n").as_bytes());
+                want.push(format!("n{i}"));
+            }
+            1 => {
+                batch.extend_from_slice(format!("sleep:1:s{i}\n").as_bytes());
+                want.push(format!("s{i}"));
+            }
+            2 => {
+                batch.extend_from_slice(b"empty\n");
+                want.push(String::new());
+            }
+            3 => {
+                batch.extend_from_slice(format!("encrypt:encecho:e{i}\n").as_bytes());
+                want.push(format!("e{i}"));
+            }
+            _ => {
+                batch.extend_from_slice(b"ping\n");
+                want.push("h1".into());
+            }
+        }
+    }
+    c.write_all(&batch).unwrap();
+    for (i, w) in want.iter().enumerate() {
+        let got = read_line(&mut c).unwrap_or_else(|| panic!("no answer {i}"));
+        assert_eq!(String::from_utf8(got).unwrap(), *w, "answer {i}");
+    }
+}
+
+#[test]
+fn many_concurrent_clients_across_several_hosts() {
+    let ids = ["h1", "h2", "h3"];
+    let s = Setup::new("concurrent", &[peer("h1"), peer("h2"), peer("h3")]);
+    let _l = s.start();
+    for id in ids {
+        assert!(s.wait_online(id));
+    }
+    let socks: Vec<std::path::PathBuf> = ids.iter().map(|id| s.sock(id)).collect();
+    let threads: Vec<_> = (0..12)
+        .map(|t| {
+            let socks = socks.clone();
+            std::thread::spawn(move || {
+                let mut kept = UnixStream::connect(&socks[t % 3]).unwrap();
+                kept.set_read_timeout(Some(WAIT)).unwrap();
+                for i in 0..25 {
+                    // Even: a fresh connection per request (lonnet); odd: the kept one.
+                    let host = if i % 2 == 0 { (t + i) % 3 } else { t % 3 };
+                    let text = format!("t{t} r{i} to {host}");
+                    let got = if i % 2 == 0 {
+                        request(&socks[host], format!("echo:{text}").as_bytes())
+                    } else {
+                        kept.write_all(format!("echo:{text}\n").as_bytes()).unwrap();
+                        read_line(&mut kept)
+                    };
+                    assert_eq!(
+                        got.map(|g| String::from_utf8(g).unwrap()),
+                        Some(text),
+                        "thread {t} request {i}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Every request reached the host it was meant for.
+    for (n, id) in ids.iter().enumerate() {
+        let got = s.standin(id).received();
+        for t in 0..12 {
+            for i in 0..25 {
+                let host = if i % 2 == 0 { (t + i) % 3 } else { t % 3 };
+                let line = format!("echo:t{t} r{i} to {host}");
+                let here = got.iter().any(|r| r == line.as_bytes());
+                assert_eq!(here, host == n, "{line} at {id}");
+            }
+        }
+    }
+    assert_eq!(
+        s.log_count("CRITICAL"),
+        1,
+        "only the Starting line:\n{}",
+        s.log()
+    );
+}
+
+#[test]
+fn encrypt_with_an_empty_command_goes_out_as_one_block() {
+    let s = Setup::new("encempty", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    // lond decrypts it to an empty command and answers unknown_cmd.
+    assert_eq!(ask(&s.sock("h1"), "encrypt:"), "unknown_cmd");
+    let raw = s.standin("h1").received_raw();
+    let sent = raw
+        .iter()
+        .find(|r| r.starts_with(b"enc:0:"))
+        .unwrap_or_else(|| panic!("{raw:?}"));
+    // floor(0/8)+1 = one block of eight spaces: 16 lower-case hex digits.
+    let hex = &sent[b"enc:0:".len()..];
+    assert_eq!(hex.len(), 16, "{}", String::from_utf8_lossy(sent));
+    assert!(hex
+        .iter()
+        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c)));
+    assert!(s.standin("h1").received().iter().any(|r| r.is_empty()));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+}
+
+#[test]
+fn a_partial_line_from_a_client_that_leaves_is_never_sent() {
+    let s = Setup::new("partial", &[peer("h1")]);
+    let l = s.start();
+    assert!(s.wait_online("h1"));
+    let kids = l.children();
+    for _ in 0..3 {
+        let mut c = UnixStream::connect(s.sock("h1")).unwrap();
+        c.write_all(b"echo:done\necho:half a req").unwrap();
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        assert_eq!(read_line(&mut c).unwrap(), b"done");
+        drop(c);
+    }
+    // The next client is served, and lond never saw the half line.
+    assert_eq!(ask(&s.sock("h1"), "echo:after"), "after");
+    assert!(!s
+        .standin("h1")
+        .received()
+        .iter()
+        .any(|r| r.starts_with(b"echo:half")));
+    assert_eq!(l.children(), kids);
+}
+
+#[test]
+fn a_very_long_answer_is_relayed_whole() {
+    let s = Setup::new("longanswer", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    // 6 MiB each way (under the 16 MiB default line limit), all byte values but newline.
+    let text: Vec<u8> = (0..6 * 1024 * 1024)
+        .map(|i| match (i % 251) as u8 + 1 {
+            b'\n' => b'.',
+            b => b,
+        })
+        .collect();
+    let mut req = b"echo:".to_vec();
+    req.extend_from_slice(&text);
+    let c = UnixStream::connect(s.sock("h1")).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    c.set_write_timeout(Some(WAIT)).unwrap();
+    req.push(b'\n');
+    req.extend_from_slice(b"ping\n");
+    // Write from a thread: lonc may answer while the test is still writing.
+    let mut w = c.try_clone().unwrap();
+    let writer = std::thread::spawn(move || w.write_all(&req));
+    let mut got = Vec::new();
+    let mut r = std::io::BufReader::new(c);
+    use std::io::BufRead;
+    r.read_until(b'\n', &mut got).unwrap();
+    assert_eq!(got.len(), text.len() + 1);
+    assert!(got[..text.len()] == text[..], "answer differs");
+    let mut next = Vec::new();
+    r.read_until(b'\n', &mut next).unwrap();
+    assert_eq!(next, b"h1\n");
+    writer.join().unwrap().unwrap();
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+}
