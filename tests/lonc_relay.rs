@@ -355,6 +355,53 @@ fn encrypt_with_an_empty_command_goes_out_as_one_block() {
 }
 
 #[test]
+fn garbage_enc_answers_are_relayed_unchanged_with_a_warning() {
+    use loncsyn::lonc::cipher::{derive_key, LineCipher};
+    use loncsyn::lonc::standin::DEFAULT_BUILDKEY;
+    let s = Setup::new("encgarbage", &[peer("h1")]);
+    let _l = s.start();
+    assert!(s.wait_online("h1"));
+    // lonc's own key for this link: a well-formed answer that decrypts to two lines would
+    // split one answer in two and shift every later answer of a pipelining client.
+    let bk = format!("{DEFAULT_BUILDKEY}\n");
+    let lonc_key = LineCipher::new(derive_key("h1", LOCAL_ID, bk.as_bytes()));
+    let two_lines = String::from_utf8(lonc_key.encrypt_reply(b"two\nlines")).unwrap();
+    let fine = String::from_utf8(lonc_key.encrypt_reply(b"fine")).unwrap();
+    let mut c = UnixStream::connect(s.sock("h1")).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let answers = [
+        "enc",
+        "encyclopedia",
+        "enc:",
+        "enc:5",
+        "enc:x:0011223344556677",
+        "enc:99999999999999999999999:0011223344556677",
+        "enc:9:0011223344556677",
+        "enc:3:00112233445566",
+        "enc:3:0011223344556677:extra",
+        two_lines.as_str(),
+    ];
+    for a in answers {
+        c.write_all(format!("echo:{a}\n").as_bytes()).unwrap();
+    }
+    c.write_all(format!("echo:{fine}\n").as_bytes()).unwrap();
+    c.write_all(b"truncated_enc\nping\n").unwrap();
+    for a in answers {
+        assert_eq!(read_line(&mut c).unwrap(), a.as_bytes(), "{a}");
+    }
+    assert_eq!(read_line(&mut c).unwrap(), b"fine", "a good enc answer");
+    assert!(read_line(&mut c).unwrap().starts_with(b"enc:"));
+    assert_eq!(read_line(&mut c).unwrap(), b"h1");
+    assert_eq!(
+        s.log_count("WARNING: Bad encrypted answer from h1"),
+        answers.len() + 1,
+        "{}",
+        s.log()
+    );
+    assert_eq!(s.log_count("CRITICAL: Closing connection"), 0);
+}
+
+#[test]
 fn a_partial_line_from_a_client_that_leaves_is_never_sent() {
     let s = Setup::new("partial", &[peer("h1")]);
     let l = s.start();

@@ -20,7 +20,7 @@ use nix::poll::{PollFd, PollFlags};
 use nix::unistd::Pid;
 use socket2::Socket;
 
-use super::cipher::LineCipher;
+use super::cipher::{CipherError, LineCipher};
 use super::clients::{Accepted, ClientId, Clients};
 use super::config::LoncConfig;
 use super::delayed::Replay;
@@ -497,7 +497,18 @@ impl Child {
                 let (cid, request) = (*cid, std::mem::take(request));
                 let raw = chomp(line);
                 let mut answer = if raw.starts_with(b"enc") {
-                    match self.cipher.as_ref().map(|c| c.decrypt_reply(raw)) {
+                    // A decrypted newline would make one answer two lines and shift every
+                    // later answer of a client that sends several requests.
+                    let decrypted = self.cipher.as_ref().map(|c| {
+                        c.decrypt_reply(raw).and_then(|p| {
+                            if p.contains(&b'\n') {
+                                Err(CipherError::NewlineInside)
+                            } else {
+                                Ok(p)
+                            }
+                        })
+                    });
+                    match decrypted {
                         Some(Ok(plain)) => plain,
                         Some(Err(e)) => {
                             self.log.log(&format!(
