@@ -254,3 +254,125 @@ fn hup_and_usr1_during_start_up_are_handled_once_it_is_done() {
     assert!(s.wait_online("h1"));
     assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
 }
+
+/// Perl's scalar localtime: `Wed Nov 25 08:13:00 2026`, the day padded with a space.
+fn is_perl_localtime(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 24
+        && ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].contains(&&t[..3])
+        && b[3] == b' '
+        && [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ]
+        .contains(&&t[4..7])
+        && b[7] == b' '
+        && (b[8] == b' ' || (b'1'..=b'3').contains(&b[8]))
+        && b[9].is_ascii_digit()
+        && b[10] == b' '
+        && t[11..19].bytes().enumerate().all(|(i, c)| {
+            if i % 3 == 2 {
+                c == b':'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+        && b[19] == b' '
+        && t[20..].bytes().all(|c| c.is_ascii_digit())
+}
+
+/// `<localtime>: <text>` with a non-empty text.
+fn is_stamped(f: &str) -> bool {
+    f.len() > 26 && is_perl_localtime(&f[..24]) && &f[24..26] == ": "
+}
+
+#[test]
+fn status_page_and_json_have_exactly_the_settled_format() {
+    let mut s = Setup::new(
+        "statusfmt",
+        &[
+            peer("h1"),
+            PeerSpec {
+                id: "h2",
+                standin: true,
+                refuse: true,
+            },
+            peer("h3"),
+        ],
+    );
+    s.set("loncMaxAttempts", "1");
+    let _bh = s.blackhole(&["h3"], "0.5");
+    let l = s.start();
+    assert!(s.wait_online("h1"));
+    assert!(
+        s.wait_log("INFO: Skipping h2 (1 of 1 attempts)"),
+        "{}",
+        s.log()
+    );
+    let kid = l.children()[0];
+    l.signal(Signal::SIGUSR1);
+    assert!(
+        wait_for(WAIT, || status_txt(&s).contains(&format!("\n{kid}\t"))),
+        "{}",
+        status_txt(&s)
+    );
+    let t = status_txt(&s);
+    let lines: Vec<&str> = t.split('\n').collect();
+    assert_eq!(lines.len(), 7, "six lines and a final newline: {t:?}");
+    assert_eq!(lines[6], "");
+    let head = lines[0]
+        .strip_prefix("LONC status ")
+        .and_then(|h| h.strip_suffix(&format!(" - parent {}", l.pid)))
+        .unwrap_or_else(|| panic!("header: {t}"));
+    assert!(is_perl_localtime(head), "{head:?}");
+    assert_eq!(lines[1], "");
+    for (line, pid) in [(lines[2], l.pid), (lines[5], kid)] {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 3, "{line:?}");
+        assert_eq!(f[0], pid.to_string());
+        assert!(is_stamped(f[1]) && is_stamped(f[2]), "{line:?}");
+    }
+    assert_eq!(lines[3], "-\tabandoned\th2 (1 of 1 attempts)");
+    assert_eq!(lines[4], "-\tunreachable\th3 (0 of 1 attempts)");
+    assert!(lines[2].ends_with(": USR1: Trying to establish connections again"));
+    assert!(lines[5].ends_with(": h1 online"), "{}", lines[5]);
+
+    // The JSON: every host in hosts.tab order, every field, the parent and the time.
+    let json = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(s.status_json()).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    assert!(wait_for(WAIT, || json()["hosts"][0]["last_log"].is_string()));
+    let j = json();
+    let obj = j.as_object().unwrap();
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["hosts", "parent_pid", "written", "written_epoch"]);
+    assert_eq!(j["parent_pid"], l.pid);
+    assert!(is_perl_localtime(j["written"].as_str().unwrap()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - j["written_epoch"].as_i64().unwrap()).abs() < 120);
+    let hosts = j["hosts"].as_array().unwrap();
+    let ids: Vec<&str> = hosts.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["h1", "h2", "h3"]);
+    for h in hosts {
+        let mut keys: Vec<&str> = h.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["attempts", "id", "last_log", "max_attempts", "pid", "state"],
+            "{h}"
+        );
+        assert_eq!(h["max_attempts"], 1);
+        assert!(h["attempts"].is_u64());
+    }
+    assert_eq!(hosts[0]["state"], "running");
+    assert_eq!(hosts[0]["pid"], kid);
+    assert!(is_stamped(hosts[0]["last_log"].as_str().unwrap()));
+    assert!(hosts[0]["last_log"]
+        .as_str()
+        .unwrap()
+        .ends_with(": h1 online"));
+}

@@ -413,3 +413,42 @@ fn log_lines_go_to_the_syslog_socket_named_by_loncsyslog() {
         assert!(s.log().contains(&format!("]: {msg}\n")), "{msg}");
     }
 }
+
+#[test]
+fn check_mode_names_what_1_29_would_have_misread_and_exits_0_on_warnings() {
+    let s = Setup::new("checkwarn", &[peer("h1"), peer("h2")]);
+    let mut conf = std::fs::read_to_string(&s.config).unwrap();
+    conf.push_str("  PerlSetVar loncMaxAttempts 3\n#PerlSetVar lonHostID evil\n");
+    let n = conf.lines().count();
+    std::fs::write(&s.config, conf).unwrap();
+    let hosts = s.dir.join("tabs/hosts.tab");
+    let mut t = std::fs::read_to_string(&hosts).unwrap();
+    t.push_str("h9:msu:library:h9.example.org:\n");
+    std::fs::write(&hosts, t).unwrap();
+    let o = lonc(&["-c", s.config.to_str().unwrap(), "-n"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "warnings only: {out}");
+    let conf = s.config.display();
+    assert!(
+        out.contains(&format!("{conf}:{}: indented PerlSetVar", n - 1))
+            && out.contains("1.29 would have misread it"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{conf}:{n}: commented-out line ignored")),
+        "{out}"
+    );
+    // The plan: the local host and every host with an ip; the row without an ip is skipped.
+    assert!(out.contains("local host loc1;"), "{out}");
+    assert!(out.contains("would start up to 2 children"), "{out}");
+    assert!(
+        out.contains("h1: lond at ") && out.contains("h2: lond at "),
+        "{out}"
+    );
+    assert!(!out.contains("h9: lond at"), "{out}");
+    assert!(out.ends_with("configuration OK\n"), "{out}");
+    assert!(
+        !s.pid_path().exists() && !s.log_path().exists(),
+        "-n touches nothing"
+    );
+}
