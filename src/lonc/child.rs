@@ -26,7 +26,7 @@ use super::config::LoncConfig;
 use super::delayed::Replay;
 use super::handshake::{self, Action, Event, Phase};
 use super::hosts::Host;
-use super::linebuf::{chomp, LineBuf};
+use super::linebuf::{chomp, LineBuf, OutBuf};
 use super::log::{shown, Logger};
 use super::netconn;
 use crate::sys::poll as spoll;
@@ -95,7 +95,7 @@ struct Child {
     /// Bumped on every new connection, so line processing stops when the link is replaced.
     link_gen: u64,
     tcp_in: LineBuf,
-    tcp_out: Vec<u8>,
+    tcp_out: OutBuf,
     /// Deadline of the link's current wait (handshake, delayed answer, reply).
     link_deadline: Option<Instant>,
     pong_at: Option<Instant>,
@@ -175,7 +175,7 @@ pub fn run(args: ChildArgs) -> ! {
         link: Link::Down,
         link_gen: 0,
         tcp_in: LineBuf::new(),
-        tcp_out: Vec::new(),
+        tcp_out: OutBuf::new(),
         link_deadline: None,
         pong_at: None,
         cipher: None,
@@ -393,7 +393,13 @@ impl Child {
                         eof = Some("closed by peer".into());
                         break;
                     }
-                    Ok(n) => self.tcp_in.push(&buf[..n]),
+                    Ok(n) => {
+                        self.tcp_in.push(&buf[..n]);
+                        // A short read emptied the socket: the next would only say EAGAIN.
+                        if n < buf.len() {
+                            break;
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
@@ -417,10 +423,8 @@ impl Child {
     fn flush_tcp(&mut self) {
         while !self.tcp_out.is_empty() {
             let Some(s) = self.tcp.as_mut() else { return };
-            match s.write(&self.tcp_out) {
-                Ok(n) => {
-                    self.tcp_out.drain(..n);
-                }
+            match s.write(self.tcp_out.pending()) {
+                Ok(n) => self.tcp_out.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -432,9 +436,9 @@ impl Child {
     }
 
     fn send_line(&mut self, bytes: &[u8]) {
-        self.tcp_out.extend_from_slice(bytes);
+        self.tcp_out.extend(bytes);
         if !bytes.ends_with(b"\n") {
-            self.tcp_out.push(b'\n');
+            self.tcp_out.extend(b"\n");
         }
         self.flush_tcp();
     }
@@ -496,7 +500,10 @@ impl Child {
             Link::Busy { cid, request } => {
                 let (cid, request) = (*cid, std::mem::take(request));
                 let raw = chomp(line);
-                let mut answer = if raw.starts_with(b"enc") {
+                // Usually the line as it came (newline included) goes to the client as is;
+                // only a decrypted `enc` answer is a new line.
+                let mut plain = None;
+                if raw.starts_with(b"enc") {
                     // A decrypted newline would make one answer two lines and shift every
                     // later answer of a client that sends several requests.
                     let decrypted = self.cipher.as_ref().map(|c| {
@@ -509,26 +516,25 @@ impl Child {
                         })
                     });
                     match decrypted {
-                        Some(Ok(plain)) => plain,
+                        Some(Ok(mut p)) => {
+                            p.push(b'\n');
+                            plain = Some(p);
+                        }
                         Some(Err(e)) => {
                             self.log.log(&format!(
                                 "WARNING: Bad encrypted answer from {} to {}: {e}; relayed unchanged",
                                 self.id,
                                 shown(&request)
                             ));
-                            raw.to_vec()
                         }
-                        None => raw.to_vec(),
+                        None => {}
                     }
-                } else {
-                    raw.to_vec()
-                };
-                answer.push(b'\n');
+                }
                 self.link = Link::Ready;
                 self.link_deadline = None;
                 self.log
                     .status(&format!("Completed {}: {}", self.id, shown(&request)));
-                self.clients.deliver(cid, &answer);
+                self.clients.deliver(cid, plain.as_deref().unwrap_or(line));
             }
             Link::Ready | Link::Down => {
                 self.log.log(&format!(
@@ -623,10 +629,13 @@ impl Child {
                 self.exit_clean(0);
             }
             Req::Relay { cid, line } => {
-                let wire = match (line.strip_prefix(b"encrypt:"), &self.cipher) {
-                    (Some(cmd), Some(c)) => c.encrypt_request(cmd),
-                    _ => line.clone(),
-                };
+                // Queued first, written once the link is Busy: a write error then finds the
+                // client the con_lost belongs to.
+                match (line.strip_prefix(b"encrypt:"), &self.cipher) {
+                    (Some(cmd), Some(c)) => self.tcp_out.extend(&c.encrypt_request(cmd)),
+                    _ => self.tcp_out.extend(&line),
+                }
+                self.tcp_out.extend(b"\n");
                 self.log.status(&format!(
                     "Waiting for reply from {}: {}",
                     self.id,
@@ -634,7 +643,7 @@ impl Child {
                 ));
                 self.link = Link::Busy { cid, request: line };
                 self.link_deadline = Some(Instant::now() + self.cfg.reply_timeout);
-                self.send_line(&wire);
+                self.flush_tcp();
             }
         }
     }

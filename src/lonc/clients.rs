@@ -13,7 +13,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 
 use nix::poll::PollFlags;
 
-use super::linebuf::{chomp, LineBuf};
+use super::linebuf::{chomp, LineBuf, OutBuf};
 
 /// A client's id within its child (never reused).
 pub type ClientId = u64;
@@ -21,7 +21,7 @@ pub type ClientId = u64;
 struct Client {
     stream: UnixStream,
     inbuf: LineBuf,
-    out: Vec<u8>,
+    out: OutBuf,
     /// End of file seen: no more requests, but owed answers still go out.
     read_closed: bool,
     /// Answers still owed (requests queued or in flight).
@@ -80,7 +80,7 @@ impl Clients {
                     let client = Client {
                         stream,
                         inbuf: LineBuf::new(),
-                        out: Vec::new(),
+                        out: OutBuf::new(),
                         read_closed: false,
                         pending: 0,
                         refused: false,
@@ -128,6 +128,7 @@ impl Clients {
                     break;
                 }
                 Ok(n) => {
+                    let drained = n < buf.len();
                     c.inbuf.push(&buf[..n]);
                     while let Some(l) = c.inbuf.next_line() {
                         let req = chomp(&l);
@@ -140,7 +141,8 @@ impl Clients {
                     if input.too_long.is_none() && c.inbuf.partial_len() > max_line {
                         input.too_long = Some((c.inbuf.partial_len(), true));
                     }
-                    if input.too_long.is_some() {
+                    // A short read emptied the socket: the next would only say EAGAIN.
+                    if input.too_long.is_some() || drained {
                         break;
                     }
                 }
@@ -165,7 +167,7 @@ impl Clients {
     /// Queue bytes for the client that are not an owed answer (e.g. `con_lost` while stopping).
     pub fn send(&mut self, id: ClientId, bytes: &[u8]) {
         if let Some(c) = self.map.get_mut(&id) {
-            c.out.extend_from_slice(bytes);
+            c.out.extend(bytes);
         }
         self.flush(id);
     }
@@ -173,10 +175,10 @@ impl Clients {
     /// Hand over an owed answer (with its newline); a client that left just loses it.
     pub fn deliver(&mut self, id: ClientId, answer: &[u8]) {
         if let Some(c) = self.map.get_mut(&id) {
-            c.out.extend_from_slice(answer);
+            c.out.extend(answer);
             c.pending = c.pending.saturating_sub(1);
             if c.refused && c.pending == 0 {
-                c.out.extend_from_slice(b"refused\n");
+                c.out.extend(b"refused\n");
             }
         }
         self.flush(id);
@@ -189,7 +191,7 @@ impl Clients {
             c.refused = true;
             c.inbuf.clear();
             if c.pending == 0 {
-                c.out.extend_from_slice(b"refused\n");
+                c.out.extend(b"refused\n");
             }
         }
         self.flush(id);
@@ -202,10 +204,8 @@ impl Clients {
             return;
         };
         while !c.out.is_empty() {
-            match c.stream.write(&c.out) {
-                Ok(n) => {
-                    c.out.drain(..n);
-                }
+            match c.stream.write(c.out.pending()) {
+                Ok(n) => c.out.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -214,9 +214,6 @@ impl Clients {
                     return;
                 }
             }
-        }
-        if c.out.is_empty() && c.out.capacity() > 64 * 1024 {
-            c.out = Vec::new(); // a big answer went out: give the memory back
         }
     }
 
