@@ -458,3 +458,62 @@ fn a_very_long_answer_is_relayed_whole() {
     writer.join().unwrap().unwrap();
     assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
 }
+
+#[test]
+fn a_client_flooding_requests_does_not_starve_others_or_fill_memory() {
+    let s = Setup::new("flood", &[peer("h1")]);
+    let l = s.start();
+    assert!(s.wait_online("h1"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    let kid = l.children()[0];
+    let before = rss_kib(kid);
+    // A client that writes 20 MB of requests and never reads its answers.
+    let flooder = UnixStream::connect(s.sock("h1")).unwrap();
+    flooder.set_write_timeout(Some(WAIT)).unwrap();
+    let mut w = flooder.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = b"ping\n".repeat(20_000);
+        for _ in 0..200 {
+            if w.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    assert!(wait_got(s.standin("h1"), b"ping", 200));
+    // Another client is served at once, not after millions of queued pings.
+    let t0 = std::time::Instant::now();
+    assert_eq!(ask(&s.sock("h1"), "echo:still served"), "still served");
+    let took = t0.elapsed();
+    let after = rss_kib(kid);
+    flooder.shutdown(std::net::Shutdown::Both).unwrap();
+    writer.join().unwrap();
+    assert!(took < Duration::from_secs(5), "waited {took:?}");
+    assert!(
+        after.saturating_sub(before) < 8 * 1024,
+        "child grew {before} -> {after} KiB"
+    );
+    // The child notices the flooder is gone (its unread answers cannot be written) and
+    // drops it, rather than polling a hung-up socket forever.
+    drop(flooder);
+    let path = s.sock("h1");
+    assert!(
+        wait_for(WAIT, || accepted_clients(&path) == 0),
+        "{} clients still held",
+        accepted_clients(&path)
+    );
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+}
+
+/// Connections a Unix listener at `path` has accepted and still holds open (the accepted
+/// sockets carry the listener's path in /proc/net/unix; state 03 = connected).
+fn accepted_clients(path: &std::path::Path) -> usize {
+    let p = path.to_string_lossy();
+    std::fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() == 8 && f[7] == p && f[5] == "03"
+        })
+        .count()
+}

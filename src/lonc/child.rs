@@ -221,7 +221,10 @@ impl Child {
                 fds.push(PollFd::new(fd, ev));
                 roles.push(Role::Client(cid));
             }
+            // Held-back clients that may go on are served without sleeping.
+            let released = self.clients.any_released().then(Instant::now);
             let deadline = spoll::earliest([
+                released,
                 self.link_deadline,
                 self.pong_at,
                 self.stopping,
@@ -246,6 +249,7 @@ impl Child {
                 }
             }
             self.on_deadlines(Instant::now());
+            self.serve_released();
             self.pump();
             if self.stopping.is_some() && !self.exchange_in_flight() {
                 self.exit_clean(0);
@@ -377,7 +381,7 @@ impl Child {
             return;
         }
         let gen = self.link_gen;
-        if ev.intersects(PollFlags::POLLOUT) {
+        if ev.intersects(PollFlags::POLLOUT | PollFlags::POLLHUP | PollFlags::POLLERR) {
             self.flush_tcp();
             if gen != self.link_gen {
                 return;
@@ -730,25 +734,40 @@ impl Child {
     }
 
     fn on_client(&mut self, cid: ClientId, ev: PollFlags) {
-        if ev.intersects(PollFlags::POLLOUT) {
+        // On a hang-up too: the failing write is what tells us a client with unsent answers
+        // left (reading alone would not, if it is held back or already at end of file).
+        if ev.intersects(PollFlags::POLLOUT | PollFlags::POLLHUP | PollFlags::POLLERR) {
             self.clients.flush(cid);
         }
         if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-            let max = self.cfg.max_line;
-            let input = self.clients.read(cid, max);
-            for line in input.lines {
-                self.take_request(cid, line);
-            }
-            if let Some((len, partial)) = input.too_long {
-                let at_least = if partial { "at least " } else { "" };
-                self.log.log(&format!(
-                    "WARNING: Request to {} of {at_least}{len} bytes is over loncMaxLine ({max}), refused",
-                    self.id
-                ));
-                self.clients.refuse(cid);
-            }
+            self.client_input(cid);
         }
         self.clients.close_if_done(cid);
+    }
+
+    /// Take the requests a client sent (or had held back), as far as back-pressure allows.
+    fn client_input(&mut self, cid: ClientId) {
+        let max = self.cfg.max_line;
+        let input = self.clients.read(cid, max);
+        for line in input.lines {
+            self.take_request(cid, line);
+        }
+        if let Some((len, partial)) = input.too_long {
+            let at_least = if partial { "at least " } else { "" };
+            self.log.log(&format!(
+                "WARNING: Request to {} of {at_least}{len} bytes is over loncMaxLine ({max}), refused",
+                self.id
+            ));
+            self.clients.refuse(cid);
+        }
+    }
+
+    /// Clients held back for back-pressure whose answers went out: read them again.
+    fn serve_released(&mut self) {
+        for cid in self.clients.released() {
+            self.client_input(cid);
+            self.clients.close_if_done(cid);
+        }
     }
 
     /// Queue one request in arrival order (while stopping, answer `con_lost` at once).

@@ -5,6 +5,11 @@
 //! written and how many answers it is still owed. An idle client has empty buffers and costs a
 //! few hundred bytes. Writes never raise SIGPIPE (Rust ignores it); a failed write means the
 //! client left, and its later answers are dropped. Queueing and relaying belong to `child`.
+//!
+//! Back-pressure: a client owed [`MAX_OWED`] answers, or with more than [`MAX_UNSENT`] bytes
+//! of answers it has not read, is not read from until that drops (its requests wait in its
+//! socket, and then in the client's own writes). So one client that floods requests and never
+//! reads cannot fill the child's memory or push every other client's request far back.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -18,6 +23,11 @@ use super::linebuf::{chomp, LineBuf, OutBuf};
 /// A client's id within its child (never reused).
 pub type ClientId = u64;
 
+/// Most answers one client may be owed (queued or in flight) before it is read no further.
+pub const MAX_OWED: usize = 16;
+/// Most bytes of answers a client may leave unread before it is read no further.
+pub const MAX_UNSENT: usize = 64 * 1024;
+
 struct Client {
     stream: UnixStream,
     inbuf: LineBuf,
@@ -28,6 +38,40 @@ struct Client {
     pending: usize,
     /// Sent a line over the limit: gets `refused` after its owed answers, then is closed.
     refused: bool,
+    /// Reading stopped for back-pressure; complete lines may wait in `inbuf`.
+    held: bool,
+}
+
+impl Client {
+    /// Owed enough, or has enough unread answers, that it must wait.
+    fn busy(&self, taken: usize) -> bool {
+        self.pending + taken >= MAX_OWED || self.out.pending().len() > MAX_UNSENT
+    }
+
+    /// Move complete lines from `inbuf` to `input` while the client is not busy. False when
+    /// reading must stop here (busy: `held` is set; or a line over `max_line`).
+    fn take_lines(&mut self, input: &mut Input, max_line: usize) -> bool {
+        loop {
+            if self.busy(input.lines.len()) {
+                self.held = true;
+                return false;
+            }
+            let Some(l) = self.inbuf.next_line() else {
+                break;
+            };
+            let req = chomp(&l);
+            if req.len() > max_line {
+                input.too_long = Some((req.len(), false));
+                return false;
+            }
+            input.lines.push(req.to_vec());
+        }
+        if self.inbuf.partial_len() > max_line {
+            input.too_long = Some((self.inbuf.partial_len(), true));
+            return false;
+        }
+        true
+    }
 }
 
 /// What one read from a client produced.
@@ -84,6 +128,7 @@ impl Clients {
                         read_closed: false,
                         pending: 0,
                         refused: false,
+                        held: false,
                     };
                     self.map.insert(self.next, client);
                     n += 1;
@@ -101,7 +146,7 @@ impl Clients {
     pub fn poll_interest(&self) -> impl Iterator<Item = (ClientId, BorrowedFd<'_>, PollFlags)> {
         self.map.iter().filter_map(|(&id, c)| {
             let mut ev = PollFlags::empty();
-            if !c.read_closed && !c.refused {
+            if !c.read_closed && !c.refused && !c.held {
                 ev |= PollFlags::POLLIN;
             }
             if !c.out.is_empty() {
@@ -111,13 +156,18 @@ impl Clients {
         })
     }
 
-    /// Read what the client sent: complete lines up to the first one over `max_line` bytes.
+    /// Read what the client sent: complete lines up to the first one over `max_line` bytes,
+    /// lines held back earlier first, and no more than back-pressure allows.
     pub fn read(&mut self, id: ClientId, max_line: usize) -> Input {
         let mut input = Input::default();
         let Some(c) = self.map.get_mut(&id) else {
             return input;
         };
-        if c.read_closed || c.refused {
+        if c.refused {
+            return input;
+        }
+        c.held = false;
+        if !c.take_lines(&mut input, max_line) || c.read_closed {
             return input;
         }
         let mut buf = [0u8; 8192];
@@ -128,21 +178,9 @@ impl Clients {
                     break;
                 }
                 Ok(n) => {
-                    let drained = n < buf.len();
                     c.inbuf.push(&buf[..n]);
-                    while let Some(l) = c.inbuf.next_line() {
-                        let req = chomp(&l);
-                        if req.len() > max_line {
-                            input.too_long = Some((req.len(), false));
-                            break;
-                        }
-                        input.lines.push(req.to_vec());
-                    }
-                    if input.too_long.is_none() && c.inbuf.partial_len() > max_line {
-                        input.too_long = Some((c.inbuf.partial_len(), true));
-                    }
                     // A short read emptied the socket: the next would only say EAGAIN.
-                    if input.too_long.is_some() || drained {
+                    if !c.take_lines(&mut input, max_line) || n < buf.len() {
                         break;
                     }
                 }
@@ -155,6 +193,22 @@ impl Clients {
             }
         }
         input
+    }
+
+    /// Clients that were held back and may be read again now.
+    pub fn released(&self) -> Vec<ClientId> {
+        self.map
+            .iter()
+            .filter(|(_, c)| c.held && !c.refused && !c.busy(0))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// Whether [`Clients::released`] has anything (the poll loop must not sleep then).
+    pub fn any_released(&self) -> bool {
+        self.map
+            .values()
+            .any(|c| c.held && !c.refused && !c.busy(0))
     }
 
     /// The client owes one more answer (its request was queued).
@@ -220,7 +274,7 @@ impl Clients {
     /// Close a client that will neither send nor receive anything more.
     pub fn close_if_done(&mut self, id: ClientId) {
         if let Some(c) = self.map.get(&id) {
-            if (c.read_closed || c.refused) && c.pending == 0 && c.out.is_empty() {
+            if (c.read_closed || c.refused) && !c.held && c.pending == 0 && c.out.is_empty() {
                 self.map.remove(&id);
             }
         }
@@ -245,11 +299,10 @@ mod tests {
     use super::*;
 
     fn pair(clients: &mut Clients) -> (ClientId, UnixStream) {
-        let dir = std::env::temp_dir().join(format!(
-            "lonc-clients-{}-{}",
-            std::process::id(),
-            clients.next
-        ));
+        // Unique per call: the unit tests run in parallel threads of one process.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("lonc-clients-{}-{n}", std::process::id()));
         let _ = std::fs::remove_file(&dir);
         let l = UnixListener::bind(&dir).unwrap();
         let peer = UnixStream::connect(&dir).unwrap();
@@ -284,6 +337,39 @@ mod tests {
         cs.deliver(id, b"2\n");
         assert!(cs.is_empty(), "closed once everything went out");
         assert_eq!(read_all(&mut peer), b"1\n2\nrefused\n");
+    }
+
+    #[test]
+    fn a_client_owed_too_much_is_held_back_until_answers_go_out() {
+        let mut cs = Clients::new();
+        let (id, mut peer) = pair(&mut cs);
+        peer.write_all(&b"r\n".repeat(MAX_OWED + 4)).unwrap();
+        let input = cs.read(id, 100);
+        assert_eq!(input.lines.len(), MAX_OWED);
+        for _ in 0..MAX_OWED {
+            cs.expect_answer(id);
+        }
+        assert_eq!(
+            cs.poll_interest().count(),
+            0,
+            "not read while owed {MAX_OWED}"
+        );
+        assert!(cs.released().is_empty() && !cs.any_released());
+        cs.deliver(id, b"a\n");
+        assert_eq!(cs.released(), vec![id]);
+        // One answer out, one more request in; the rest stays held.
+        assert_eq!(cs.read(id, 100).lines.len(), 1);
+        cs.expect_answer(id);
+        assert!(cs.released().is_empty());
+        for _ in 0..MAX_OWED {
+            cs.deliver(id, b"a\n");
+        }
+        assert_eq!(cs.read(id, 100).lines.len(), 3);
+        assert_eq!(
+            cs.poll_interest().count(),
+            1,
+            "read again once not owed too much"
+        );
     }
 
     #[test]
