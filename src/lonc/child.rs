@@ -707,12 +707,7 @@ impl Child {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        let (lo, hi) = (
-            self.cfg.backoff_min,
-            self.cfg.backoff_max.max(self.cfg.backoff_min),
-        );
-        let span = (hi - lo).as_millis() as u64;
-        lo + Duration::from_millis(if span == 0 { 0 } else { self.rng % (span + 1) })
+        pick_backoff(self.cfg.backoff_min, self.cfg.backoff_max, self.rng)
     }
 
     // ---------------------------------------------------------------- Unix clients
@@ -824,6 +819,18 @@ pub fn err_text(e: &io::Error) -> String {
     }
 }
 
+/// A back-off in [`lo`, `hi`] from the random number `r`: whole seconds when both bounds are
+/// whole seconds (1.29: `120 + int(rand(240))`, logged as `(218 secs)`), else milliseconds.
+pub fn pick_backoff(lo: Duration, hi: Duration, r: u64) -> Duration {
+    let hi = hi.max(lo);
+    if lo.subsec_nanos() == 0 && hi.subsec_nanos() == 0 {
+        let span = hi.as_secs() - lo.as_secs();
+        return lo + Duration::from_secs(r % (span + 1));
+    }
+    let span = (hi - lo).as_millis() as u64;
+    lo + Duration::from_millis(r % (span + 1))
+}
+
 /// Seconds for log messages: `120` for whole seconds, `0.25` otherwise.
 pub fn fmt_secs(d: Duration) -> String {
     if d.subsec_millis() == 0 {
@@ -837,6 +844,27 @@ pub fn fmt_secs(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_is_whole_seconds_for_whole_second_bounds() {
+        let (lo, hi) = (Duration::from_secs(120), Duration::from_secs(360));
+        let mut seen = std::collections::BTreeSet::new();
+        for r in [0u64, 1, 240, 241, 218_727, u64::MAX, 0x9e37_79b9_7f4a_7c15] {
+            let d = pick_backoff(lo, hi, r);
+            assert_eq!(d.subsec_nanos(), 0, "{d:?}");
+            assert!(d >= lo && d <= hi, "{d:?}");
+            assert!(!fmt_secs(d).contains('.'));
+            seen.insert(d);
+        }
+        assert!(seen.len() > 3);
+        assert_eq!(pick_backoff(lo, hi, 240), hi);
+        let (lo, hi) = (Duration::from_millis(100), Duration::from_millis(200));
+        for r in 0..500 {
+            let d = pick_backoff(lo, hi, r);
+            assert!(d >= lo && d <= hi);
+        }
+        assert_eq!(pick_backoff(hi, lo, 7), hi, "max below min: min");
+    }
 
     #[test]
     fn secs_formatting() {
