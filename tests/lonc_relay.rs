@@ -27,6 +27,12 @@ fn relays_plain_requests_to_the_right_peer() {
     assert_eq!(ask(&s.sock("h1"), "nonsense"), "unknown_cmd");
     let log = s.log();
     assert!(log.contains("Secure connection initialized: h1"), "{log}");
+    // The status field says what the child was doing, as 1.29's status() calls did.
+    assert!(
+        log.contains(": Initialize cipher: h1]: Secure connection initialized: h1"),
+        "{log}"
+    );
+    assert!(log.contains(": Opening socket h1]: h1 online"), "{log}");
     assert!(log.contains("Pong reply for h1: >h1:loc1<"), "{log}");
     assert!(log.contains("h1 online"), "{log}");
     let mode = std::fs::metadata(s.sock("h1"))

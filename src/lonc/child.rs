@@ -485,6 +485,7 @@ impl Child {
                     self.pong_at = Some(Instant::now() + self.cfg.pong_delay);
                 }
                 Action::Log(m) => self.log.log(&m),
+                Action::Status(m) => self.log.status(&m),
                 Action::Fail => self.fail(Fail::Init),
                 Action::Up(key) => {
                     self.cipher = Some(LineCipher::new(key));
