@@ -143,6 +143,66 @@ impl Logger {
     }
 }
 
+/// Where the panic hook writes, and the server a child serves (1.29's `$wasserver`).
+static ABNORMAL: std::sync::Mutex<Option<(PathBuf, String)>> = std::sync::Mutex::new(None);
+
+/// 1.29's catchexception line: `CRITICAL: ABNORMAL EXIT. Child <pid> for server [<server>]
+/// died through "<what>" with parameter [<detail>]`.
+pub fn abnormal_exit_message(pid: u32, server: &str, what: &str, detail: &str) -> String {
+    format!(
+        "CRITICAL: ABNORMAL EXIT. Child {pid} for server [{server}] died through \"{what}\" with parameter [{detail}]"
+    )
+}
+
+/// Make a panic (a bug: nothing a client or peer sends should cause one) leave 1.29's
+/// ABNORMAL EXIT line in `log_file` before the process ends; in the background stderr goes
+/// nowhere. Call again after HUP to follow a new log path.
+pub fn install_abnormal_exit_hook(log_file: PathBuf) {
+    let first = {
+        let mut g = ABNORMAL.lock().unwrap_or_else(|e| e.into_inner());
+        let first = g.is_none();
+        let server = g.take().map(|(_, s)| s).unwrap_or_default();
+        *g = Some((log_file, server));
+        first
+    };
+    if !first {
+        return;
+    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let detail = match (
+            info.payload().downcast_ref::<&str>(),
+            info.payload().downcast_ref::<String>(),
+        ) {
+            (Some(s), _) => s.to_string(),
+            (_, Some(s)) => s.clone(),
+            _ => "?".to_string(),
+        };
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let target = ABNORMAL
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|(p, s)| (p.clone(), s.clone())));
+        if let Some((path, server)) = target {
+            let pid = std::process::id();
+            let msg = abnormal_exit_message(pid, &server, "panic", &format!("{detail}{at}"));
+            let line = logfmt::log_line(&Local::now(), pid, "", &msg);
+            append(&path, line.as_bytes());
+        }
+        default(info);
+    }));
+}
+
+/// In a child: the server it serves, for the ABNORMAL EXIT line.
+pub fn set_abnormal_exit_server(id: &str) {
+    if let Some((_, s)) = ABNORMAL.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        *s = id.to_string();
+    }
+}
+
 /// Append `data` with a single write; errors are swallowed (nowhere left to report them).
 pub fn append(path: &std::path::Path, data: &[u8]) {
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
@@ -182,6 +242,29 @@ mod tests {
         let s = shown(&long);
         assert!(s.ends_with(&format!("...({} bytes)", MAX_LOGGED_TEXT + 5)));
         assert!(s.len() < MAX_LOGGED_TEXT + 30);
+    }
+
+    #[test]
+    fn a_panic_leaves_the_abnormal_exit_line() {
+        assert_eq!(
+            abnormal_exit_message(7, "msul1", "panic", "boom at x.rs:1"),
+            "CRITICAL: ABNORMAL EXIT. Child 7 for server [msul1] died through \"panic\" with parameter [boom at x.rs:1]"
+        );
+        let dir = std::env::temp_dir().join(format!("lonc-panic-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lonc.log");
+        install_abnormal_exit_hook(path.clone());
+        set_abnormal_exit_server("h9");
+        let r = std::thread::spawn(|| panic!("test panic {}", 42)).join();
+        assert!(r.is_err());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let want = format!(
+            "CRITICAL: ABNORMAL EXIT. Child {} for server [h9] died through \"panic\" with parameter [test panic 42 at ",
+            std::process::id()
+        );
+        assert!(text.contains(&want), "{text}");
+        assert!(text.contains("src/lonc/log.rs:"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub fn run(opts: &Options) -> i32 {
         }
     };
     let mut log = Logger::new(cfg.log_file(), cfg.perm_log_file(), cfg.syslog.clone());
+    super::log::install_abnormal_exit_hook(cfg.log_file());
     if let Err(e) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -423,6 +423,7 @@ impl Supervisor {
                     );
                 }
                 close_inherited_fds();
+                super::log::set_abnormal_exit_server(&self.slots[i].host.id);
                 let mut log = Logger::new(
                     self.cfg.log_file(),
                     self.cfg.perm_log_file(),
@@ -641,6 +642,7 @@ impl Supervisor {
                 }
                 self.log
                     .retarget(cfg.log_file(), cfg.perm_log_file(), cfg.syslog.clone());
+                super::log::install_abnormal_exit_hook(cfg.log_file());
                 self.cfg = cfg;
                 self.slots = slots_for(hosts);
             }
