@@ -243,6 +243,8 @@ fn children_hold_only_their_own_fds() {
     let kids = l.children();
     assert_eq!(kids.len(), 3);
     for k in kids {
+        // wait_online's probe connection may still be open in the child for a moment.
+        wait_for(WAIT, || distinct(&open_fds(k)) == 4);
         let f = open_fds(k);
         assert!(
             f.iter().all(|x| x.starts_with("socket:")),
