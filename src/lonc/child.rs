@@ -251,6 +251,9 @@ impl Child {
             self.on_deadlines(Instant::now());
             self.serve_released();
             self.pump();
+            for msg in self.clients.take_dropped() {
+                self.log.log(&msg);
+            }
             if self.stopping.is_some() && !self.exchange_in_flight() {
                 self.exit_clean(0);
             }

@@ -96,6 +96,9 @@ pub enum Accepted {
 pub struct Clients {
     map: HashMap<ClientId, Client>,
     next: ClientId,
+    /// 1.29's `Dropping data with <error>: <len>, <sent>` lines for clients whose answers
+    /// could not be written, for the child to log.
+    dropped: Vec<String>,
 }
 
 impl Clients {
@@ -262,13 +265,23 @@ impl Clients {
                 Ok(n) => c.out.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
+                Err(e) => {
                     // EPIPE/ECONNRESET: the client left; we live on.
+                    self.dropped.push(format!(
+                        "Dropping data with {}: {}, 0",
+                        super::child::err_text(&e),
+                        c.out.pending().len()
+                    ));
                     self.map.remove(&id);
                     return;
                 }
             }
         }
+    }
+
+    /// The `Dropping data` lines collected since the last call.
+    pub fn take_dropped(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Close a client that will neither send nor receive anything more.
@@ -391,5 +404,10 @@ mod tests {
         cs.deliver(id, b"answer\n");
         cs.deliver(id, b"another\n");
         assert!(cs.is_empty());
+        assert_eq!(
+            cs.take_dropped(),
+            vec!["Dropping data with Broken pipe: 7, 0"]
+        );
+        assert!(cs.take_dropped().is_empty());
     }
 }
