@@ -7,6 +7,7 @@
 //! decides where lines go. It never panics and never returns errors: a log that cannot be
 //! written must not take the daemon down.
 
+use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -220,12 +221,15 @@ pub fn shown(bytes: &[u8]) -> String {
         match ch {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            // Written in place: no allocation per escaped byte.
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
             c => out.push(c),
         }
     }
     if cut {
-        out.push_str(&format!("...({} bytes)", bytes.len()));
+        let _ = write!(out, "...({} bytes)", bytes.len());
     }
     out
 }
