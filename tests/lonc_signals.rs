@@ -376,3 +376,35 @@ fn status_page_and_json_have_exactly_the_settled_format() {
         .unwrap()
         .ends_with(": h1 online"));
 }
+
+#[test]
+fn quit_logs_abnormal_exit_as_1_29_did() {
+    let s = Setup::new("quit", &[peer("h1")]);
+    let mut l = s.start();
+    assert!(s.wait_online("h1"));
+    let kid = l.children()[0];
+    // A child: the line names its server; the parent restarts it.
+    kill(Pid::from_raw(kid), Signal::SIGQUIT).unwrap();
+    assert!(
+        s.wait_log(&format!(
+            "CRITICAL: ABNORMAL EXIT. Child {kid} for server [h1] died through \"QUIT\" with parameter []"
+        )),
+        "{}",
+        s.log()
+    );
+    assert!(s.wait_log(&format!("CRITICAL: Child {kid} for server h1 died (0)")));
+    assert!(s.wait_log("INFO: Trying to reconnect for h1 (1 of 5 attempts)"));
+    assert!(s.wait_online("h1"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    // The parent: logs, removes its pid file and exits; its children follow.
+    let kids = l.children();
+    l.signal(Signal::SIGQUIT);
+    assert_eq!(l.wait_exit(WAIT), Some(Some(1)));
+    assert!(s.log().contains(&format!(
+        "CRITICAL: ABNORMAL EXIT. Child {} for server [] died through \"QUIT\" with parameter []",
+        l.pid
+    )));
+    assert!(!s.pid_path().exists());
+    assert!(wait_for(WAIT, || kids.iter().all(|k| !alive(*k))));
+    assert!(wait_for(WAIT, || !s.sock("h1").exists()));
+}

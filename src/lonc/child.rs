@@ -128,7 +128,7 @@ pub fn run(args: ChildArgs) -> ! {
     if nix::unistd::getppid() != parent {
         std::process::exit(0);
     }
-    let sig = match SignalPipe::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGUSR1]) {
+    let sig = match SignalPipe::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGQUIT]) {
         Ok(s) => s,
         Err(e) => {
             log.log(&format!(
@@ -276,6 +276,13 @@ impl Child {
         if self.sig.take(libc::SIGUSR1) {
             let line = self.log.status_line();
             super::status::append_txt(&self.cfg.status_txt(), &line);
+        }
+        if self.sig.take(libc::SIGQUIT) {
+            // 1.29's catchexception: log and die (the parent restarts us if it may).
+            let msg = super::log::abnormal_exit_message(std::process::id(), &self.id, "QUIT", "");
+            self.log.log(&msg);
+            self.con_lost_all();
+            self.exit_clean(1);
         }
         let term = self.sig.take(libc::SIGTERM);
         let int = self.sig.take(libc::SIGINT);

@@ -182,6 +182,7 @@ pub fn run(opts: &Options) -> i32 {
         libc::SIGINT,
         libc::SIGHUP,
         libc::SIGUSR1,
+        libc::SIGQUIT,
     ]) {
         Ok(s) => s,
         Err(e) => {

@@ -195,7 +195,7 @@ impl Supervisor {
     }
 
     fn on_signals(&mut self) {
-        let (chld, term, int, hup, usr1) = {
+        let (chld, term, int, hup, usr1, quit) = {
             let Some(sig) = &self.sig else { return };
             sig.drain();
             (
@@ -204,8 +204,17 @@ impl Supervisor {
                 sig.take(libc::SIGINT),
                 sig.take(libc::SIGHUP),
                 sig.take(libc::SIGUSR1),
+                sig.take(libc::SIGQUIT),
             )
         };
+        if quit {
+            // 1.29's catchexception: log and die at once. The children follow through their
+            // parent-death signal and clean up their sockets; the pid file goes too.
+            let msg = super::log::abnormal_exit_message(std::process::id(), "", "QUIT", "");
+            self.log.log(&msg);
+            let _ = std::fs::remove_file(&self.pid_file);
+            std::process::exit(EXIT_STARTUP);
+        }
         if chld {
             self.reap();
         }
