@@ -103,6 +103,9 @@ fn hup_restarts_children_any_number_of_times_in_the_same_process() {
         );
         assert!(s.wait_online("h1"));
         assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+        assert_eq!(s.log_count("Closing h1: "), round, "{}", s.log());
+        assert_eq!(s.log_count("Closing h2: "), round, "{}", s.log());
+        assert_eq!(s.log_count("CRITICAL: Child"), 0, "{}", s.log());
         before = l.children();
     }
     assert!(alive(l.pid));
@@ -145,7 +148,50 @@ fn term_cleans_up_pid_file_sockets_and_children() {
     assert!(!s.pid_path().exists());
     assert!(!s.sock("h1").exists() && !s.sock("h2").exists());
     assert!(wait_for(WAIT, || kids.iter().all(|k| !alive(*k))));
-    assert!(s.log().contains("CRITICAL: Shutting down"));
+    let log = s.log();
+    assert!(log.contains("CRITICAL: Shutting down"));
+    // 1.29's hangup(): one Closing line per child; children stopped on purpose did not "die".
+    for id in ["h1", "h2"] {
+        assert_eq!(
+            s.log_count(&format!("Closing {id}: TERM to child ")),
+            1,
+            "{log}"
+        );
+    }
+    for kid in &kids {
+        let stopped = format!("Child {kid} for server ");
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&stopped) && l.ends_with(" stopped")),
+            "{log}"
+        );
+    }
+    assert_eq!(s.log_count("CRITICAL: Child"), 0, "{log}");
+    assert_eq!(s.log_count(" died "), 0, "{log}");
+}
+
+#[test]
+fn a_child_that_does_not_stop_is_killed_with_a_warning() {
+    let s = Setup::new("stuck", &[peer("h1")]);
+    let mut l = s.start();
+    assert!(s.wait_online("h1"));
+    let kid = l.children()[0];
+    // A stopped process cannot act on TERM: the parent must KILL it after its grace period.
+    kill(Pid::from_raw(kid), Signal::SIGSTOP).unwrap();
+    l.signal(Signal::SIGTERM);
+    assert_eq!(l.wait_exit(WAIT), Some(Some(0)), "{}", s.log());
+    let log = s.log();
+    assert!(log.contains("Closing h1: "), "{log}");
+    assert!(
+        log.contains(&format!(
+            "WARNING: Child {kid} for server h1 did not stop within 5 s; killed"
+        )),
+        "{log}"
+    );
+    assert_eq!(s.log_count("CRITICAL: Child"), 0, "{log}");
+    assert!(log.contains("CRITICAL: Shutting down"));
+    assert!(!s.sock("h1").exists());
+    assert!(wait_for(WAIT, || !alive(kid)));
 }
 
 #[test]
@@ -207,4 +253,158 @@ fn hup_and_usr1_during_start_up_are_handled_once_it_is_done() {
     );
     assert!(s.wait_online("h1"));
     assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+}
+
+/// Perl's scalar localtime: `Wed Nov 25 08:13:00 2026`, the day padded with a space.
+fn is_perl_localtime(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 24
+        && ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].contains(&&t[..3])
+        && b[3] == b' '
+        && [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ]
+        .contains(&&t[4..7])
+        && b[7] == b' '
+        && (b[8] == b' ' || (b'1'..=b'3').contains(&b[8]))
+        && b[9].is_ascii_digit()
+        && b[10] == b' '
+        && t[11..19].bytes().enumerate().all(|(i, c)| {
+            if i % 3 == 2 {
+                c == b':'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+        && b[19] == b' '
+        && t[20..].bytes().all(|c| c.is_ascii_digit())
+}
+
+/// `<localtime>: <text>` with a non-empty text.
+fn is_stamped(f: &str) -> bool {
+    f.len() > 26 && is_perl_localtime(&f[..24]) && &f[24..26] == ": "
+}
+
+#[test]
+fn status_page_and_json_have_exactly_the_settled_format() {
+    let mut s = Setup::new(
+        "statusfmt",
+        &[
+            peer("h1"),
+            PeerSpec {
+                id: "h2",
+                standin: true,
+                refuse: true,
+            },
+            peer("h3"),
+        ],
+    );
+    s.set("loncMaxAttempts", "1");
+    let _bh = s.blackhole(&["h3"], "0.5");
+    let l = s.start();
+    assert!(s.wait_online("h1"));
+    assert!(
+        s.wait_log("INFO: Skipping h2 (1 of 1 attempts)"),
+        "{}",
+        s.log()
+    );
+    let kid = l.children()[0];
+    l.signal(Signal::SIGUSR1);
+    assert!(
+        wait_for(WAIT, || status_txt(&s).contains(&format!("\n{kid}\t"))),
+        "{}",
+        status_txt(&s)
+    );
+    let t = status_txt(&s);
+    let lines: Vec<&str> = t.split('\n').collect();
+    assert_eq!(lines.len(), 7, "six lines and a final newline: {t:?}");
+    assert_eq!(lines[6], "");
+    let head = lines[0]
+        .strip_prefix("LONC status ")
+        .and_then(|h| h.strip_suffix(&format!(" - parent {}", l.pid)))
+        .unwrap_or_else(|| panic!("header: {t}"));
+    assert!(is_perl_localtime(head), "{head:?}");
+    assert_eq!(lines[1], "");
+    for (line, pid) in [(lines[2], l.pid), (lines[5], kid)] {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 3, "{line:?}");
+        assert_eq!(f[0], pid.to_string());
+        assert!(is_stamped(f[1]) && is_stamped(f[2]), "{line:?}");
+    }
+    assert_eq!(lines[3], "-\tabandoned\th2 (1 of 1 attempts)");
+    assert_eq!(lines[4], "-\tunreachable\th3 (0 of 1 attempts)");
+    assert!(lines[2].ends_with(": USR1: Trying to establish connections again"));
+    assert!(lines[5].ends_with(": h1 online"), "{}", lines[5]);
+
+    // The JSON: every host in hosts.tab order, every field, the parent and the time.
+    let json = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(s.status_json()).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    assert!(wait_for(WAIT, || json()["hosts"][0]["last_log"].is_string()));
+    let j = json();
+    let obj = j.as_object().unwrap();
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["hosts", "parent_pid", "written", "written_epoch"]);
+    assert_eq!(j["parent_pid"], l.pid);
+    assert!(is_perl_localtime(j["written"].as_str().unwrap()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - j["written_epoch"].as_i64().unwrap()).abs() < 120);
+    let hosts = j["hosts"].as_array().unwrap();
+    let ids: Vec<&str> = hosts.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["h1", "h2", "h3"]);
+    for h in hosts {
+        let mut keys: Vec<&str> = h.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["attempts", "id", "last_log", "max_attempts", "pid", "state"],
+            "{h}"
+        );
+        assert_eq!(h["max_attempts"], 1);
+        assert!(h["attempts"].is_u64());
+    }
+    assert_eq!(hosts[0]["state"], "running");
+    assert_eq!(hosts[0]["pid"], kid);
+    assert!(is_stamped(hosts[0]["last_log"].as_str().unwrap()));
+    assert!(hosts[0]["last_log"]
+        .as_str()
+        .unwrap()
+        .ends_with(": h1 online"));
+}
+
+#[test]
+fn quit_logs_abnormal_exit_as_1_29_did() {
+    let s = Setup::new("quit", &[peer("h1")]);
+    let mut l = s.start();
+    assert!(s.wait_online("h1"));
+    let kid = l.children()[0];
+    // A child: the line names its server; the parent restarts it.
+    kill(Pid::from_raw(kid), Signal::SIGQUIT).unwrap();
+    assert!(
+        s.wait_log(&format!(
+            "CRITICAL: ABNORMAL EXIT. Child {kid} for server [h1] died through \"QUIT\" with parameter []"
+        )),
+        "{}",
+        s.log()
+    );
+    assert!(s.wait_log(&format!("CRITICAL: Child {kid} for server h1 died (0)")));
+    assert!(s.wait_log("INFO: Trying to reconnect for h1 (1 of 5 attempts)"));
+    assert!(s.wait_online("h1"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    // The parent: logs, removes its pid file and exits; its children follow.
+    let kids = l.children();
+    l.signal(Signal::SIGQUIT);
+    assert_eq!(l.wait_exit(WAIT), Some(Some(1)));
+    assert!(s.log().contains(&format!(
+        "CRITICAL: ABNORMAL EXIT. Child {} for server [] died through \"QUIT\" with parameter []",
+        l.pid
+    )));
+    assert!(!s.pid_path().exists());
+    assert!(wait_for(WAIT, || kids.iter().all(|k| !alive(*k))));
+    assert!(wait_for(WAIT, || !s.sock("h1").exists()));
 }

@@ -243,6 +243,8 @@ fn children_hold_only_their_own_fds() {
     let kids = l.children();
     assert_eq!(kids.len(), 3);
     for k in kids {
+        // wait_online's probe connection may still be open in the child for a moment.
+        wait_for(WAIT, || distinct(&open_fds(k)) == 4);
         let f = open_fds(k);
         assert!(
             f.iter().all(|x| x.starts_with("socket:")),
@@ -340,5 +342,115 @@ fn user_mismatch_mails_the_admins_through_the_mail_program() {
     assert!(
         mail.contains("User ID mismatch. lonc must be run as user nobody."),
         "{mail}"
+    );
+}
+
+/// One RFC 3164 datagram as lonc sends it: `<PRI>Mmm dd hh:mm:ss lonc[<pid>]: <msg>`.
+fn parse_syslog(d: &str) -> Option<(u8, i32, String)> {
+    let rest = d.strip_prefix('<')?;
+    let (pri, rest) = rest.split_once('>')?;
+    let pri: u8 = pri.parse().ok()?;
+    // "Nov 25 08:13:00 " or "Nov  5 08:13:00 ": 16 bytes of timestamp and a blank.
+    let (stamp, rest) = (rest.get(..16)?, rest.get(16..)?);
+    let b = stamp.as_bytes();
+    let month_ok = b[..3].iter().all(u8::is_ascii_alphabetic) && b[0].is_ascii_uppercase();
+    let day_ok = (b[4] == b' ' || b[4].is_ascii_digit()) && b[5].is_ascii_digit();
+    let time_ok = stamp[7..15].bytes().enumerate().all(|(i, c)| {
+        if i % 3 == 2 {
+            c == b':'
+        } else {
+            c.is_ascii_digit()
+        }
+    });
+    if !(month_ok && b[3] == b' ' && day_ok && b[6] == b' ' && time_ok && b[15] == b' ') {
+        return None;
+    }
+    let rest = rest.strip_prefix("lonc[")?;
+    let (pid, msg) = rest.split_once("]: ")?;
+    Some((pri, pid.parse().ok()?, msg.to_string()))
+}
+
+#[test]
+fn log_lines_go_to_the_syslog_socket_named_by_loncsyslog() {
+    let mut s = Setup::new("syslog", &[peer("h1")]);
+    let path = s.dir.join("syslog.sock");
+    let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    rx.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    s.set("loncSyslog", path.to_str().unwrap());
+    let l = s.start();
+    assert!(s.wait_online("h1"));
+    let mut got: Vec<String> = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let done = |got: &[String]| {
+        got.iter()
+            .any(|d| d.contains("CRITICAL: ---------- Starting"))
+            && got.iter().any(|d| d.contains("h1 online"))
+    };
+    wait_for(WAIT, || {
+        while let Ok(n) = rx.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        done(&got)
+    });
+    assert!(done(&got), "{got:#?}\n{}", s.log());
+    let parsed: Vec<(u8, i32, String)> = got
+        .iter()
+        .map(|d| parse_syslog(d).unwrap_or_else(|| panic!("not RFC 3164: {d:?}")))
+        .collect();
+    let kid = l.children()[0];
+    // daemon facility (3): crit = 26, info = 30; the tag carries the sending process's pid.
+    assert!(parsed.contains(&(
+        26,
+        l.pid,
+        "CRITICAL: ---------- Starting ----------".to_string()
+    )));
+    assert!(parsed.contains(&(30, l.pid, "Done starting initial servers".to_string())));
+    assert!(
+        parsed.contains(&(30, kid, "h1 online".to_string())),
+        "{parsed:?}"
+    );
+    // Every syslog message is also in lonc.log.
+    for (_, _, msg) in &parsed {
+        assert!(s.log().contains(&format!("]: {msg}\n")), "{msg}");
+    }
+}
+
+#[test]
+fn check_mode_names_what_1_29_would_have_misread_and_exits_0_on_warnings() {
+    let s = Setup::new("checkwarn", &[peer("h1"), peer("h2")]);
+    let mut conf = std::fs::read_to_string(&s.config).unwrap();
+    conf.push_str("  PerlSetVar loncMaxAttempts 3\n#PerlSetVar lonHostID evil\n");
+    let n = conf.lines().count();
+    std::fs::write(&s.config, conf).unwrap();
+    let hosts = s.dir.join("tabs/hosts.tab");
+    let mut t = std::fs::read_to_string(&hosts).unwrap();
+    t.push_str("h9:msu:library:h9.example.org:\n");
+    std::fs::write(&hosts, t).unwrap();
+    let o = lonc(&["-c", s.config.to_str().unwrap(), "-n"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "warnings only: {out}");
+    let conf = s.config.display();
+    assert!(
+        out.contains(&format!("{conf}:{}: indented PerlSetVar", n - 1))
+            && out.contains("1.29 would have misread it"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{conf}:{n}: commented-out line ignored")),
+        "{out}"
+    );
+    // The plan: the local host and every host with an ip; the row without an ip is skipped.
+    assert!(out.contains("local host loc1;"), "{out}");
+    assert!(out.contains("would start up to 2 children"), "{out}");
+    assert!(
+        out.contains("h1: lond at ") && out.contains("h2: lond at "),
+        "{out}"
+    );
+    assert!(!out.contains("h9: lond at"), "{out}");
+    assert!(out.ends_with("configuration OK\n"), "{out}");
+    assert!(
+        !s.pid_path().exists() && !s.log_path().exists(),
+        "-n touches nothing"
     );
 }

@@ -20,13 +20,13 @@ use nix::poll::{PollFd, PollFlags};
 use nix::unistd::Pid;
 use socket2::Socket;
 
-use super::cipher::LineCipher;
+use super::cipher::{CipherError, LineCipher};
 use super::clients::{Accepted, ClientId, Clients};
 use super::config::LoncConfig;
 use super::delayed::Replay;
 use super::handshake::{self, Action, Event, Phase};
 use super::hosts::Host;
-use super::linebuf::{chomp, LineBuf};
+use super::linebuf::{chomp, LineBuf, OutBuf};
 use super::log::{shown, Logger};
 use super::netconn;
 use crate::sys::poll as spoll;
@@ -95,7 +95,7 @@ struct Child {
     /// Bumped on every new connection, so line processing stops when the link is replaced.
     link_gen: u64,
     tcp_in: LineBuf,
-    tcp_out: Vec<u8>,
+    tcp_out: OutBuf,
     /// Deadline of the link's current wait (handshake, delayed answer, reply).
     link_deadline: Option<Instant>,
     pong_at: Option<Instant>,
@@ -128,7 +128,7 @@ pub fn run(args: ChildArgs) -> ! {
     if nix::unistd::getppid() != parent {
         std::process::exit(0);
     }
-    let sig = match SignalPipe::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGUSR1]) {
+    let sig = match SignalPipe::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGQUIT]) {
         Ok(s) => s,
         Err(e) => {
             log.log(&format!(
@@ -175,7 +175,7 @@ pub fn run(args: ChildArgs) -> ! {
         link: Link::Down,
         link_gen: 0,
         tcp_in: LineBuf::new(),
-        tcp_out: Vec::new(),
+        tcp_out: OutBuf::new(),
         link_deadline: None,
         pong_at: None,
         cipher: None,
@@ -221,7 +221,10 @@ impl Child {
                 fds.push(PollFd::new(fd, ev));
                 roles.push(Role::Client(cid));
             }
+            // Held-back clients that may go on are served without sleeping.
+            let released = self.clients.any_released().then(Instant::now);
             let deadline = spoll::earliest([
+                released,
                 self.link_deadline,
                 self.pong_at,
                 self.stopping,
@@ -246,7 +249,11 @@ impl Child {
                 }
             }
             self.on_deadlines(Instant::now());
+            self.serve_released();
             self.pump();
+            for msg in self.clients.take_dropped() {
+                self.log.log(&msg);
+            }
             if self.stopping.is_some() && !self.exchange_in_flight() {
                 self.exit_clean(0);
             }
@@ -269,6 +276,13 @@ impl Child {
         if self.sig.take(libc::SIGUSR1) {
             let line = self.log.status_line();
             super::status::append_txt(&self.cfg.status_txt(), &line);
+        }
+        if self.sig.take(libc::SIGQUIT) {
+            // 1.29's catchexception: log and die (the parent restarts us if it may).
+            let msg = super::log::abnormal_exit_message(std::process::id(), &self.id, "QUIT", "");
+            self.log.log(&msg);
+            self.con_lost_all();
+            self.exit_clean(1);
         }
         let term = self.sig.take(libc::SIGTERM);
         let int = self.sig.take(libc::SIGINT);
@@ -377,7 +391,7 @@ impl Child {
             return;
         }
         let gen = self.link_gen;
-        if ev.intersects(PollFlags::POLLOUT) {
+        if ev.intersects(PollFlags::POLLOUT | PollFlags::POLLHUP | PollFlags::POLLERR) {
             self.flush_tcp();
             if gen != self.link_gen {
                 return;
@@ -393,7 +407,13 @@ impl Child {
                         eof = Some("closed by peer".into());
                         break;
                     }
-                    Ok(n) => self.tcp_in.push(&buf[..n]),
+                    Ok(n) => {
+                        self.tcp_in.push(&buf[..n]);
+                        // A short read emptied the socket: the next would only say EAGAIN.
+                        if n < buf.len() {
+                            break;
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
@@ -417,10 +437,8 @@ impl Child {
     fn flush_tcp(&mut self) {
         while !self.tcp_out.is_empty() {
             let Some(s) = self.tcp.as_mut() else { return };
-            match s.write(&self.tcp_out) {
-                Ok(n) => {
-                    self.tcp_out.drain(..n);
-                }
+            match s.write(self.tcp_out.pending()) {
+                Ok(n) => self.tcp_out.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -432,9 +450,9 @@ impl Child {
     }
 
     fn send_line(&mut self, bytes: &[u8]) {
-        self.tcp_out.extend_from_slice(bytes);
+        self.tcp_out.extend(bytes);
         if !bytes.ends_with(b"\n") {
-            self.tcp_out.push(b'\n');
+            self.tcp_out.extend(b"\n");
         }
         self.flush_tcp();
     }
@@ -477,6 +495,7 @@ impl Child {
                     self.pong_at = Some(Instant::now() + self.cfg.pong_delay);
                 }
                 Action::Log(m) => self.log.log(&m),
+                Action::Status(m) => self.log.status(&m),
                 Action::Fail => self.fail(Fail::Init),
                 Action::Up(key) => {
                     self.cipher = Some(LineCipher::new(key));
@@ -496,28 +515,41 @@ impl Child {
             Link::Busy { cid, request } => {
                 let (cid, request) = (*cid, std::mem::take(request));
                 let raw = chomp(line);
-                let mut answer = if raw.starts_with(b"enc") {
-                    match self.cipher.as_ref().map(|c| c.decrypt_reply(raw)) {
-                        Some(Ok(plain)) => plain,
+                // Usually the line as it came (newline included) goes to the client as is;
+                // only a decrypted `enc` answer is a new line.
+                let mut plain = None;
+                if raw.starts_with(b"enc") {
+                    // A decrypted newline would make one answer two lines and shift every
+                    // later answer of a client that sends several requests.
+                    let decrypted = self.cipher.as_ref().map(|c| {
+                        c.decrypt_reply(raw).and_then(|p| {
+                            if p.contains(&b'\n') {
+                                Err(CipherError::NewlineInside)
+                            } else {
+                                Ok(p)
+                            }
+                        })
+                    });
+                    match decrypted {
+                        Some(Ok(mut p)) => {
+                            p.push(b'\n');
+                            plain = Some(p);
+                        }
                         Some(Err(e)) => {
                             self.log.log(&format!(
                                 "WARNING: Bad encrypted answer from {} to {}: {e}; relayed unchanged",
                                 self.id,
                                 shown(&request)
                             ));
-                            raw.to_vec()
                         }
-                        None => raw.to_vec(),
+                        None => {}
                     }
-                } else {
-                    raw.to_vec()
-                };
-                answer.push(b'\n');
+                }
                 self.link = Link::Ready;
                 self.link_deadline = None;
                 self.log
                     .status(&format!("Completed {}: {}", self.id, shown(&request)));
-                self.clients.deliver(cid, &answer);
+                self.clients.deliver(cid, plain.as_deref().unwrap_or(line));
             }
             Link::Ready | Link::Down => {
                 self.log.log(&format!(
@@ -612,10 +644,13 @@ impl Child {
                 self.exit_clean(0);
             }
             Req::Relay { cid, line } => {
-                let wire = match (line.strip_prefix(b"encrypt:"), &self.cipher) {
-                    (Some(cmd), Some(c)) => c.encrypt_request(cmd),
-                    _ => line.clone(),
-                };
+                // Queued first, written once the link is Busy: a write error then finds the
+                // client the con_lost belongs to.
+                match (line.strip_prefix(b"encrypt:"), &self.cipher) {
+                    (Some(cmd), Some(c)) => self.tcp_out.extend(&c.encrypt_request(cmd)),
+                    _ => self.tcp_out.extend(&line),
+                }
+                self.tcp_out.extend(b"\n");
                 self.log.status(&format!(
                     "Waiting for reply from {}: {}",
                     self.id,
@@ -623,7 +658,7 @@ impl Child {
                 ));
                 self.link = Link::Busy { cid, request: line };
                 self.link_deadline = Some(Instant::now() + self.cfg.reply_timeout);
-                self.send_line(&wire);
+                self.flush_tcp();
             }
         }
     }
@@ -683,12 +718,7 @@ impl Child {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        let (lo, hi) = (
-            self.cfg.backoff_min,
-            self.cfg.backoff_max.max(self.cfg.backoff_min),
-        );
-        let span = (hi - lo).as_millis() as u64;
-        lo + Duration::from_millis(if span == 0 { 0 } else { self.rng % (span + 1) })
+        pick_backoff(self.cfg.backoff_min, self.cfg.backoff_max, self.rng)
     }
 
     // ---------------------------------------------------------------- Unix clients
@@ -710,25 +740,40 @@ impl Child {
     }
 
     fn on_client(&mut self, cid: ClientId, ev: PollFlags) {
-        if ev.intersects(PollFlags::POLLOUT) {
+        // On a hang-up too: the failing write is what tells us a client with unsent answers
+        // left (reading alone would not, if it is held back or already at end of file).
+        if ev.intersects(PollFlags::POLLOUT | PollFlags::POLLHUP | PollFlags::POLLERR) {
             self.clients.flush(cid);
         }
         if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-            let max = self.cfg.max_line;
-            let input = self.clients.read(cid, max);
-            for line in input.lines {
-                self.take_request(cid, line);
-            }
-            if let Some((len, partial)) = input.too_long {
-                let at_least = if partial { "at least " } else { "" };
-                self.log.log(&format!(
-                    "WARNING: Request to {} of {at_least}{len} bytes is over loncMaxLine ({max}), refused",
-                    self.id
-                ));
-                self.clients.refuse(cid);
-            }
+            self.client_input(cid);
         }
         self.clients.close_if_done(cid);
+    }
+
+    /// Take the requests a client sent (or had held back), as far as back-pressure allows.
+    fn client_input(&mut self, cid: ClientId) {
+        let max = self.cfg.max_line;
+        let input = self.clients.read(cid, max);
+        for line in input.lines {
+            self.take_request(cid, line);
+        }
+        if let Some((len, partial)) = input.too_long {
+            let at_least = if partial { "at least " } else { "" };
+            self.log.log(&format!(
+                "WARNING: Request to {} of {at_least}{len} bytes is over loncMaxLine ({max}), refused",
+                self.id
+            ));
+            self.clients.refuse(cid);
+        }
+    }
+
+    /// Clients held back for back-pressure whose answers went out: read them again.
+    fn serve_released(&mut self) {
+        for cid in self.clients.released() {
+            self.client_input(cid);
+            self.clients.close_if_done(cid);
+        }
     }
 
     /// Queue one request in arrival order (while stopping, answer `con_lost` at once).
@@ -785,6 +830,18 @@ pub fn err_text(e: &io::Error) -> String {
     }
 }
 
+/// A back-off in [`lo`, `hi`] from the random number `r`: whole seconds when both bounds are
+/// whole seconds (1.29: `120 + int(rand(240))`, logged as `(218 secs)`), else milliseconds.
+pub fn pick_backoff(lo: Duration, hi: Duration, r: u64) -> Duration {
+    let hi = hi.max(lo);
+    if lo.subsec_nanos() == 0 && hi.subsec_nanos() == 0 {
+        let span = hi.as_secs() - lo.as_secs();
+        return lo + Duration::from_secs(r % (span + 1));
+    }
+    let span = (hi - lo).as_millis() as u64;
+    lo + Duration::from_millis(r % (span + 1))
+}
+
 /// Seconds for log messages: `120` for whole seconds, `0.25` otherwise.
 pub fn fmt_secs(d: Duration) -> String {
     if d.subsec_millis() == 0 {
@@ -798,6 +855,27 @@ pub fn fmt_secs(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_is_whole_seconds_for_whole_second_bounds() {
+        let (lo, hi) = (Duration::from_secs(120), Duration::from_secs(360));
+        let mut seen = std::collections::BTreeSet::new();
+        for r in [0u64, 1, 240, 241, 218_727, u64::MAX, 0x9e37_79b9_7f4a_7c15] {
+            let d = pick_backoff(lo, hi, r);
+            assert_eq!(d.subsec_nanos(), 0, "{d:?}");
+            assert!(d >= lo && d <= hi, "{d:?}");
+            assert!(!fmt_secs(d).contains('.'));
+            seen.insert(d);
+        }
+        assert!(seen.len() > 3);
+        assert_eq!(pick_backoff(lo, hi, 240), hi);
+        let (lo, hi) = (Duration::from_millis(100), Duration::from_millis(200));
+        for r in 0..500 {
+            let d = pick_backoff(lo, hi, r);
+            assert!(d >= lo && d <= hi);
+        }
+        assert_eq!(pick_backoff(hi, lo, 7), hi, "max below min: min");
+    }
 
     #[test]
     fn secs_formatting() {

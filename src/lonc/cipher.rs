@@ -34,6 +34,8 @@ pub enum CipherError {
     HexNotWholeBlocks(usize),
     /// The hex field decodes to fewer bytes than `len` announces.
     TooShort { len: usize, have: usize },
+    /// The decrypted answer holds a newline (one answer must stay one line).
+    NewlineInside,
 }
 
 impl fmt::Display for CipherError {
@@ -49,6 +51,7 @@ impl fmt::Display for CipherError {
             CipherError::HexNotWholeBlocks(n) => {
                 write!(f, "hex field has {n} digits, not a multiple of 16")
             }
+            CipherError::NewlineInside => write!(f, "the decrypted text holds a newline"),
             CipherError::TooShort { len, have } => {
                 write!(
                     f,

@@ -5,6 +5,11 @@
 //! written and how many answers it is still owed. An idle client has empty buffers and costs a
 //! few hundred bytes. Writes never raise SIGPIPE (Rust ignores it); a failed write means the
 //! client left, and its later answers are dropped. Queueing and relaying belong to `child`.
+//!
+//! Back-pressure: a client owed [`MAX_OWED`] answers, or with more than [`MAX_UNSENT`] bytes
+//! of answers it has not read, is not read from until that drops (its requests wait in its
+//! socket, and then in the client's own writes). So one client that floods requests and never
+//! reads cannot fill the child's memory or push every other client's request far back.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -13,21 +18,60 @@ use std::os::unix::net::{UnixListener, UnixStream};
 
 use nix::poll::PollFlags;
 
-use super::linebuf::{chomp, LineBuf};
+use super::linebuf::{chomp, LineBuf, OutBuf};
 
 /// A client's id within its child (never reused).
 pub type ClientId = u64;
 
+/// Most answers one client may be owed (queued or in flight) before it is read no further.
+pub const MAX_OWED: usize = 16;
+/// Most bytes of answers a client may leave unread before it is read no further.
+pub const MAX_UNSENT: usize = 64 * 1024;
+
 struct Client {
     stream: UnixStream,
     inbuf: LineBuf,
-    out: Vec<u8>,
+    out: OutBuf,
     /// End of file seen: no more requests, but owed answers still go out.
     read_closed: bool,
     /// Answers still owed (requests queued or in flight).
     pending: usize,
     /// Sent a line over the limit: gets `refused` after its owed answers, then is closed.
     refused: bool,
+    /// Reading stopped for back-pressure; complete lines may wait in `inbuf`.
+    held: bool,
+}
+
+impl Client {
+    /// Owed enough, or has enough unread answers, that it must wait.
+    fn busy(&self, taken: usize) -> bool {
+        self.pending + taken >= MAX_OWED || self.out.pending().len() > MAX_UNSENT
+    }
+
+    /// Move complete lines from `inbuf` to `input` while the client is not busy. False when
+    /// reading must stop here (busy: `held` is set; or a line over `max_line`).
+    fn take_lines(&mut self, input: &mut Input, max_line: usize) -> bool {
+        loop {
+            if self.busy(input.lines.len()) {
+                self.held = true;
+                return false;
+            }
+            let Some(l) = self.inbuf.next_line() else {
+                break;
+            };
+            let req = chomp(&l);
+            if req.len() > max_line {
+                input.too_long = Some((req.len(), false));
+                return false;
+            }
+            input.lines.push(req.to_vec());
+        }
+        if self.inbuf.partial_len() > max_line {
+            input.too_long = Some((self.inbuf.partial_len(), true));
+            return false;
+        }
+        true
+    }
 }
 
 /// What one read from a client produced.
@@ -52,6 +96,9 @@ pub enum Accepted {
 pub struct Clients {
     map: HashMap<ClientId, Client>,
     next: ClientId,
+    /// 1.29's `Dropping data with <error>: <len>, <sent>` lines for clients whose answers
+    /// could not be written, for the child to log.
+    dropped: Vec<String>,
 }
 
 impl Clients {
@@ -80,10 +127,11 @@ impl Clients {
                     let client = Client {
                         stream,
                         inbuf: LineBuf::new(),
-                        out: Vec::new(),
+                        out: OutBuf::new(),
                         read_closed: false,
                         pending: 0,
                         refused: false,
+                        held: false,
                     };
                     self.map.insert(self.next, client);
                     n += 1;
@@ -101,7 +149,7 @@ impl Clients {
     pub fn poll_interest(&self) -> impl Iterator<Item = (ClientId, BorrowedFd<'_>, PollFlags)> {
         self.map.iter().filter_map(|(&id, c)| {
             let mut ev = PollFlags::empty();
-            if !c.read_closed && !c.refused {
+            if !c.read_closed && !c.refused && !c.held {
                 ev |= PollFlags::POLLIN;
             }
             if !c.out.is_empty() {
@@ -111,13 +159,18 @@ impl Clients {
         })
     }
 
-    /// Read what the client sent: complete lines up to the first one over `max_line` bytes.
+    /// Read what the client sent: complete lines up to the first one over `max_line` bytes,
+    /// lines held back earlier first, and no more than back-pressure allows.
     pub fn read(&mut self, id: ClientId, max_line: usize) -> Input {
         let mut input = Input::default();
         let Some(c) = self.map.get_mut(&id) else {
             return input;
         };
-        if c.read_closed || c.refused {
+        if c.refused {
+            return input;
+        }
+        c.held = false;
+        if !c.take_lines(&mut input, max_line) || c.read_closed {
             return input;
         }
         let mut buf = [0u8; 8192];
@@ -129,18 +182,8 @@ impl Clients {
                 }
                 Ok(n) => {
                     c.inbuf.push(&buf[..n]);
-                    while let Some(l) = c.inbuf.next_line() {
-                        let req = chomp(&l);
-                        if req.len() > max_line {
-                            input.too_long = Some((req.len(), false));
-                            break;
-                        }
-                        input.lines.push(req.to_vec());
-                    }
-                    if input.too_long.is_none() && c.inbuf.partial_len() > max_line {
-                        input.too_long = Some((c.inbuf.partial_len(), true));
-                    }
-                    if input.too_long.is_some() {
+                    // A short read emptied the socket: the next would only say EAGAIN.
+                    if !c.take_lines(&mut input, max_line) || n < buf.len() {
                         break;
                     }
                 }
@@ -155,6 +198,22 @@ impl Clients {
         input
     }
 
+    /// Clients that were held back and may be read again now.
+    pub fn released(&self) -> Vec<ClientId> {
+        self.map
+            .iter()
+            .filter(|(_, c)| c.held && !c.refused && !c.busy(0))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// Whether [`Clients::released`] has anything (the poll loop must not sleep then).
+    pub fn any_released(&self) -> bool {
+        self.map
+            .values()
+            .any(|c| c.held && !c.refused && !c.busy(0))
+    }
+
     /// The client owes one more answer (its request was queued).
     pub fn expect_answer(&mut self, id: ClientId) {
         if let Some(c) = self.map.get_mut(&id) {
@@ -165,7 +224,7 @@ impl Clients {
     /// Queue bytes for the client that are not an owed answer (e.g. `con_lost` while stopping).
     pub fn send(&mut self, id: ClientId, bytes: &[u8]) {
         if let Some(c) = self.map.get_mut(&id) {
-            c.out.extend_from_slice(bytes);
+            c.out.extend(bytes);
         }
         self.flush(id);
     }
@@ -173,10 +232,10 @@ impl Clients {
     /// Hand over an owed answer (with its newline); a client that left just loses it.
     pub fn deliver(&mut self, id: ClientId, answer: &[u8]) {
         if let Some(c) = self.map.get_mut(&id) {
-            c.out.extend_from_slice(answer);
+            c.out.extend(answer);
             c.pending = c.pending.saturating_sub(1);
             if c.refused && c.pending == 0 {
-                c.out.extend_from_slice(b"refused\n");
+                c.out.extend(b"refused\n");
             }
         }
         self.flush(id);
@@ -189,7 +248,7 @@ impl Clients {
             c.refused = true;
             c.inbuf.clear();
             if c.pending == 0 {
-                c.out.extend_from_slice(b"refused\n");
+                c.out.extend(b"refused\n");
             }
         }
         self.flush(id);
@@ -202,28 +261,33 @@ impl Clients {
             return;
         };
         while !c.out.is_empty() {
-            match c.stream.write(&c.out) {
-                Ok(n) => {
-                    c.out.drain(..n);
-                }
+            match c.stream.write(c.out.pending()) {
+                Ok(n) => c.out.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
+                Err(e) => {
                     // EPIPE/ECONNRESET: the client left; we live on.
+                    self.dropped.push(format!(
+                        "Dropping data with {}: {}, 0",
+                        super::child::err_text(&e),
+                        c.out.pending().len()
+                    ));
                     self.map.remove(&id);
                     return;
                 }
             }
         }
-        if c.out.is_empty() && c.out.capacity() > 64 * 1024 {
-            c.out = Vec::new(); // a big answer went out: give the memory back
-        }
+    }
+
+    /// The `Dropping data` lines collected since the last call.
+    pub fn take_dropped(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Close a client that will neither send nor receive anything more.
     pub fn close_if_done(&mut self, id: ClientId) {
         if let Some(c) = self.map.get(&id) {
-            if (c.read_closed || c.refused) && c.pending == 0 && c.out.is_empty() {
+            if (c.read_closed || c.refused) && !c.held && c.pending == 0 && c.out.is_empty() {
                 self.map.remove(&id);
             }
         }
@@ -248,11 +312,10 @@ mod tests {
     use super::*;
 
     fn pair(clients: &mut Clients) -> (ClientId, UnixStream) {
-        let dir = std::env::temp_dir().join(format!(
-            "lonc-clients-{}-{}",
-            std::process::id(),
-            clients.next
-        ));
+        // Unique per call: the unit tests run in parallel threads of one process.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("lonc-clients-{}-{n}", std::process::id()));
         let _ = std::fs::remove_file(&dir);
         let l = UnixListener::bind(&dir).unwrap();
         let peer = UnixStream::connect(&dir).unwrap();
@@ -290,6 +353,39 @@ mod tests {
     }
 
     #[test]
+    fn a_client_owed_too_much_is_held_back_until_answers_go_out() {
+        let mut cs = Clients::new();
+        let (id, mut peer) = pair(&mut cs);
+        peer.write_all(&b"r\n".repeat(MAX_OWED + 4)).unwrap();
+        let input = cs.read(id, 100);
+        assert_eq!(input.lines.len(), MAX_OWED);
+        for _ in 0..MAX_OWED {
+            cs.expect_answer(id);
+        }
+        assert_eq!(
+            cs.poll_interest().count(),
+            0,
+            "not read while owed {MAX_OWED}"
+        );
+        assert!(cs.released().is_empty() && !cs.any_released());
+        cs.deliver(id, b"a\n");
+        assert_eq!(cs.released(), vec![id]);
+        // One answer out, one more request in; the rest stays held.
+        assert_eq!(cs.read(id, 100).lines.len(), 1);
+        cs.expect_answer(id);
+        assert!(cs.released().is_empty());
+        for _ in 0..MAX_OWED {
+            cs.deliver(id, b"a\n");
+        }
+        assert_eq!(cs.read(id, 100).lines.len(), 3);
+        assert_eq!(
+            cs.poll_interest().count(),
+            1,
+            "read again once not owed too much"
+        );
+    }
+
+    #[test]
     fn partial_line_over_the_limit_is_caught_early() {
         let mut cs = Clients::new();
         let (id, mut peer) = pair(&mut cs);
@@ -308,5 +404,10 @@ mod tests {
         cs.deliver(id, b"answer\n");
         cs.deliver(id, b"another\n");
         assert!(cs.is_empty());
+        assert_eq!(
+            cs.take_dropped(),
+            vec!["Dropping data with Broken pipe: 7, 0"]
+        );
+        assert!(cs.take_dropped().is_empty());
     }
 }

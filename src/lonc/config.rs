@@ -121,8 +121,10 @@ pub struct LoncConfig {
     pub backoff_max: Duration,
     /// `loncMaxLine`: longest request in bytes, without its newline (default 16 MiB).
     pub max_line: usize,
-    /// `loncSyslog`: also log to syslog (set, non-empty and not `0`/`no`/`off`/`false`).
-    pub syslog: bool,
+    /// `loncSyslog`: also log to syslog, on this Unix socket. An absolute path names the
+    /// socket; any other value that is set, non-empty and not `0`/`no`/`off`/`false` means
+    /// the system's `/dev/log`.
+    pub syslog: Option<PathBuf>,
 }
 
 /// Keys 1.29 needs; a config without any of them is unusable.
@@ -402,7 +404,24 @@ impl LoncConfig {
             "a positive number of bytes",
             |s| parse_uint::<usize>(s).filter(|&n| n > 0),
         );
-        let syslog = l.optional("loncSyslog").is_some_and(|v| truthy(&v));
+        let syslog = match l.optional("loncSyslog").filter(|v| truthy(v)) {
+            None => None,
+            Some(v) if v.starts_with('/') => Some(PathBuf::from(v)),
+            Some(v) => {
+                if v.contains('/') {
+                    let line = settings.get("loncSyslog").map_or(0, |s| s.line);
+                    l.problems.push(Problem::warning(
+                        path,
+                        line,
+                        format!(
+                            "loncSyslog {v:?} is not an absolute path; using {}",
+                            super::syslog::SYSTEM_SOCKET
+                        ),
+                    ));
+                }
+                Some(PathBuf::from(super::syslog::SYSTEM_SOCKET))
+            }
+        };
         if backoff_min > backoff_max {
             let line = settings
                 .get("loncBackoffMax")
@@ -547,7 +566,7 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_min, Duration::from_secs(120));
         assert_eq!(c.backoff_max, Duration::from_secs(360));
         assert_eq!(c.max_line, 16 * 1024 * 1024);
-        assert!(!c.syslog);
+        assert_eq!(c.syslog, None);
         assert_eq!(c.adm_email, None);
         assert_eq!(c.hosts_tab(), Path::new("/home/httpd/lonTabs/hosts.tab"));
         assert_eq!(c.pid_file(), Path::new("/home/httpd/perl/logs/lonc.pid"));
@@ -596,7 +615,7 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_min, Duration::from_millis(100));
         assert_eq!(c.backoff_max, Duration::from_millis(200));
         assert_eq!(c.max_line, 100);
-        assert!(c.syslog);
+        assert_eq!(c.syslog.as_deref(), Some(Path::new("/dev/log")));
         assert_eq!(c.adm_email.as_deref(), Some("adm@example.org"));
         // A trailing \r is dropped, as Perl's split on \s+ did.
         assert_eq!(c.sys_email.as_deref(), Some("sys@example.org"));
@@ -611,11 +630,25 @@ PerlSetVar lonDocRoot /home/httpd/html
     }
 
     #[test]
-    fn syslog_switch_values() {
-        for (v, want) in [("1", true), ("0", false), ("no", false), ("OFF", false)] {
+    fn syslog_switch_values_and_socket_path() {
+        for (v, want) in [
+            ("1", Some("/dev/log")),
+            ("yes", Some("/dev/log")),
+            ("0", None),
+            ("no", None),
+            ("OFF", None),
+            ("/run/test/log.sock", Some("/run/test/log.sock")),
+        ] {
             let text = format!("{BASE}PerlSetVar loncSyslog {v}\n");
-            assert_eq!(parse(&text).unwrap().0.syslog, want, "{v}");
+            let (c, w) = parse(&text).unwrap();
+            assert_eq!(c.syslog.as_deref(), want.map(Path::new), "{v}");
+            assert!(w.is_empty(), "{v}: {w:?}");
         }
+        let text = format!("{BASE}PerlSetVar loncSyslog run/log.sock\n");
+        let (c, w) = parse(&text).unwrap();
+        assert_eq!(c.syslog.as_deref(), Some(Path::new("/dev/log")));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].line, 8);
     }
 
     #[test]
@@ -751,7 +784,7 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_min, DEFAULT_BACKOFF_MIN);
         assert_eq!(c.backoff_max, DEFAULT_BACKOFF_MAX);
         assert_eq!(c.max_line, DEFAULT_MAX_LINE);
-        assert!(!c.syslog);
+        assert_eq!(c.syslog, None);
     }
 
     #[test]

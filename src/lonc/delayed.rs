@@ -231,7 +231,7 @@ mod tests {
         fs::write(dir.join("2.b.h1"), "encrypt:secret\n").unwrap();
         fs::write(dir.join("3.c.h1"), "\n").unwrap();
         fs::write(dir.join("4.d.h1"), "echo:x\n").unwrap();
-        let mut log = Logger::new(dir.join("lonc.log"), dir.join("perm.log"), false);
+        let mut log = Logger::new(dir.join("lonc.log"), dir.join("perm.log"), None);
         let enc = |c: &[u8]| [b"ENC(".as_slice(), c, b")"].concat();
         let mut r = Replay::new(&dir, "h1");
         assert_eq!(r.next(&mut log, &enc).unwrap(), b"ping");

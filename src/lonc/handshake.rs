@@ -48,6 +48,8 @@ pub enum Action {
     StartDelay,
     /// Log this message.
     Log(String),
+    /// Set the process status (shown in log lines and on the status page) to this.
+    Status(String),
     /// The handshake failed: log `WARNING: Init failed <id> (<st> secs)`, back off, exit.
     Fail,
     /// The link is up with this IDEA key.
@@ -83,6 +85,8 @@ pub fn step(phase: Phase, ev: Event, remote: &str, local: &str) -> (Phase, Vec<A
             Phase::AwaitEkey,
             vec![
                 Log(format!("Pong reply for {remote}: >{}<", shown(chomp(l)))),
+                // 1.29: status("Initialize cipher: <id>") before sending ekey.
+                Status(format!("Initialize cipher: {remote}")),
                 Send(b"ekey\n".to_vec()),
             ],
         ),
@@ -161,6 +165,15 @@ mod tests {
         );
         assert!(acts.contains(&Action::StartDelay));
         assert!(acts.contains(&Action::Log("Pong reply for msul1: >msul1:msua3<".into())));
+        let status = acts
+            .iter()
+            .position(|a| *a == Action::Status("Initialize cipher: msul1".into()))
+            .unwrap();
+        let ekey = acts
+            .iter()
+            .position(|a| *a == Action::Send(b"ekey\n".to_vec()))
+            .unwrap();
+        assert!(status < ekey);
         let key = acts
             .iter()
             .find_map(|a| {

@@ -1,14 +1,21 @@
-//! Newline framing for byte streams (Unix clients and the TCP link), pure and I/O-free.
+//! Newline framing for byte streams (Unix clients and the TCP link) and the matching output
+//! buffer, pure and I/O-free.
 //!
 //! A line is everything up to and including `\n`; every other byte (1..255, `\r`, NUL) is
 //! data and passes unchanged. A partial line stays buffered until its newline arrives. An
 //! idle buffer holds no allocation, so thousands of idle clients cost almost nothing.
 
 /// Bytes received but not yet returned as complete lines.
+///
+/// Lines are taken from the front by moving a start offset, so a read that brings many short
+/// lines costs one copy per line, not one copy of the rest of the buffer per line; the consumed
+/// front is dropped once no complete line is left.
 #[derive(Debug, Default)]
 pub struct LineBuf {
     buf: Vec<u8>,
-    /// Bytes at the start of `buf` already searched for a newline (avoids rescanning a long
+    /// Bytes before this offset were already returned as lines.
+    start: usize,
+    /// Bytes before this offset were already searched for a newline (avoids rescanning a long
     /// partial line on every read).
     scanned: usize,
 }
@@ -20,39 +27,101 @@ impl LineBuf {
 
     /// Append freshly read bytes.
     pub fn push(&mut self, data: &[u8]) {
+        self.compact();
         self.buf.extend_from_slice(data);
     }
 
     /// The next complete line, including its `\n`.
     pub fn next_line(&mut self) -> Option<Vec<u8>> {
-        let pos = self.buf[self.scanned..].iter().position(|&b| b == b'\n');
-        match pos {
+        let from = self.scanned.max(self.start);
+        match self.buf[from..].iter().position(|&b| b == b'\n') {
             Some(p) => {
-                let end = self.scanned + p + 1;
-                let rest = self.buf.split_off(end);
-                let line = std::mem::replace(&mut self.buf, rest);
-                self.scanned = 0;
-                if self.buf.is_empty() {
-                    self.buf = Vec::new(); // give the capacity back while idle
+                let end = from + p + 1;
+                let line = self.buf[self.start..end].to_vec();
+                self.start = end;
+                self.scanned = end;
+                if self.start == self.buf.len() {
+                    self.clear(); // give the capacity back while idle
                 }
                 Some(line)
             }
             None => {
                 self.scanned = self.buf.len();
+                self.compact();
                 None
             }
         }
     }
 
+    /// Drop the consumed front (one move of the partial line that is left).
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.scanned -= self.start;
+            self.start = 0;
+        }
+    }
+
     /// Length of the buffered partial line (call after `next_line` returned `None`).
     pub fn partial_len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
     /// Drop everything buffered.
     pub fn clear(&mut self) {
         self.buf = Vec::new();
+        self.start = 0;
         self.scanned = 0;
+    }
+}
+
+/// Bytes waiting to be written to a non-blocking socket. What a partial write took is skipped
+/// by an offset, not moved, so a big answer written in many pieces is never copied again per
+/// piece; the sent front is dropped when it is at least half the buffer.
+#[derive(Debug, Default)]
+pub struct OutBuf {
+    buf: Vec<u8>,
+    sent: usize,
+}
+
+impl OutBuf {
+    pub fn new() -> OutBuf {
+        OutBuf::default()
+    }
+
+    /// Queue bytes behind what is waiting.
+    pub fn extend(&mut self, data: &[u8]) {
+        if self.sent > 0 && self.sent >= self.buf.len() / 2 {
+            self.buf.drain(..self.sent);
+            self.sent = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// What still has to be written.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.sent..]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sent == self.buf.len()
+    }
+
+    /// `n` bytes of [`OutBuf::pending`] were written.
+    pub fn consume(&mut self, n: usize) {
+        self.sent = (self.sent + n).min(self.buf.len());
+        if self.is_empty() {
+            self.buf.clear();
+            self.sent = 0;
+            if self.buf.capacity() > 64 * 1024 {
+                self.buf = Vec::new(); // a big answer went out: give the memory back
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.buf = Vec::new();
+        self.sent = 0;
     }
 }
 
@@ -95,6 +164,44 @@ mod tests {
         assert_eq!(chomp(b"ok\r\n"), b"ok\r");
         assert_eq!(chomp(b"ok"), b"ok");
         assert_eq!(chomp(b"\n"), b"");
+    }
+
+    #[test]
+    fn many_lines_in_one_read_are_not_copied_around() {
+        let mut b = LineBuf::new();
+        b.push(b"a\nbb\nccc\npart");
+        let base = b.buf.as_ptr();
+        assert_eq!(b.next_line().unwrap(), b"a\n");
+        assert_eq!(b.next_line().unwrap(), b"bb\n");
+        // The rest was not moved or reallocated to take a line off the front.
+        assert_eq!(b.buf.as_ptr(), base);
+        assert_eq!(b.start, 5);
+        assert_eq!(b.next_line().unwrap(), b"ccc\n");
+        assert_eq!(b.next_line(), None);
+        assert_eq!(b.partial_len(), 4);
+        b.push(b"ial\n");
+        assert_eq!(b.next_line().unwrap(), b"partial\n");
+    }
+
+    #[test]
+    fn out_buffer_skips_what_was_written() {
+        let mut o = OutBuf::new();
+        assert!(o.is_empty());
+        o.extend(&[b'x'; 1000]);
+        let base = o.pending().as_ptr();
+        o.consume(100);
+        // A partial write moves nothing: the rest is where it was.
+        assert_eq!(o.pending().as_ptr(), unsafe { base.add(100) });
+        assert_eq!(o.pending().len(), 900);
+        o.extend(b"y\n");
+        assert_eq!(o.pending().len(), 902);
+        o.consume(600);
+        o.extend(b"z"); // more than half sent: the front goes now
+        assert_eq!(o.pending().len(), 303);
+        assert!(o.pending().ends_with(b"y\nz"));
+        o.consume(303);
+        assert!(o.is_empty());
+        assert_eq!(o.pending(), b"");
     }
 
     #[test]

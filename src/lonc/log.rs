@@ -7,6 +7,7 @@
 //! decides where lines go. It never panics and never returns errors: a log that cannot be
 //! written must not take the daemon down.
 
+use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use chrono::Local;
 
 use super::logfmt;
+use super::syslog::{self, SyslogSink};
 
 /// Longest piece of client or peer text put into one log message (requests can be 16 MiB).
 pub const MAX_LOGGED_TEXT: usize = 400;
@@ -25,25 +27,29 @@ pub struct Logger {
     pid: u32,
     status: String,
     lastlog: String,
-    use_syslog: bool,
-    syslog: Option<(
-        u32,
-        syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>,
-    )>,
+    /// `loncSyslog`'s socket, and the connection with the pid that made it (a child must
+    /// not write through its parent's connection).
+    syslog_path: Option<PathBuf>,
+    syslog: Option<(u32, SyslogSink)>,
+    /// The last syslog failure noted in lonc.log (noted again only when it changes).
+    syslog_error: Option<String>,
     echo_stderr: bool,
 }
 
 impl Logger {
     /// A logger for this process writing `log_file` and `perm_file`.
-    pub fn new(log_file: PathBuf, perm_file: PathBuf, use_syslog: bool) -> Logger {
+    /// A logger for this process writing `log_file` and `perm_file`, and copying every line
+    /// to the syslog socket `syslog` if given.
+    pub fn new(log_file: PathBuf, perm_file: PathBuf, syslog: Option<PathBuf>) -> Logger {
         Logger {
             log_file,
             perm_file,
             pid: std::process::id(),
             status: String::new(),
             lastlog: String::new(),
-            use_syslog,
+            syslog_path: syslog,
             syslog: None,
+            syslog_error: None,
             echo_stderr: false,
         }
     }
@@ -61,11 +67,12 @@ impl Logger {
     }
 
     /// Point the logger at new files (after HUP re-read the configuration).
-    pub fn retarget(&mut self, log_file: PathBuf, perm_file: PathBuf, use_syslog: bool) {
+    pub fn retarget(&mut self, log_file: PathBuf, perm_file: PathBuf, syslog: Option<PathBuf>) {
         self.log_file = log_file;
         self.perm_file = perm_file;
-        self.use_syslog = use_syslog;
+        self.syslog_path = syslog;
         self.syslog = None;
+        self.syslog_error = None;
     }
 
     /// 1.29's `status()`: remember what this process is doing, stamped with the time.
@@ -97,8 +104,8 @@ impl Logger {
         if self.echo_stderr {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
-        if self.use_syslog {
-            self.send_syslog(msg);
+        if self.syslog_path.is_some() {
+            self.send_syslog(&now, msg);
         }
     }
 
@@ -108,29 +115,92 @@ impl Logger {
         append(&self.perm_file, line.as_bytes());
     }
 
-    fn send_syslog(&mut self, msg: &str) {
+    fn send_syslog(&mut self, now: &chrono::DateTime<Local>, msg: &str) {
         let pid = self.pid;
+        let Some(path) = &self.syslog_path else {
+            return;
+        };
         if !matches!(&self.syslog, Some((p, _)) if *p == pid) {
-            let fmt = syslog::Formatter3164 {
-                facility: syslog::Facility::LOG_DAEMON,
-                hostname: None,
-                process: "lonc".into(),
-                pid,
-            };
-            self.syslog = syslog::unix(fmt).ok().map(|l| (pid, l));
+            self.syslog = Some((pid, SyslogSink::new(path)));
         }
-        if let Some((_, l)) = self.syslog.as_mut() {
-            let r = if msg.starts_with("CRITICAL") {
-                l.crit(msg)
-            } else if msg.starts_with("WARNING") {
-                l.warning(msg)
-            } else {
-                l.info(msg)
-            };
-            if r.is_err() {
-                self.syslog = None; // reconnect on the next line
+        let Some((_, sink)) = self.syslog.as_mut() else {
+            return;
+        };
+        match sink.send(&syslog::format(now, pid, msg)) {
+            Ok(()) => self.syslog_error = None,
+            Err(e) => {
+                // Said once in lonc.log (not through syslog), until the error changes.
+                let note = format!(
+                    "WARNING: cannot send to syslog {}: {e}",
+                    sink.path().display()
+                );
+                if self.syslog_error.as_deref() != Some(note.as_str()) {
+                    let line = logfmt::log_line(now, pid, &self.status, &note);
+                    append(&self.log_file, line.as_bytes());
+                    self.syslog_error = Some(note);
+                }
             }
         }
+    }
+}
+
+/// Where the panic hook writes, and the server a child serves (1.29's `$wasserver`).
+static ABNORMAL: std::sync::Mutex<Option<(PathBuf, String)>> = std::sync::Mutex::new(None);
+
+/// 1.29's catchexception line: `CRITICAL: ABNORMAL EXIT. Child <pid> for server [<server>]
+/// died through "<what>" with parameter [<detail>]`.
+pub fn abnormal_exit_message(pid: u32, server: &str, what: &str, detail: &str) -> String {
+    format!(
+        "CRITICAL: ABNORMAL EXIT. Child {pid} for server [{server}] died through \"{what}\" with parameter [{detail}]"
+    )
+}
+
+/// Make a panic (a bug: nothing a client or peer sends should cause one) leave 1.29's
+/// ABNORMAL EXIT line in `log_file` before the process ends; in the background stderr goes
+/// nowhere. Call again after HUP to follow a new log path.
+pub fn install_abnormal_exit_hook(log_file: PathBuf) {
+    let first = {
+        let mut g = ABNORMAL.lock().unwrap_or_else(|e| e.into_inner());
+        let first = g.is_none();
+        let server = g.take().map(|(_, s)| s).unwrap_or_default();
+        *g = Some((log_file, server));
+        first
+    };
+    if !first {
+        return;
+    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let detail = match (
+            info.payload().downcast_ref::<&str>(),
+            info.payload().downcast_ref::<String>(),
+        ) {
+            (Some(s), _) => s.to_string(),
+            (_, Some(s)) => s.clone(),
+            _ => "?".to_string(),
+        };
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let target = ABNORMAL
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|(p, s)| (p.clone(), s.clone())));
+        if let Some((path, server)) = target {
+            let pid = std::process::id();
+            let msg = abnormal_exit_message(pid, &server, "panic", &format!("{detail}{at}"));
+            let line = logfmt::log_line(&Local::now(), pid, "", &msg);
+            append(&path, line.as_bytes());
+        }
+        default(info);
+    }));
+}
+
+/// In a child: the server it serves, for the ABNORMAL EXIT line.
+pub fn set_abnormal_exit_server(id: &str) {
+    if let Some((_, s)) = ABNORMAL.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        *s = id.to_string();
     }
 }
 
@@ -151,12 +221,15 @@ pub fn shown(bytes: &[u8]) -> String {
         match ch {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            // Written in place: no allocation per escaped byte.
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
             c => out.push(c),
         }
     }
     if cut {
-        out.push_str(&format!("...({} bytes)", bytes.len()));
+        let _ = write!(out, "...({} bytes)", bytes.len());
     }
     out
 }
@@ -176,10 +249,33 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_leaves_the_abnormal_exit_line() {
+        assert_eq!(
+            abnormal_exit_message(7, "msul1", "panic", "boom at x.rs:1"),
+            "CRITICAL: ABNORMAL EXIT. Child 7 for server [msul1] died through \"panic\" with parameter [boom at x.rs:1]"
+        );
+        let dir = std::env::temp_dir().join(format!("lonc-panic-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lonc.log");
+        install_abnormal_exit_hook(path.clone());
+        set_abnormal_exit_server("h9");
+        let r = std::thread::spawn(|| panic!("test panic {}", 42)).join();
+        assert!(r.is_err());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let want = format!(
+            "CRITICAL: ABNORMAL EXIT. Child {} for server [h9] died through \"panic\" with parameter [test panic 42 at ",
+            std::process::id()
+        );
+        assert!(text.contains(&want), "{text}");
+        assert!(text.contains("src/lonc/log.rs:"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn log_line_sets_lastlog_and_status_line() {
         let dir = std::env::temp_dir().join(format!("lonc-log-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut l = Logger::new(dir.join("lonc.log"), dir.join("perm.log"), false);
+        let mut l = Logger::new(dir.join("lonc.log"), dir.join("perm.log"), None);
         l.status("Sleeping");
         l.log("hello");
         l.perm("S:x:y");

@@ -19,3 +19,4 @@ pub mod standin;
 pub mod startup;
 pub mod status;
 pub mod supervisor;
+pub mod syslog;

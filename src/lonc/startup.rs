@@ -116,7 +116,8 @@ pub fn run(opts: &Options) -> i32 {
             return EXIT_STARTUP;
         }
     };
-    let mut log = Logger::new(cfg.log_file(), cfg.perm_log_file(), cfg.syslog);
+    let mut log = Logger::new(cfg.log_file(), cfg.perm_log_file(), cfg.syslog.clone());
+    super::log::install_abnormal_exit_hook(cfg.log_file());
     if let Err(e) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -181,6 +182,7 @@ pub fn run(opts: &Options) -> i32 {
         libc::SIGINT,
         libc::SIGHUP,
         libc::SIGUSR1,
+        libc::SIGQUIT,
     ]) {
         Ok(s) => s,
         Err(e) => {

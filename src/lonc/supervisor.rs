@@ -24,7 +24,7 @@ use super::netconn::{probe_target, Probe, Reach};
 use super::startup::{close_inherited_fds, EXIT_OK, EXIT_STARTUP};
 use super::status::{self, HostStatus, StatusDoc};
 use crate::sys::poll as spoll;
-use crate::sys::reap::reap_all;
+use crate::sys::reap::{reap_all, ExitKind};
 use crate::sys::sig::SignalPipe;
 
 /// How long children get after TERM before KILL (spec §7.6, §7.7).
@@ -55,6 +55,8 @@ struct Slot {
     probe: Option<(Probe, Why)>,
     attempts: u32,
     mark: Mark,
+    /// TERM went to this slot's child on purpose (TERM/INT or HUP): its end is no death.
+    stop_sent: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -130,6 +132,7 @@ fn slots_for(hosts: Vec<Host>) -> Vec<Slot> {
             probe: None,
             attempts: 0,
             mark: Mark::None,
+            stop_sent: false,
         })
         .collect()
 }
@@ -192,7 +195,7 @@ impl Supervisor {
     }
 
     fn on_signals(&mut self) {
-        let (chld, term, int, hup, usr1) = {
+        let (chld, term, int, hup, usr1, quit) = {
             let Some(sig) = &self.sig else { return };
             sig.drain();
             (
@@ -201,8 +204,17 @@ impl Supervisor {
                 sig.take(libc::SIGINT),
                 sig.take(libc::SIGHUP),
                 sig.take(libc::SIGUSR1),
+                sig.take(libc::SIGQUIT),
             )
         };
+        if quit {
+            // 1.29's catchexception: log and die at once. The children follow through their
+            // parent-death signal and clean up their sockets; the pid file goes too.
+            let msg = super::log::abnormal_exit_message(std::process::id(), "", "QUIT", "");
+            self.log.log(&msg);
+            let _ = std::fs::remove_file(&self.pid_file);
+            std::process::exit(EXIT_STARTUP);
+        }
         if chld {
             self.reap();
         }
@@ -216,14 +228,14 @@ impl Supervisor {
     /// Reap every dead child; restart what may be restarted.
     fn reap(&mut self) {
         let mut died = false;
-        for (pid, _kind) in reap_all() {
+        for (pid, kind) in reap_all() {
             let Some(slot) = self.slots.iter_mut().find(|s| s.pid == Some(pid)) else {
                 continue;
             };
             slot.pid = None;
             let (id, n) = (slot.host.id.clone(), slot.attempts);
-            self.log
-                .log(&format!("CRITICAL: Child {pid} for server {id} died ({n})"));
+            let stopped = std::mem::take(&mut slot.stop_sent);
+            self.log.log(&death_message(pid, &id, n, stopped, kind));
             let _ = std::fs::remove_file(self.cfg.socket_path(&id));
             self.child_last.remove(&pid.as_raw());
             died = true;
@@ -346,6 +358,11 @@ impl Supervisor {
                 if alive && now >= deadline && !killed {
                     for s in &self.slots {
                         if let Some(pid) = s.pid {
+                            self.log.log(&format!(
+                                "WARNING: Child {pid} for server {} did not stop within {} s; killed",
+                                s.host.id,
+                                CHILD_GRACE.as_secs()
+                            ));
                             let _ = kill(pid, Signal::SIGKILL);
                         }
                     }
@@ -415,10 +432,11 @@ impl Supervisor {
                     );
                 }
                 close_inherited_fds();
+                super::log::set_abnormal_exit_server(&self.slots[i].host.id);
                 let mut log = Logger::new(
                     self.cfg.log_file(),
                     self.cfg.perm_log_file(),
-                    self.cfg.syslog,
+                    self.cfg.syslog.clone(),
                 );
                 log.set_echo_stderr(self.foreground);
                 let args = ChildArgs {
@@ -568,12 +586,20 @@ impl Supervisor {
         }
     }
 
+    /// 1.29's hangup(): `Closing <id>` per child, then the signal (TERM here: the child
+    /// finishes its exchange in flight; 1.29 relayed `exit` to lond and sent INT).
     fn term_children(&mut self) {
-        for s in &mut self.slots {
-            s.probe = None;
-            if let Some(pid) = s.pid {
-                let _ = kill(pid, Signal::SIGTERM);
-            }
+        for i in 0..self.slots.len() {
+            self.slots[i].probe = None;
+            let Some(pid) = self.slots[i].pid else {
+                continue;
+            };
+            let id = self.slots[i].host.id.clone();
+            self.log.status(&format!("Closing {id}"));
+            self.log.log(&format!("Closing {id}: TERM to child {pid}"));
+            self.log.status(&format!("Kill PID {pid} for {id}"));
+            self.slots[i].stop_sent = true;
+            let _ = kill(pid, Signal::SIGTERM);
         }
     }
 
@@ -624,7 +650,8 @@ impl Supervisor {
                     self.log.log(&format!("WARNING: {p}"));
                 }
                 self.log
-                    .retarget(cfg.log_file(), cfg.perm_log_file(), cfg.syslog);
+                    .retarget(cfg.log_file(), cfg.perm_log_file(), cfg.syslog.clone());
+                super::log::install_abnormal_exit_hook(cfg.log_file());
                 self.cfg = cfg;
                 self.slots = slots_for(hosts);
             }
@@ -646,6 +673,16 @@ impl Supervisor {
     }
 }
 
+/// The parent's line for a reaped child. A child that ends on its own is 1.29's REAPER line;
+/// one we sent TERM (TERM/INT, HUP) just `stopped`, unless it ended badly.
+fn death_message(pid: Pid, id: &str, attempts: u32, stop_sent: bool, kind: ExitKind) -> String {
+    match (stop_sent, kind) {
+        (false, _) => format!("CRITICAL: Child {pid} for server {id} died ({attempts})"),
+        (true, ExitKind::Code(0)) => format!("Child {pid} for server {id} stopped"),
+        (true, k) => format!("WARNING: Child {pid} for server {id} stopped with {k}"),
+    }
+}
+
 /// Re-read config and hosts.tab for HUP; any fatal problem keeps the old ones.
 fn reload(path: &Path) -> Result<(LoncConfig, Vec<Host>, Vec<Problem>), String> {
     let (cfg, mut problems) = LoncConfig::load(path).map_err(|e| e.to_string())?;
@@ -658,4 +695,26 @@ fn single_threaded() -> bool {
     std::fs::read_dir("/proc/self/task")
         .map(|d| d.count() == 1)
         .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn death_lines() {
+        let pid = Pid::from_raw(42);
+        assert_eq!(
+            death_message(pid, "h1", 3, false, ExitKind::Code(0)),
+            "CRITICAL: Child 42 for server h1 died (3)"
+        );
+        assert_eq!(
+            death_message(pid, "h1", 3, true, ExitKind::Code(0)),
+            "Child 42 for server h1 stopped"
+        );
+        assert_eq!(
+            death_message(pid, "h1", 0, true, ExitKind::Signal(9)),
+            "WARNING: Child 42 for server h1 stopped with signal 9"
+        );
+    }
 }
