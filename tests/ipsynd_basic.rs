@@ -298,3 +298,25 @@ fn odd_control_entries_are_skipped_or_reported() {
     assert_eq!(fip.log_count("not UTF-8"), 1);
     assert!(!fip.log().contains("HIDDEN") && !fip.log().contains("SUBDIR"));
 }
+
+#[test]
+fn a_record_recreated_as_the_transmitter_ends_is_success_and_a_new_request() {
+    // The first call deletes the record and a new request re-creates it before the call
+    // ends. The file system may give the new file the old inode number: the record must
+    // still count as gone (success), and the new request gets its own transmission.
+    let mut fip = Fip::new("recreated");
+    fip.client("AGAIN", "");
+    fip.knob("AGAIN", "RETOUCH=1\n");
+    fip.start();
+    let ctrl = fip.record("AGAIN");
+    assert!(fip.wait_log("AGAIN attempt 1 done"), "{}", fip.log());
+    assert!(fip.log().contains("transmission complete"), "{}", fip.log());
+    fip.wait_calls("AGAIN", 2);
+    assert!(
+        fip.wait_log_count("transmission complete", 2),
+        "{}",
+        fip.log()
+    );
+    assert!(!ctrl.exists());
+    assert_eq!(fip.log_count("failed"), 0, "{}", fip.log());
+}

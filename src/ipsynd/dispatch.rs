@@ -4,14 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::time::Instant;
 
 use super::attempt::Plan;
 use super::control::client_of_record;
 use super::daemon::Daemon;
 use super::flags;
-use super::record::Record;
+use super::record::{Record, RecordId};
 use super::schedule::{self, Candidate};
 use super::tablecache::ClientLookup;
 use super::tables::{ClientParams, PhysPort};
@@ -48,7 +47,7 @@ impl Daemon {
                             r.mtime = mtime;
                         }
                     })
-                    .or_insert_with(|| Record::new(&name, &client, mtime, md.ino()));
+                    .or_insert_with(|| Record::new(&name, &client, mtime, RecordId::of(&md)));
             }
         }
         self.records

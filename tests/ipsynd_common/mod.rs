@@ -14,8 +14,10 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub const IPSYND: &str = env!("CARGO_BIN_EXE_ipsynd");
 
 /// The stand-in transmitter. Knobs come from `knobs/<CLIENT>` (shell assignments):
-/// `FAIL=n` fail the first n calls, `SLEEP=s` sleep before finishing, `KEEPFLAG=1` forget to
-/// delete the flag, `EXIT=c` exit code on failure. Each call leaves `calls/<CLIENT>/<nnn>.info`
+/// `FAIL=n` fail the first n calls, `SLEEP=s` sleep before finishing, `HOLD=1` wait (at most
+/// 60 s) until the test calls [`Fip::release`], `KEEPFLAG=1` forget to delete the flag,
+/// `EXIT=c` exit code on failure, `RETOUCH=1` re-create the control record right after the
+/// first call deleted it (a new request arriving while the transmission ends). Each call leaves `calls/<CLIENT>/<nnn>.info`
 /// (START, PID, FLAG content, then END) and `<nnn>.argv` (one argument per line, `$0` first).
 const STANDIN: &str = r#"#!/bin/bash
 ROOT='@ROOT@'
@@ -39,7 +41,7 @@ if [ -z "$client" ]; then
   client=${args[$((n-7))]}; queue=${args[$((n-6))]}; log=${args[$((n-3))]}
   flag=${args[$((n-2))]}; ctrl=${args[$((n-1))]}
 fi
-FAIL=0 SLEEP=0 KEEPFLAG=0 EXIT=1
+FAIL=0 SLEEP=0 HOLD=0 KEEPFLAG=0 EXIT=1 RETOUCH=0
 [ -f "$ROOT/knobs/$client" ] && . "$ROOT/knobs/$client"
 calls="$ROOT/calls/$client"
 mkdir -p "$calls"
@@ -49,6 +51,9 @@ base="$calls/$(printf %03d "$seq")"
 printf '%s\n' "$0" "$@" > "$base.argv.tmp"; mv "$base.argv.tmp" "$base.argv"
 echo "standin: call $seq for $client" >> "$log"
 [ "$SLEEP" != 0 ] && sleep "$SLEEP"
+if [ "$HOLD" = 1 ]; then
+  n=0; while [ ! -e "$ROOT/release/$client" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done
+fi
 rc=0
 if [ "$seq" -lt "$FAIL" ]; then
   rc=$EXIT
@@ -56,6 +61,7 @@ else
   mkdir -p "$ROOT/sent/$client"
   for f in "$ROOT/spool/syn/$queue"/*; do [ -f "$f" ] && mv "$f" "$ROOT/sent/$client/"; done
   rm -f "$ctrl"
+  [ "$RETOUCH" = 1 ] && [ "$seq" = 0 ] && : > "$ctrl"
 fi
 echo "END $(date +%s.%N)" >> "$base.info"
 [ "$KEEPFLAG" = 1 ] || rm -f "$flag"
@@ -104,6 +110,7 @@ impl Fip {
             "knobs",
             "calls",
             "bin",
+            "release",
         ] {
             fs::create_dir_all(root.join(d)).unwrap();
         }
@@ -143,6 +150,11 @@ impl Fip {
 
     pub fn knob(&self, client: &str, text: &str) {
         fs::write(self.path(&format!("knobs/{client}")), text).unwrap();
+    }
+
+    /// Let the stand-in's `HOLD=1` calls for `client` finish.
+    pub fn release(&self, client: &str) {
+        fs::write(self.path(&format!("release/{client}")), "").unwrap();
     }
 
     pub fn record(&self, name: &str) -> PathBuf {
@@ -211,6 +223,16 @@ impl Fip {
 
     pub fn wait_log(&self, needle: &str) -> bool {
         wait_for(WAIT, || self.log().contains(needle))
+    }
+
+    /// Wait until at least `n` log lines contain `needle`.
+    pub fn wait_log_count(&self, needle: &str, n: usize) -> bool {
+        wait_for(WAIT, || self.log_count(needle) >= n)
+    }
+
+    /// Wait until the status text satisfies `f` (it is rewritten on every change).
+    pub fn wait_status(&self, f: impl Fn(&str) -> bool) -> bool {
+        wait_for(WAIT, || f(&self.status()))
     }
 
     /// Number of log lines containing `needle`.
