@@ -149,8 +149,9 @@ fn jukebox_positional_argv_as_in_the_manual() {
     assert!(fip.log().contains("FUNNYCOMMS has no entry in PORTS"));
 
     // With a PORTS entry the host and port come from it.
+    let reads = fip.log_count("tables read");
     fip.ports("route:funnycomms\thost:obnoxiousnoise\tport:9191\n");
-    assert!(wait_for(WAIT, || fip.log_count("tables read") >= 1));
+    assert!(fip.wait_log_count("tables read", reads + 1));
     fip.record("JUKEBOX");
     let c = fip.wait_calls("JUKEBOX", 2).remove(1);
     assert_eq!(

@@ -74,7 +74,9 @@ fn usr1_writes_status_and_hup_rereads_tables() {
     let mut fip = Fip::new("signals");
     fip.client("LATER", "");
     fip.start();
-    assert!(wait_for(WAIT, || fip.exists("log/syn/ipsynd.status")));
+    // Both files: the text is written first, the JSON right after it.
+    assert!(wait_for(WAIT, || fip.exists("log/syn/ipsynd.status")
+        && fip.exists("log/syn/ipsynd.status.json")));
     fs::remove_file(fip.path("log/syn/ipsynd.status")).unwrap();
     fs::remove_file(fip.path("log/syn/ipsynd.status.json")).unwrap();
     fip.signal(libc::SIGUSR1);
@@ -91,7 +93,8 @@ fn term_leaves_transmitters_and_restart_does_not_double_start() {
     let mut fip = Fip::new("restart");
     fip.ports("route:r host:h port:9\n");
     fip.client("LONG", "route:r\ntimeout:0\n");
-    fip.knob("LONG", "SLEEP=5\n");
+    // LONG runs until released, so every state below holds until the test ends it.
+    fip.knob("LONG", "HOLD=1\n");
     fip.client("QUEUED", "route:r\n");
     fip.start();
     let ctrl = fip.record("LONG");
@@ -106,19 +109,18 @@ fn term_leaves_transmitters_and_restart_does_not_double_start() {
     fip.start();
     fip.record("QUEUED");
     assert!(
-        wait_for(WAIT, || fip.status().contains("LONG busy-elsewhere")),
+        fip.wait_status(|s| s.contains("LONG busy-elsewhere")
+            && s.contains("QUEUED waiting-port")
+            && s.contains("LONG foreign")),
         "{}",
         fip.status()
     );
-    assert!(
-        fip.status().contains("QUEUED waiting-port"),
-        "{}",
-        fip.status()
-    );
-    assert!(fip.status().contains("LONG foreign"), "{}", fip.status());
+    assert!(fip.calls("QUEUED").is_empty());
     // When the old transmitter finishes (deleting flag and record), QUEUED goes.
+    fip.release("LONG");
     fip.wait_calls("QUEUED", 1);
     assert!(!ctrl.exists());
+    assert!(fip.wait_log("QUEUED attempt 1 done"), "{}", fip.log());
     assert_eq!(
         fip.calls("LONG").len(),
         1,
@@ -234,12 +236,12 @@ fn maxkill_gets_the_pid_and_a_useless_one_is_followed_by_sigkill() {
 #[test]
 fn ftp_attempt_left_by_a_stopped_ipsynd_is_cleaned_up() {
     let mut fip = Fip::new("ftporphan");
-    // A stand-in "ftp" that is slow on its first call and records each call.
+    // A stand-in "ftp" that records each call and holds its first until released.
     let ftp = fip.path("local/slowftp");
     write_exec(
         &ftp,
         &format!(
-            "#!/bin/bash\nR={}\necho call >> $R/ftp.calls\ncat > /dev/null\nif [ ! -e $R/ftp.second ]; then touch $R/ftp.second; sleep 2; fi\n",
+            "#!/bin/bash\nR={}\necho call >> $R/ftp.calls\ncat > /dev/null\nif [ ! -e $R/ftp.second ]; then touch $R/ftp.second; n=0; while [ ! -e $R/release/FTPO ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done; fi\n",
             fip.root.display()
         ),
     );
@@ -266,6 +268,14 @@ fn ftp_attempt_left_by_a_stopped_ipsynd_is_cleaned_up() {
     assert_eq!(first.len(), 1);
     assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
     fip.start();
+    // While that ftp runs, its flag is a live foreign one and nothing is cleaned up.
+    assert!(
+        fip.wait_status(|s| s.contains("FTPO foreign")),
+        "{}",
+        fip.status()
+    );
+    assert!(fip.exists(&format!("x/{}", first[0])));
+    fip.release("FTPO");
     assert!(
         fip.wait_log("of an earlier ipsynd has ended"),
         "{}",
@@ -311,6 +321,9 @@ fn a_closed_stderr_does_not_stop_the_daemon() {
 fn hup_rereads_a_client_file_changed_behind_inotify() {
     use std::io::Write;
     let mut fip = Fip::new("hup");
+    // The safety-net rescan must not run while the file is being rewritten (its mtime is
+    // new for a moment), so it is pushed out of the test's way.
+    fip.ipsynd_table(&format!("ipsyn:{}\nrescan:600\n", fip.standin.display()));
     // The client file is a hard link; writing through the other name raises no inotify
     // event in tables/syn/client, and size and mtime are kept, so only HUP can notice.
     let side = fip.path("side-HUPPY");
@@ -322,6 +335,13 @@ fn hup_rereads_a_client_file_changed_behind_inotify() {
     fip.start();
     fip.record("HUPPY");
     assert_eq!(fip.wait_calls("HUPPY", 1)[0].argv[1], "aaaa");
+    // Each new request only once the previous transmission has ended (record gone and
+    // transmitter reaped), so every call is attempt 1 of its own request.
+    assert!(
+        fip.wait_log_count("HUPPY attempt 1 done", 1),
+        "{}",
+        fip.log()
+    );
     let mut f = fs::OpenOptions::new()
         .write(true)
         .truncate(true)
@@ -330,14 +350,17 @@ fn hup_rereads_a_client_file_changed_behind_inotify() {
     f.write_all(text("bbbb").as_bytes()).unwrap();
     f.set_modified(mtime).unwrap();
     drop(f);
-    assert!(wait_for(WAIT, || !fip.exists("spool/syn/control/HUPPY")));
     fip.record("HUPPY");
     assert_eq!(
         fip.wait_calls("HUPPY", 2)[1].argv[1],
         "aaaa",
         "no event, no re-read"
     );
-    assert!(wait_for(WAIT, || !fip.exists("spool/syn/control/HUPPY")));
+    assert!(
+        fip.wait_log_count("HUPPY attempt 1 done", 2),
+        "{}",
+        fip.log()
+    );
     fip.signal(libc::SIGHUP);
     assert!(fip.wait_log("SIGHUP: re-reading the tables"));
     fip.record("HUPPY");
@@ -346,4 +369,10 @@ fn hup_rereads_a_client_file_changed_behind_inotify() {
         "bbbb",
         "HUP re-read the file"
     );
+    assert!(
+        fip.wait_log_count("HUPPY attempt 1 done", 3),
+        "{}",
+        fip.log()
+    );
+    assert_eq!(fip.log_count("failed"), 0, "{}", fip.log());
 }
