@@ -285,19 +285,46 @@ fn odd_control_entries_are_skipped_or_reported() {
     use std::os::unix::ffi::OsStrExt;
     let mut fip = Fip::new("oddnames");
     fip.client("FINE", "");
+    fip.client("LINKED", "");
     fip.start();
     let control = fip.path("spool/syn/control");
     let bad = control.join(std::ffi::OsStr::from_bytes(b"SYN_\xffBAD"));
     fs::write(&bad, "").unwrap();
     fs::write(control.join(".hidden"), "").unwrap();
     fs::create_dir(control.join("SUBDIR")).unwrap();
+    std::os::unix::fs::symlink(fip.path("nowhere"), control.join("DANGLING")).unwrap();
+    std::os::unix::fs::symlink(fip.path("tables"), control.join("TODIR")).unwrap();
     assert!(fip.wait_log("name is not UTF-8; ignored"));
+    for n in ["SUBDIR", "DANGLING", "TODIR"] {
+        assert!(
+            fip.wait_log(&format!(
+                "control record {n} is not a regular file; ignored"
+            )),
+            "{}",
+            fip.log()
+        );
+    }
+    // A symbolic link to a regular file is a record (stat follows links, as the
+    // original's did); the transmitter deletes the link.
+    fs::write(fip.path("linked-target"), "").unwrap();
+    let link = control.join("LINKED");
+    std::os::unix::fs::symlink(fip.path("linked-target"), &link).unwrap();
+    assert!(fip.wait_log("LINKED attempt 1 done"), "{}", fip.log());
+    assert_eq!(
+        fip.calls("LINKED")[0].argv.last().unwrap().as_str(),
+        link.to_string_lossy()
+    );
+    assert!(fs::symlink_metadata(&link).is_err());
     fip.record("FINE");
     assert!(fip.wait_log("FINE attempt 1 done"));
     assert!(bad.exists(), "never deleted");
     assert!(control.join(".hidden").exists());
+    assert!(control.join("SUBDIR").is_dir());
+    assert!(fs::symlink_metadata(control.join("DANGLING")).is_ok());
     assert_eq!(fip.log_count("not UTF-8"), 1);
-    assert!(!fip.log().contains("HIDDEN") && !fip.log().contains("SUBDIR"));
+    assert_eq!(fip.log_count("SUBDIR"), 1, "{}", fip.log());
+    assert_eq!(fip.log_count("DANGLING"), 1, "{}", fip.log());
+    assert!(!fip.log().contains("HIDDEN"));
 }
 
 #[test]

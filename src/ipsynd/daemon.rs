@@ -99,6 +99,8 @@ pub struct Daemon {
     pub seq: u32,
     /// Flags and routes already reported (stale flags, routes without PORTS entries).
     pub reported: HashSet<String>,
+    /// Control entries that are not regular files, already reported (while they stay).
+    pub odd_records: HashSet<String>,
     pub defhost: String,
     pub(super) last_status: String,
     /// The flags found by the last dispatch, with their staleness (for the status rows).
@@ -157,6 +159,7 @@ pub fn run(opts: &Options) -> i32 {
         kill_after: Vec::new(),
         seq: (std::process::id() % 1000),
         reported: HashSet::new(),
+        odd_records: HashSet::new(),
         defhost,
         last_status: String::new(),
         flags_seen: Vec::new(),

@@ -19,6 +19,7 @@ impl Daemon {
     /// Read the control directory into `records`: new records appear, vanished idle ones go.
     pub fn sync_records(&mut self) {
         let mut seen = HashSet::new();
+        let mut odd = HashSet::new();
         if let Ok(rd) = fs::read_dir(&self.paths.control) {
             for ent in rd.flatten() {
                 let Ok(name) = ent.file_name().into_string() else {
@@ -34,10 +35,21 @@ impl Daemon {
                 let Some(client) = client_of_record(&name) else {
                     continue;
                 };
-                let Ok(md) = ent.metadata() else { continue };
-                if !md.is_file() {
-                    continue;
-                }
+                // stat, not lstat: a link to a regular file is a record, as it was for the
+                // original. Anything else is reported once while it stays, and kept.
+                let md = match fs::metadata(ent.path()) {
+                    Ok(md) if md.is_file() => md,
+                    Ok(_) | Err(_) => {
+                        odd.insert(name.clone());
+                        if self.odd_records.insert(name.clone()) {
+                            self.log.line(
+                                super::log::NO_CLIENT,
+                                &format!("control record {name} is not a regular file; ignored"),
+                            );
+                        }
+                        continue;
+                    }
+                };
                 seen.insert(name.clone());
                 let mtime = md.modified().unwrap_or(std::time::UNIX_EPOCH);
                 self.records
@@ -52,6 +64,8 @@ impl Daemon {
         }
         self.records
             .retain(|name, r| r.running.is_some() || seen.contains(name));
+        // Forget what went away, so it is reported again should it come back.
+        self.odd_records.retain(|n| odd.contains(n));
     }
 
     /// Start every record that may start now, in service order, within port capacity.
