@@ -348,3 +348,113 @@ fn a_record_recreated_as_the_transmitter_ends_is_success_and_a_new_request() {
     assert!(!ctrl.exists());
     assert_eq!(fip.log_count("failed"), 0, "{}", fip.log());
 }
+
+#[test]
+fn a_transmitter_that_cannot_be_executed_is_a_failed_attempt() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut fip = Fip::new("cannotexec");
+    fip.ipsynd_table(&format!("ipsyn:{}\nrescan:60\n", fip.standin.display()));
+    // No execute permission (root too needs an x bit to exec).
+    let noperm = fip.path("local/noperm");
+    fs::write(&noperm, "#!/bin/sh\ntouch ran\n").unwrap();
+    fs::set_permissions(&noperm, fs::Permissions::from_mode(0o644)).unwrap();
+    fip.client("NOPERM", &format!("script:{}\nretry:1\n", noperm.display()));
+    fip.client(
+        "MISSING",
+        &format!("script:{}\nretry:1\n", fip.path("local/absent").display()),
+    );
+    // A directory where the program should be.
+    fip.client(
+        "ISDIR",
+        &format!("script:{}\nretry:1\n", fip.path("local").display()),
+    );
+    fip.start();
+    let ctrls: Vec<_> = ["NOPERM", "MISSING", "ISDIR"]
+        .iter()
+        .map(|n| fip.record(n))
+        .collect();
+    for n in ["NOPERM", "MISSING", "ISDIR"] {
+        assert!(
+            fip.wait_log(&format!("{n} gave up after 1 attempts (could not start)")),
+            "{}",
+            fip.log()
+        );
+    }
+    let log = fip.log();
+    assert!(log.contains("NOPERM Execlp error 13"), "{log}");
+    assert!(log.contains("MISSING Execlp error 2"), "{log}");
+    assert!(log.contains("ISDIR Execlp error 13"), "{log}");
+    assert!(!fip.exists("ran"));
+    assert!(ctrls.iter().all(|c| !c.exists()));
+    assert!(
+        fip.flags().is_empty(),
+        "flags of attempts that could not exec"
+    );
+    // The attempt log says it too, after ipsynd's display line.
+    let attempt_log = fs::read_dir(fip.path("log/syn"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("MISSING."))
+        .map(|e| fs::read_to_string(e.path()).unwrap())
+        .unwrap();
+    assert!(
+        attempt_log
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("Execlp error 2"),
+        "{attempt_log}"
+    );
+}
+
+#[test]
+fn system_variables_and_fields_reach_the_script_positional_by_default() {
+    let mut fip = Fip::new("sysvars");
+    let s = fip.standin.display().to_string();
+    // Positional for everybody, no defhost: the local host name stands in for the host.
+    fip.ipsynd_table(&format!("ipsyn:{s}\nrescan:1\nargstyle:positional\n"));
+    fip.client(
+        "SYSV",
+        &format!(
+            "route:unlisted\nC1:one\nscript:{s} \\$S \\$Z \\$Y \\$E \\$I \\$M \\$D \\$H \\$N \\$B \\$J \"\\C1 two\" a\\\\b \\ZZ-\n"
+        ),
+    );
+    fip.start();
+    fip.record("SYSV");
+    let c = fip.wait_calls("SYSV", 1).remove(0);
+    let a = &c.argv;
+    assert_eq!(a.len(), 1 + 14 + 7, "{a:?}");
+    let (seq, z, y, e, i, m, d, h, n, b, j) = (
+        &a[1], &a[2], &a[3], &a[4], &a[5], &a[6], &a[7], &a[8], &a[9], &a[10], &a[11],
+    );
+    assert_eq!(&a[12..15], ["one two", "a\\b", "-"], "{a:?}");
+    // The standard block, positional, with the host name and port 0.
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_lowercase();
+    assert_eq!(&a[15..19], ["SYSV", "sysv", host.as_str(), "0"], "{a:?}");
+    let (log, flag) = (&a[19], &a[20]);
+    // \$S is the flag's sequence number; \$Z the same in 4 digits.
+    let flag_seq = flag.rsplit('|').nth(1).unwrap();
+    assert_eq!(seq, flag_seq);
+    assert_eq!(z.len(), 4);
+    assert!(z.ends_with(seq.as_str()));
+    // Date and time: the same instant as the attempt log's name (<ddMonyy>.<HH>.<MM>).
+    let log_name = log.rsplit('/').next().unwrap();
+    assert_eq!(log_name, format!("SYSV.{d}{m}{y}.{h}.{n}"), "{a:?}");
+    assert_eq!(e, "20");
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|x| x == m)
+    .unwrap()
+        + 1;
+    assert_eq!(i, &format!("{month:02}"));
+    assert!(b.len() == 2 && b.parse::<u32>().unwrap() < 61, "{b}");
+    let year: i32 = format!("{e}{y}").parse().unwrap();
+    let date = chrono::NaiveDate::from_ymd_opt(year, month as u32, d.parse().unwrap()).unwrap();
+    use chrono::Datelike;
+    assert_eq!(j, &format!("{:03}", date.ordinal()));
+}

@@ -376,3 +376,74 @@ fn hup_rereads_a_client_file_changed_behind_inotify() {
     );
     assert_eq!(fip.log_count("failed"), 0, "{}", fip.log());
 }
+
+#[test]
+fn a_grandchild_that_ignores_term_gets_sigkill_after_the_grace() {
+    let mut fip = Fip::new("grandchild");
+    fip.client("GRAND", "maxtime:1\nretry:1\n");
+    // The stand-in leaves a grandchild in its process group that ignores SIGTERM.
+    fip.knob(
+        "GRAND",
+        &format!(
+            "(trap '' TERM; exec sleep 60) &\necho $! > {}/grand.pid\nSLEEP=60\n",
+            fip.root.display()
+        ),
+    );
+    fip.start();
+    fip.record("GRAND");
+    assert!(
+        fip.wait_log("GRAND gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    let c = fip.calls("GRAND").remove(0);
+    let grand: i32 = fs::read_to_string(fip.path("grand.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        fip.wait_log(&format!(
+            "process group {} still alive: SIGKILL sent",
+            c.pid
+        )),
+        "{}",
+        fip.log()
+    );
+    assert!(
+        wait_for(WAIT, || !alive(grand)),
+        "grandchild {grand} survived"
+    );
+    assert!(wait_for(WAIT, || group_members(c.pid).is_empty()));
+}
+
+#[test]
+fn a_maxkill_that_cannot_start_means_sigkill_at_once() {
+    let mut fip = Fip::new("nokiller");
+    fip.client(
+        "NOKILL",
+        &format!(
+            "maxtime:1\nretry:1\nmaxkill:{} \\$S\n",
+            fip.path("local/absent-killer").display()
+        ),
+    );
+    // Ignores TERM: only the SIGKILL that follows the failed maxkill ends it.
+    fip.knob("NOKILL", "trap '' TERM\nSLEEP=60\n");
+    fip.start();
+    fip.record("NOKILL");
+    assert!(
+        fip.wait_log("NOKILL gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    assert!(
+        fip.log().contains("maxkill could not start"),
+        "{}",
+        fip.log()
+    );
+    let c = fip.calls("NOKILL").remove(0);
+    assert!(!alive(c.pid));
+    assert!(c.end.is_none());
+    assert!(fip.flags().is_empty());
+    assert!(wait_for(WAIT, || group_members(c.pid).is_empty()));
+}

@@ -267,3 +267,35 @@ fn a_due_record_waiting_for_a_port_does_not_spin() {
     assert!(c[1].start >= hog_end, "waited for the port: {c:?} {hog:?}");
     assert!(c[1].argv.contains(&"h".to_string()), "{:?}", c[1].argv);
 }
+
+#[test]
+fn a_route_without_ports_entry_runs_unlocked_with_one_warning() {
+    let mut fip = Fip::new("noports");
+    fip.ports("route:other host:h port:1\n");
+    for n in ["NP1", "NP2"] {
+        fip.client(n, "route:nowhere\n");
+        fip.knob(n, "HOLD=1\n");
+    }
+    fip.start();
+    fip.record("NP1");
+    fip.record("NP2");
+    // Both run at once: no port lock.
+    let c1 = fip.wait_calls("NP1", 1).remove(0);
+    let c2 = fip.wait_calls("NP2", 1).remove(0);
+    for c in [&c1, &c2] {
+        assert!(!c.argv.contains(&"-s".to_string()), "{:?}", c.argv);
+        assert!(!c.argv.contains(&"-p".to_string()), "{:?}", c.argv);
+        let f: Vec<&str> = c.flag.split_whitespace().collect();
+        assert_eq!(&f[..3], ["NOWHERE", "-", "0"], "{}", c.flag);
+    }
+    assert_eq!(
+        fip.log_count("route NOWHERE has no entry in PORTS; running without a port lock"),
+        1,
+        "{}",
+        fip.log()
+    );
+    fip.release("NP1");
+    fip.release("NP2");
+    assert!(fip.wait_log("NP1 attempt 1 done"));
+    assert!(fip.wait_log("NP2 attempt 1 done"));
+}
