@@ -101,6 +101,12 @@ pub struct Daemon {
     pub reported: HashSet<String>,
     /// Control entries that are not regular files, already reported (while they stay).
     pub odd_records: HashSet<String>,
+    /// Control entries inotify named since the last `sync_records`.
+    pub control_changed: HashSet<String>,
+    /// The next `sync_records` stats every entry.
+    pub control_full: bool,
+    /// inotify watches the control directory (else every scan is a full one).
+    pub control_watched: bool,
     pub defhost: String,
     pub(super) last_status: String,
     /// The flags found by the last dispatch, with their staleness (for the status rows).
@@ -160,6 +166,9 @@ pub fn run(opts: &Options) -> i32 {
         seq: (std::process::id() % 1000),
         reported: HashSet::new(),
         odd_records: HashSet::new(),
+        control_changed: HashSet::new(),
+        control_full: true,
+        control_watched: false,
         defhost,
         last_status: String::new(),
         flags_seen: Vec::new(),
@@ -218,6 +227,7 @@ impl Daemon {
                 if self.tables.changed_on_disk() {
                     tables_dirty = true;
                 }
+                self.control_full = true;
                 rescan_at = now + self.tables.params.rescan.max(Duration::from_millis(100));
             }
             if tables_dirty {

@@ -17,7 +17,12 @@ use super::tables::{ClientParams, PhysPort};
 
 impl Daemon {
     /// Read the control directory into `records`: new records appear, vanished idle ones go.
+    /// Only new entries and those inotify named since the last turn are stat'ed (a turn per
+    /// event must not cost a stat per waiting record); every entry is at a full scan (start,
+    /// rescan, inotify overflow or no inotify at all).
     pub fn sync_records(&mut self) {
+        let full = std::mem::take(&mut self.control_full) || !self.control_watched;
+        let changed = std::mem::take(&mut self.control_changed);
         let mut seen = HashSet::new();
         let mut odd = HashSet::new();
         if let Ok(rd) = fs::read_dir(&self.paths.control) {
@@ -35,9 +40,27 @@ impl Daemon {
                 let Some(client) = client_of_record(&name) else {
                     continue;
                 };
+                if !full && !changed.contains(&name) {
+                    if self.records.contains_key(&name) {
+                        seen.insert(name);
+                        continue;
+                    }
+                    if self.odd_records.contains(&name) {
+                        odd.insert(name);
+                        continue;
+                    }
+                }
                 // stat, not lstat: a link to a regular file is a record, as it was for the
                 // original. Anything else is reported once while it stays, and kept.
-                let md = match fs::metadata(ent.path()) {
+                // (DirEntry::metadata is an lstat relative to the directory: cheap; only a
+                // link costs a second, full-path stat.)
+                let md = match ent.metadata().and_then(|md| {
+                    if md.file_type().is_symlink() {
+                        fs::metadata(ent.path())
+                    } else {
+                        Ok(md)
+                    }
+                }) {
                     Ok(md) if md.is_file() => md,
                     Ok(_) | Err(_) => {
                         odd.insert(name.clone());

@@ -41,11 +41,18 @@ impl Daemon {
             }
         };
         use AddWatchFlags as W;
-        // A record's content is ignored, so its creation is enough to act on.
+        // A record's content is ignored, so its creation is enough to act on; a rewrite or
+        // touch changes its age (mtime).
         let control = add(
             &self.paths.control,
-            W::IN_CREATE | W::IN_MOVED_TO | W::IN_DELETE | W::IN_MOVED_FROM | W::IN_ATTRIB,
+            W::IN_CREATE
+                | W::IN_MOVED_TO
+                | W::IN_DELETE
+                | W::IN_MOVED_FROM
+                | W::IN_ATTRIB
+                | W::IN_CLOSE_WRITE,
         );
+        self.control_watched = control.is_some();
         // A flag going away frees a port or a client.
         let x = add(&self.paths.x, W::IN_DELETE | W::IN_MOVED_FROM);
         // Tables: act when a file is complete (close after write, or renamed into place).
@@ -59,8 +66,8 @@ impl Daemon {
         }
     }
 
-    /// Drain inotify; returns whether the tables changed. Control and flag events need no
-    /// bookkeeping: every turn of the loop scans both directories.
+    /// Drain inotify; returns whether the tables changed. Control events name the entries
+    /// the next scan must stat; flag events need no bookkeeping (every turn reads `x/`).
     pub(super) fn read_events(&mut self, i: &Inotify, w: &Watches) -> bool {
         let mut tables = false;
         while let Ok(events) = i.read_events() {
@@ -70,9 +77,19 @@ impl Daemon {
             for ev in events {
                 if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
                     tables = true;
+                    self.control_full = true;
                     continue;
                 }
-                if Some(ev.wd) == w.control || Some(ev.wd) == w.x {
+                if Some(ev.wd) == w.control {
+                    match ev.name.map(|n| n.into_string()) {
+                        Some(Ok(n)) => {
+                            self.control_changed.insert(n);
+                        }
+                        _ => self.control_full = true,
+                    }
+                    continue;
+                }
+                if Some(ev.wd) == w.x {
                     continue;
                 }
                 let name = ev
