@@ -458,3 +458,32 @@ fn system_variables_and_fields_reach_the_script_positional_by_default() {
     use chrono::Datelike;
     assert_eq!(j, &format!("{:03}", date.ordinal()));
 }
+
+#[test]
+fn editing_one_client_file_rereads_only_that_one() {
+    let mut fip = Fip::new("oneclient");
+    fip.ports("route:one host:h port:1\n");
+    fip.client("HOG", "route:one\n");
+    fip.knob("HOG", "HOLD=1\n");
+    // Every parse of BADLINE logs its bad line: the count tells how often it was read.
+    fip.client("BADLINE", "route:one\nthis is bogus\n");
+    fip.client("OTHER", "route:one\n");
+    fip.start();
+    fip.record("HOG");
+    fip.wait_calls("HOG", 1);
+    fip.record("BADLINE");
+    assert!(fip.wait_status(|s| s.contains("BADLINE waiting-port")));
+    assert_eq!(fip.log_count("client/BADLINE:2"), 1, "{}", fip.log());
+    // Another client's file changes (and a rescan or two pass): BADLINE is not read again.
+    fip.client("OTHER", "route:one\nprior:10\n");
+    fip.record("OTHER");
+    assert!(fip.wait_status(|s| s.contains("OTHER waiting-port")));
+    std::thread::sleep(std::time::Duration::from_millis(2200)); // two rescans (rescan:1)
+    assert_eq!(fip.log_count("client/BADLINE:2"), 1, "{}", fip.log());
+    // Its own change is read.
+    fip.client("BADLINE", "route:one\n; moved down\nstill bogus\n");
+    assert!(fip.wait_log("client/BADLINE:3"), "{}", fip.log());
+    fip.release("HOG");
+    assert!(fip.wait_log("OTHER attempt 1 done"), "{}", fip.log());
+    assert!(fip.wait_log("BADLINE attempt 1 done"), "{}", fip.log());
+}

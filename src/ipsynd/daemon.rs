@@ -17,7 +17,7 @@ use nix::poll::{PollFd, PollFlags};
 
 use super::log::{Log, NO_CLIENT};
 use super::record::Record;
-use super::tablecache::TableCache;
+use super::tablecache::{TableCache, TableChange};
 use super::watch::Watches;
 use crate::sys::{poll, reap, sig::SignalPipe};
 
@@ -107,6 +107,9 @@ pub struct Daemon {
     pub control_full: bool,
     /// inotify watches the control directory (else every scan is a full one).
     pub control_watched: bool,
+    /// Client files (by name) changed since they were read; `PORTS` or `IPSYND` changing
+    /// means a full re-read instead.
+    pub clients_dirty: HashSet<String>,
     pub defhost: String,
     pub(super) last_status: String,
     /// The flags found by the last dispatch, with their staleness (for the status rows).
@@ -169,6 +172,7 @@ pub fn run(opts: &Options) -> i32 {
         control_changed: HashSet::new(),
         control_full: true,
         control_watched: false,
+        clients_dirty: HashSet::new(),
         defhost,
         last_status: String::new(),
         flags_seen: Vec::new(),
@@ -224,15 +228,20 @@ impl Daemon {
         loop {
             let now = Instant::now();
             if now >= rescan_at {
-                if self.tables.changed_on_disk() {
-                    tables_dirty = true;
+                match self.tables.changes_on_disk() {
+                    TableChange::Nothing => {}
+                    TableChange::Clients(names) => self.clients_dirty.extend(names),
+                    TableChange::Everything => tables_dirty = true,
                 }
                 self.control_full = true;
                 rescan_at = now + self.tables.params.rescan.max(Duration::from_millis(100));
             }
             if tables_dirty {
                 tables_dirty = false;
+                self.clients_dirty.clear();
                 self.reload_tables();
+            } else if !self.clients_dirty.is_empty() {
+                self.reload_clients();
             }
             self.reap();
             self.enforce_deadlines(Instant::now());
@@ -310,6 +319,21 @@ impl Daemon {
                 .chain(self.jobs.values().filter(|j| !j.killed).map(|j| j.deadline))
                 .chain(self.kill_after.iter().map(|k| Some(k.1))),
         )
+    }
+
+    /// Client files changed (and nothing else): forget just those; records waiting for
+    /// them are tried, and their problems reported, again.
+    fn reload_clients(&mut self) {
+        let names = std::mem::take(&mut self.clients_dirty);
+        self.tables.forget_clients(&names);
+        for n in &names {
+            self.log.line(n, "client file changed");
+        }
+        for r in self.records.values_mut() {
+            if names.contains(&r.client) {
+                r.missing_reported = false;
+            }
+        }
     }
 
     fn reload_tables(&mut self) {

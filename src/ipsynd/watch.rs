@@ -14,6 +14,8 @@ pub(super) struct Watches {
     pub inotify: Option<Inotify>,
     pub control: Option<WatchDescriptor>,
     pub x: Option<WatchDescriptor>,
+    /// `tables/syn/client`: a change there re-reads just that client's file.
+    pub clients: Option<WatchDescriptor>,
 }
 
 impl Daemon {
@@ -29,6 +31,7 @@ impl Daemon {
                     inotify: None,
                     control: None,
                     x: None,
+                    clients: None,
                 };
             }
         };
@@ -58,16 +61,19 @@ impl Daemon {
         // Tables: act when a file is complete (close after write, or renamed into place).
         let tflags = W::IN_CLOSE_WRITE | W::IN_MOVED_TO | W::IN_DELETE | W::IN_MOVED_FROM;
         add(&self.tables.paths.syn.clone(), tflags);
-        add(&self.tables.paths.clients.clone(), tflags);
+        let clients = add(&self.tables.paths.clients.clone(), tflags);
         Watches {
             inotify: Some(inotify),
             control,
             x,
+            clients,
         }
     }
 
-    /// Drain inotify; returns whether the tables changed. Control events name the entries
-    /// the next scan must stat; flag events need no bookkeeping (every turn reads `x/`).
+    /// Drain inotify; returns whether all tables must be read again (`PORTS`, `IPSYND`,
+    /// overflow). A client file's event names just that client (`clients_dirty`), a control
+    /// event the entry the next scan must stat; flag events need no bookkeeping (every turn
+    /// reads `x/`).
     pub(super) fn read_events(&mut self, i: &Inotify, w: &Watches) -> bool {
         let mut tables = false;
         while let Ok(events) = i.read_events() {
@@ -96,7 +102,12 @@ impl Daemon {
                     .name
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                if !name.starts_with('.') {
+                if name.starts_with('.') {
+                    continue; // an editor's or writer's temporary file
+                }
+                if Some(ev.wd) == w.clients && !name.is_empty() {
+                    self.clients_dirty.insert(name);
+                } else {
                     tables = true;
                 }
             }
