@@ -447,3 +447,51 @@ fn a_maxkill_that_cannot_start_means_sigkill_at_once() {
     assert!(fip.flags().is_empty());
     assert!(wait_for(WAIT, || group_members(c.pid).is_empty()));
 }
+
+#[test]
+fn a_fork_that_fails_is_not_an_attempt() {
+    let mut fip = Fip::new("nofork");
+    // A transmitter that never forks (bash builtins, then exec): it waits for one line on
+    // a FIFO, then removes its record and flag. Under RLIMIT_NPROC=2 for ipsynd's user,
+    // ipsynd plus one such transmitter is all there may be: a second fork fails (EAGAIN).
+    let fifo = fip.path("go");
+    let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o666) }, 0);
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&fifo, fs::Permissions::from_mode(0o666)).unwrap(); // past the umask
+    let t = fip.path("local/onefork");
+    write_exec(
+        &t,
+        &format!(
+            "#!/bin/bash\nwhile [ $# -gt 0 ]; do case \"$1\" in -r) f=$2;; -z) z=$2;; esac; shift; done\n\
+             echo started >> {root}/started\nexec 3<>{fifo}\nread -t 30 -u 3\nexec rm -f \"$z\" \"$f\"\n",
+            root = fip.root.display(),
+            fifo = fifo.display()
+        ),
+    );
+    fip.ipsynd_table(&format!("ipsyn:{}\nrescan:1\n", t.display()));
+    fip.client("ONE", "retry:1\ntimeout:1\n");
+    fip.client("TWO", "retry:1\ntimeout:1\n");
+    fip.start_as(64101, Some(2));
+    fip.record("ONE");
+    fip.record("TWO");
+    assert!(fip.wait_log("could not fork"), "{}", fip.log());
+    assert_eq!(
+        fs::read_to_string(fip.path("started"))
+            .unwrap_or_default()
+            .lines()
+            .count(),
+        1
+    );
+    assert!(!fip.log().contains("gave up"), "{}", fip.log());
+    assert!(!fip.log().contains("Execlp"), "{}", fip.log());
+    // Let the transmitters go, one line each: both records are served.
+    let mut w = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    use std::io::Write;
+    for _ in 0..2 {
+        w.write_all(b"go\n").unwrap();
+    }
+    assert!(fip.wait_log("ONE attempt 1 done"), "{}", fip.log());
+    assert!(fip.wait_log("TWO attempt 1 done"), "{}", fip.log());
+    assert!(!fip.log().contains("gave up"), "{}", fip.log());
+}

@@ -51,6 +51,12 @@ enum Early {
     Failed(String),
 }
 
+/// Whether a spawn error means no child could be made (fork's EAGAIN or ENOMEM), rather
+/// than a program that could not be executed.
+fn could_not_fork(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOMEM))
+}
+
 /// `ROUTE host port ` + pid + ` start\n`, the in-use flag's one line (spec §10.1).
 fn flag_fill<'a>(file: &'a fs::File, plan: &Plan) -> FlagFill<'a> {
     FlagFill {
@@ -114,6 +120,24 @@ impl Daemon {
             &self.paths.root,
         );
         drop(file);
+        if let Err(e) = &res {
+            if could_not_fork(e) {
+                // A system problem (process limit, memory), not the client's: like a flag
+                // that cannot be created, wait without counting an attempt (counting could
+                // end in deleting the request).
+                let _ = fs::remove_file(&flag_path);
+                if let JobKind::Ftp(j) = &cmd.kind {
+                    let _ = fs::remove_file(&j.cmdfile);
+                }
+                let msg = format!("could not fork ({e}); not counted as an attempt");
+                if let Ok(mut f) = open_append(&log_path) {
+                    let _ = writeln!(f, "{msg}");
+                }
+                self.log.line(&name, &msg);
+                self.defer(&plan.record, plan.client.timeout, now);
+                return;
+            }
+        }
         let rec = self.records.get_mut(&plan.record).expect("record");
         rec.attempts = plan.attempt;
         rec.retry = plan.client.retry;

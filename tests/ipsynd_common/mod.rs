@@ -173,18 +173,50 @@ impl Fip {
 
     /// Start ipsynd on this tree; stderr goes to `ipsynd.stderr<n>`.
     pub fn start(&mut self) -> i32 {
+        self.start_with(|_| {})
+    }
+
+    /// Start ipsynd as user `uid` (group `uid` too), with at most `nproc` processes for that
+    /// user if given (`RLIMIT_NPROC`; the root user is exempt from it, another one is not,
+    /// and root also reads unreadable files). The whole tree is opened up for that user
+    /// first; files the test creates later must be readable by it.
+    pub fn start_as(&mut self, uid: u32, nproc: Option<u64>) -> i32 {
+        open_up(&self.root);
+        self.start_with(|cmd| {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(uid);
+            if let Some(n) = nproc {
+                // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        let lim = libc::rlimit {
+                            rlim_cur: n,
+                            rlim_max: n,
+                        };
+                        if libc::setrlimit(libc::RLIMIT_NPROC, &lim) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
+        })
+    }
+
+    /// Start ipsynd with extra settings on its command.
+    pub fn start_with(&mut self, f: impl FnOnce(&mut Command)) -> i32 {
         let n = self.daemons.len();
         let err = fs::File::create(self.path(&format!("ipsynd.stderr{n}"))).unwrap();
         // The root by `-r` (FIP_ROOT removed): ipsynd must pass it on to transmitters itself.
-        let child = Command::new(IPSYND)
-            .arg("-r")
+        let mut cmd = Command::new(IPSYND);
+        cmd.arg("-r")
             .arg(&self.root)
             .env_remove("FIP_ROOT")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .expect("start ipsynd");
+            .stderr(err);
+        f(&mut cmd);
+        let child = cmd.spawn().expect("start ipsynd");
         let pid = child.id() as i32;
         self.daemons.push(child);
         assert!(
@@ -330,6 +362,21 @@ impl Drop for Fip {
             let _ = fs::remove_dir_all(&self.root);
         } else {
             eprintln!("test tree kept: {}", self.root.display());
+        }
+    }
+}
+
+/// Make every directory of `dir` (itself included) writable and every file readable and
+/// writable by anybody, for an ipsynd running as another user.
+pub fn open_up(dir: &Path) {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let md = fs::symlink_metadata(e.path()).unwrap();
+        if md.is_dir() {
+            open_up(&e.path());
+        } else if md.is_file() {
+            let mode = md.permissions().mode() | 0o666;
+            fs::set_permissions(e.path(), fs::Permissions::from_mode(mode)).unwrap();
         }
     }
 }
