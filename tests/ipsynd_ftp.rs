@@ -162,3 +162,43 @@ fn ftp_refused_stor_is_a_failed_attempt_and_keeps_files() {
     assert!(!ctrl.exists());
     assert!(fip.flags().is_empty());
 }
+
+#[test]
+fn ftp_unreadable_file_is_kept_and_the_rest_is_sent() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut fip = Fip::new("ftpunread");
+    let srv = ftp_server(&fip);
+    fip.ports(&format!("route:ftpbox host:127.0.0.1 port:{}\n", srv.port));
+    fip.client(
+        "UNREAD",
+        "route:ftpbox\nuseftp:\nftpline:user syn,s3cret\nftpline:cd incoming\nretry:1\n",
+    );
+    for n in ["a.txt", "b.txt", "c.txt"] {
+        fip.queue_file("unread", n, n);
+    }
+    // ipsynd (and so ftp) runs as another user, for whom b.txt is unreadable.
+    fip.start_as(64102, None);
+    fs::set_permissions(
+        fip.path("spool/syn/unread/b.txt"),
+        fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    let ctrl = fip.record("UNREAD");
+    assert!(fip.wait_log("UNREAD ftp: 3 files, 2 sent"), "{}", fip.log());
+    assert!(
+        fip.wait_log("UNREAD gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    for n in ["a.txt", "c.txt"] {
+        assert_eq!(
+            fs::read_to_string(fip.path("ftphome/incoming").join(n)).unwrap(),
+            n
+        );
+        assert!(!fip.exists(&format!("spool/syn/unread/{n}")));
+    }
+    assert!(!fip.exists("ftphome/incoming/b.txt"));
+    assert!(fip.exists("spool/syn/unread/b.txt"), "unreadable file kept");
+    assert!(!ctrl.exists());
+    assert!(fip.flags().is_empty());
+}
