@@ -104,6 +104,11 @@ mod tests {
         assert_eq!(after_failure(3, 3, 90), AfterFailure::GiveUp);
         assert_eq!(after_failure(1, 1, 90), AfterFailure::GiveUp);
         assert_eq!(after_failure(1, 0, 90), AfterFailure::GiveUp);
+        // The default retry:11 means eleven attempts in all.
+        let tries = (1..=20)
+            .take_while(|&k| after_failure(k, 11, 90) != AfterFailure::GiveUp)
+            .count();
+        assert_eq!(tries + 1, 11);
     }
 
     #[test]
