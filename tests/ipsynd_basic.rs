@@ -487,3 +487,17 @@ fn editing_one_client_file_rereads_only_that_one() {
     assert!(fip.wait_log("OTHER attempt 1 done"), "{}", fip.log());
     assert!(fip.wait_log("BADLINE attempt 1 done"), "{}", fip.log());
 }
+
+#[test]
+fn a_record_name_with_a_newline_stays_one_log_line() {
+    let mut fip = Fip::new("newline");
+    fip.start();
+    let ctrl = fip.record("NO\n01 Jan 2000 00:00:00 ipsynd FORGED gave up");
+    assert!(fip.wait_log("record NO\\n01 Jan 2000"), "{}", fip.log());
+    assert!(
+        fip.log().lines().all(|l| !l.starts_with("01 Jan 2000")),
+        "{}",
+        fip.log()
+    );
+    assert!(ctrl.exists());
+}
