@@ -495,3 +495,41 @@ fn a_fork_that_fails_is_not_an_attempt() {
     assert!(fip.wait_log("TWO attempt 1 done"), "{}", fip.log());
     assert!(!fip.log().contains("gave up"), "{}", fip.log());
 }
+
+#[test]
+fn term_during_the_kill_grace_finishes_the_kill() {
+    let mut fip = Fip::new("termgrace");
+    // A long grace, and a transmitter that ignores SIGTERM: only SIGKILL ends it.
+    fip.ipsynd_table(&format!(
+        "ipsyn:{}\nrescan:1\ngrace:600\n",
+        fip.standin.display()
+    ));
+    fip.ports("route:r host:h port:4\n");
+    fip.client("TOUGH", "route:r\nmaxtime:1\n");
+    fip.knob("TOUGH", "trap '' TERM\nSLEEP=60\n");
+    fip.start();
+    let ctrl = fip.record("TOUGH");
+    assert!(
+        fip.wait_log("SIGTERM sent to its process group"),
+        "{}",
+        fip.log()
+    );
+    let c = fip.calls("TOUGH").remove(0);
+    assert!(alive(c.pid));
+    // ipsynd stops while it waits for the grace to pass: the kill it began is finished
+    // (else the TERM-proof transmitter and its flag, locking the port, would stay).
+    assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
+    assert!(
+        wait_for(WAIT, || group_members(c.pid).is_empty()),
+        "{:?}",
+        group_members(c.pid)
+    );
+    assert!(fip.flags().is_empty(), "{:?}", fip.flags());
+    assert!(
+        fip.log()
+            .contains("stopping on SIGTERM; 0 transmission(s) left running"),
+        "{}",
+        fip.log()
+    );
+    assert!(ctrl.exists(), "the record stays for the next ipsynd");
+}

@@ -274,6 +274,7 @@ impl Daemon {
             }
             for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
                 if signals.take(sig) {
+                    self.finish_kills_on_exit();
                     self.log.line(
                         NO_CLIENT,
                         &format!(
@@ -387,6 +388,49 @@ impl Daemon {
                 self.log.line(
                     &client,
                     &format!("process group {pgid} still alive: SIGKILL sent"),
+                );
+            }
+        }
+    }
+
+    /// Stopping: transmitters are left running, except those ipsynd has begun to kill
+    /// (maxtime) and whose grace has not passed: nobody would finish the kill, and a
+    /// TERM-proof one would keep its flag, locking its port for good. They get SIGKILL now
+    /// and their flags go, as they would have at the end of the grace.
+    fn finish_kills_on_exit(&mut self) {
+        use nix::sys::signal::Signal;
+        let killed: Vec<i32> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.killed)
+            .map(|(p, _)| *p)
+            .collect();
+        for &pid in &killed {
+            let Some(job) = self.jobs.remove(&pid) else {
+                continue;
+            };
+            super::spawn::kill_group(pid, Signal::SIGKILL);
+            let _ = fs::remove_file(&job.flag);
+            if let JobKind::Ftp(f) = &job.kind {
+                let _ = fs::remove_file(&f.cmdfile);
+            }
+            self.log.line(
+                &job.client,
+                &format!(
+                    "stopping while pid {pid} is killed for maxtime: SIGKILL sent to its process group, flag removed"
+                ),
+            );
+        }
+        for (pgid, _, client) in std::mem::take(&mut self.kill_after) {
+            // Groups whose leader was just killed above are done; the rest lost their
+            // leader already (reaped) but may hold its children.
+            if !killed.contains(&pgid)
+                && super::spawn::group_alive(pgid)
+                && super::spawn::kill_group(pgid, Signal::SIGKILL)
+            {
+                self.log.line(
+                    &client,
+                    &format!("stopping: process group {pgid} still alive: SIGKILL sent"),
                 );
             }
         }
