@@ -486,7 +486,13 @@ fn a_fork_that_fails_is_not_an_attempt() {
     assert!(!fip.log().contains("gave up"), "{}", fip.log());
     assert!(!fip.log().contains("Execlp"), "{}", fip.log());
     // Let the transmitters go, one line each: both records are served.
-    let mut w = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    // Opened read-write: the FIFO keeps a reader (the test) between the two transmitters,
+    // so a line written while neither holds it waits in the FIFO instead of EPIPE.
+    let mut w = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
     use std::io::Write;
     for _ in 0..2 {
         w.write_all(b"go\n").unwrap();
