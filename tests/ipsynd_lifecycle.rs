@@ -476,13 +476,13 @@ fn a_fork_that_fails_is_not_an_attempt() {
     fip.record("ONE");
     fip.record("TWO");
     assert!(fip.wait_log("could not fork"), "{}", fip.log());
-    assert_eq!(
+    let started = || {
         fs::read_to_string(fip.path("started"))
             .unwrap_or_default()
             .lines()
-            .count(),
-        1
-    );
+            .count()
+    };
+    assert!(wait_for(WAIT, || started() == 1), "{}", started());
     assert!(!fip.log().contains("gave up"), "{}", fip.log());
     assert!(!fip.log().contains("Execlp"), "{}", fip.log());
     // Let the transmitters go, one line each: both records are served.
