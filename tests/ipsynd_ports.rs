@@ -299,3 +299,50 @@ fn a_route_without_ports_entry_runs_unlocked_with_one_warning() {
     assert!(fip.wait_log("NP1 attempt 1 done"));
     assert!(fip.wait_log("NP2 attempt 1 done"));
 }
+
+#[test]
+fn many_records_of_one_client_wait_then_all_go_one_at_a_time() {
+    const N: usize = 150;
+    let mut fip = Fip::new("many");
+    fip.start();
+    // N records naming one client whose file does not exist yet: each is reported once
+    // and kept.
+    for i in 0..N {
+        fip.record(&format!("{i:03}|SYN_MANY"));
+    }
+    assert!(
+        fip.wait_status(|s| s.matches("MANY no-client").count() == N),
+        "{}",
+        fip.status()
+    );
+    // A quick transmitter (sh removing the control record and the flag; the standard
+    // block's -r and -z values are $8 and ${10}).
+    fip.client("MANY", "script:/bin/sh -c \"rm -f $8 ${10}\" sh\n");
+    assert!(
+        wait_for(WAIT * 3, || fs::read_dir(fip.path("spool/syn/control"))
+            .unwrap()
+            .count()
+            == 0),
+        "{}",
+        fip.status()
+    );
+    assert!(
+        fip.wait_log_count("transmission complete", N),
+        "{}",
+        fip.log()
+    );
+    assert_eq!(fip.log_count("failed"), 0);
+    assert_eq!(fip.log_count("kept, waiting"), N, "once per record");
+    // One transmission per client at a time: every attempt started after the previous ended.
+    let starts = fip.log_count("MANY attempt 1/11 started");
+    assert_eq!(starts, N);
+    let mut running = 0i32;
+    for l in fip.log().lines() {
+        if l.contains("MANY attempt 1/11 started") {
+            running += 1;
+        } else if l.contains("MANY attempt 1 done") {
+            running -= 1;
+        }
+        assert!(running <= 1, "two at once: {l}");
+    }
+}
