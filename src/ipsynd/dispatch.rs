@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::rc::Rc;
 use std::time::Instant;
 
 use super::attempt::Plan;
@@ -140,7 +141,7 @@ impl Daemon {
         }
 
         let mut cands = Vec::new();
-        let mut params: HashMap<String, ClientParams> = HashMap::new();
+        let mut params: HashMap<String, Rc<ClientParams>> = HashMap::new();
         let names: Vec<String> = self.records.keys().cloned().collect();
         for name in names {
             let (client, due, running) = {
@@ -155,7 +156,7 @@ impl Daemon {
                 self.log.line(&client, &p);
             }
             let cp = match lookup {
-                ClientLookup::Found(cp) => *cp,
+                ClientLookup::Found(cp) => cp,
                 ClientLookup::Missing(why) => {
                     let r = self.records.get_mut(&name).expect("record");
                     r.state = "no-client";
@@ -226,7 +227,8 @@ impl Daemon {
             self.start_attempt(
                 Plan {
                     record: c.name.clone(),
-                    client: cp,
+                    // A copy only for a record that starts now.
+                    client: ClientParams::clone(&cp),
                     attempt,
                     route,
                     port,

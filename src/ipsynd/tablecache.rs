@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use super::tables::{self, ClientParams, DaemonParams, PortsTable};
@@ -35,7 +36,8 @@ impl TablePaths {
 /// What a client lookup found.
 #[derive(Debug, Clone)]
 pub enum ClientLookup {
-    Found(Box<ClientParams>),
+    /// Shared with the cache: a lookup on every turn for every waiting record costs no copy.
+    Found(Rc<ClientParams>),
     /// Missing or unreadable, with the reason for the log.
     Missing(String),
 }
@@ -202,7 +204,7 @@ impl TableCache {
             Ok(text) => {
                 let (cp, probs) = tables::parse_client(client, &text, &path);
                 (
-                    ClientLookup::Found(Box::new(cp)),
+                    ClientLookup::Found(Rc::new(cp)),
                     probs.iter().map(|p| p.to_string()).collect(),
                 )
             }
