@@ -179,12 +179,17 @@ impl Fip {
     /// Start ipsynd as user `uid` (group `uid` too), with at most `nproc` processes for that
     /// user if given (`RLIMIT_NPROC`; the root user is exempt from it, another one is not,
     /// and root also reads unreadable files). The whole tree is opened up for that user
-    /// first; files the test creates later must be readable by it.
+    /// first; files the test creates later must be readable by it. Run by another user than
+    /// root, the tests stay that user (which already cannot read a mode-000 file); the
+    /// process limit then counts all of that user's processes, so `nproc` needs root.
     pub fn start_as(&mut self, uid: u32, nproc: Option<u64>) -> i32 {
         open_up(&self.root);
         self.start_with(|cmd| {
             use std::os::unix::process::CommandExt;
-            cmd.uid(uid).gid(uid);
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } == 0 {
+                cmd.uid(uid).gid(uid);
+            }
             if let Some(n) = nproc {
                 // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
                 unsafe {
