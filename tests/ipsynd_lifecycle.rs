@@ -539,3 +539,38 @@ fn term_during_the_kill_grace_finishes_the_kill() {
     );
     assert!(ctrl.exists(), "the record stays for the next ipsynd");
 }
+
+#[test]
+fn ftp_attempt_over_maxtime_is_killed_judged_and_cleaned_up() {
+    let mut fip = Fip::new("ftpslow");
+    // An "ftp" that reads its commands, then hangs.
+    let ftp = fip.path("local/hangftp");
+    write_exec(&ftp, "#!/bin/bash\ncat > /dev/null\nsleep 60\n");
+    fip.client(
+        "FTPSLOW",
+        &format!(
+            "useftp:{}\nftpline:user a,secret\nmaxtime:1\nretry:1\n",
+            ftp.display()
+        ),
+    );
+    fip.queue_file("ftpslow", "f1", "x");
+    fip.start();
+    let ctrl = fip.record("FTPSLOW");
+    assert!(
+        fip.wait_log("FTPSLOW gave up after 1 attempts (killed after maxtime"),
+        "{}",
+        fip.log()
+    );
+    let log = fip.log();
+    assert!(log.contains("SIGTERM sent to its process group"), "{log}");
+    assert!(log.contains("FTPSLOW ftp: 1 files, 0 sent"), "{log}");
+    assert!(fip.exists("spool/syn/ftpslow/f1"), "unsent file kept");
+    assert!(!ctrl.exists());
+    let left: Vec<String> = fs::read_dir(fip.path("x"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("SYN"))
+        .collect();
+    assert!(left.is_empty(), "flag and command file removed: {left:?}");
+}
