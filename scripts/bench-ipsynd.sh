@@ -125,9 +125,12 @@ PY
 # created 10 ms apart, for 10 edits of one client file, and for 3 idle seconds.
 r="$T/many"
 mkdir -p "$r/spool/syn/control" "$r/tables/syn/client" "$r/x" "$r/log/syn"
+# The holder runs in its own session (ipsynd leaves transmitters running when it stops), so
+# it must end by itself: on release, when the bench's directory is gone, or after 60 s.
 cat > "$T/hold" <<SH
 #!/bin/bash
-while [ ! -e "$T/release" ]; do sleep 0.1; done
+n=0
+while [ -d "$T" ] && [ ! -e "$T/release" ] && [ \$n -lt 600 ]; do sleep 0.1; n=\$((n + 1)); done
 while [ \$# -gt 0 ]; do case "\$1" in -r) f=\$2 ;; -z) z=\$2 ;; esac; shift; done
 rm -f "\$z" "\$f"
 SH
@@ -163,6 +166,7 @@ c2=$(cpu)
 sleep 3
 c3=$(cpu)
 touch "$T/release"
+for _ in $(seq 100); do [ -e "$r/spool/syn/control/HOG" ] || break; sleep 0.05; done
 echo
 echo "ipsynd per-event cost with $W records waiting for a held port (ipsynd CPU time):"
 awk -v a="$((c1 - c0))" -v b="$((c2 - c1))" -v c="$((c3 - c2))" -v w="$W" 'BEGIN {
