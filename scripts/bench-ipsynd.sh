@@ -7,10 +7,13 @@
 #   polling - a scanner that looks at spool/syn/control once a second, as the original's
 #             timed scan would.
 # The transmitter stamps its own start with bash's $EPOCHREALTIME (no fork), so the driver's
-# own timing does not matter. Bounded: about 10 s in all. TMPDIR chooses the filesystem of
-# the FIP trees (default /tmp).
+# own timing does not matter. A second part measures the cost of one event (a new record, an
+# edited client file) while W records (default 2000) wait for a port that is held: what a
+# turn of the loop costs per waiting record. Bounded: about 15 s in all. TMPDIR chooses the
+# filesystem of the FIP trees (default /tmp).
 set -euo pipefail
 N=${N:-200}
+W=${W:-2000}
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 bin="$top/target/release"
@@ -117,3 +120,56 @@ for i in range(n):
     os.unlink(f"{d}/c{i}")
 print(f"  file creation on {d}'s filesystem: {dt:.0f} us each (try TMPDIR=/dev/shm)")
 PY
+
+# Per-event cost with W records waiting (a held port): ipsynd's CPU time for 100 new records
+# created 10 ms apart, for 10 edits of one client file, and for 3 idle seconds.
+r="$T/many"
+mkdir -p "$r/spool/syn/control" "$r/tables/syn/client" "$r/x" "$r/log/syn"
+# The holder runs in its own session (ipsynd leaves transmitters running when it stops), so
+# it must end by itself: on release, when the bench's directory is gone, or after 60 s.
+cat > "$T/hold" <<SH
+#!/bin/bash
+n=0
+while [ -d "$T" ] && [ ! -e "$T/release" ] && [ \$n -lt 600 ]; do sleep 0.1; n=\$((n + 1)); done
+while [ \$# -gt 0 ]; do case "\$1" in -r) f=\$2 ;; -z) z=\$2 ;; esac; shift; done
+rm -f "\$z" "\$f"
+SH
+chmod +x "$T/hold"
+printf 'ipsyn:%s\nrescan:5\n' "$T/hold" > "$r/tables/syn/IPSYND"
+echo "route:one host:h port:1" > "$r/tables/syn/PORTS"
+for i in $(seq -w 0 $((W + 99))); do echo "route:one" > "$r/tables/syn/client/C$i"; done
+echo "route:one" > "$r/tables/syn/client/HOG"
+"$bin/ipsynd" -q -r "$r" 2>"$r/stderr" &
+pids+=($!)
+mpid=$!
+cpu() { awk '{print ($14 + $15) * 10}' "/proc/$mpid/stat"; } # ticks of 10 ms
+for _ in $(seq 100); do grep -q started "$r/log/ipsynd.log" 2>/dev/null && break; sleep 0.05; done
+: > "$r/spool/syn/control/HOG"
+for _ in $(seq 100); do [ -n "$(ls "$r/x")" ] && break; sleep 0.05; done
+for i in $(seq -w 0 $((W - 1))); do : > "$r/spool/syn/control/C$i"; done
+for _ in $(seq 300); do
+  [ "$(grep -c waiting-port "$r/log/syn/ipsynd.status" 2>/dev/null)" -ge "$W" ] && break
+  sleep 0.1
+done
+sleep 0.5
+c0=$(cpu)
+for i in $(seq 0 99); do : > "$r/spool/syn/control/C$((W + i))"; sleep 0.01; done
+sleep 0.5
+c1=$(cpu)
+for i in $(seq 0 9); do
+  printf 'route:one\n; edit %s\n' "$i" > "$r/tables/syn/client/.C0000.tmp"
+  mv "$r/tables/syn/client/.C0000.tmp" "$r/tables/syn/client/C0000"
+  sleep 0.05
+done
+sleep 0.5
+c2=$(cpu)
+sleep 3
+c3=$(cpu)
+touch "$T/release"
+for _ in $(seq 100); do [ -e "$r/spool/syn/control/HOG" ] || break; sleep 0.05; done
+echo
+echo "ipsynd per-event cost with $W records waiting for a held port (ipsynd CPU time):"
+awk -v a="$((c1 - c0))" -v b="$((c2 - c1))" -v c="$((c3 - c2))" -v w="$W" 'BEGIN {
+  printf "  new record:             %6.2f ms each (%.2f us per waiting record)\n", a / 100, a / 100 * 1000 / w
+  printf "  edit of one client file: %5.2f ms each\n", b / 10
+  printf "  idle:                   %6.0f ms in 3 s\n", c }'

@@ -500,3 +500,53 @@ fn version_and_usage() {
     assert_eq!(out.status.code(), Some(111));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
 }
+
+/// Make every file and directory of `dir` usable by anybody (for runs as another user).
+fn open_up(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let md = e.metadata().unwrap();
+        if md.is_dir() {
+            fs::set_permissions(e.path(), fs::Permissions::from_mode(0o777)).unwrap();
+            open_up(&e.path());
+        } else {
+            fs::set_permissions(e.path(), fs::Permissions::from_mode(0o666)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn unreadable_file_is_kept_and_the_rest_goes_on() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let root = Root::new("unreadable");
+    root.queue("a", b"first");
+    root.queue("b", b"secret");
+    root.queue("c", b"third");
+    let rx = Receiver::start(&root.p("out"), &[]);
+    open_up(&root.dir);
+    fs::set_permissions(&root.dir, fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(root.p("spool/syn/pop/b"), fs::Permissions::from_mode(0o000)).unwrap();
+    // root reads any file: then ipsyn runs as nobody, for whom b is unreadable.
+    let mut cmd = Command::new(IPSYN);
+    cmd.args(root.switch_args(rx.port))
+        .env("FIP_ROOT", &root.dir)
+        .stderr(Stdio::piped());
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.uid(65534).gid(65534);
+    }
+    let st = wait_child(&mut cmd.spawn().unwrap());
+    assert_eq!(st.code(), Some(1), "{}", root.log_text());
+    assert_eq!(fs::read(root.p("out/a")).unwrap(), b"first");
+    assert_eq!(fs::read(root.p("out/c")).unwrap(), b"third");
+    assert!(!root.p("out/b").exists());
+    assert_eq!(root.queued(), ["b"], "the unreadable file stays queued");
+    assert!(root.ctrl().exists(), "not everything went: control kept");
+    assert!(!root.flag().exists());
+    let log = root.log_text();
+    assert!(log.contains("not sent b: cannot read"), "{log}");
+    assert!(
+        log.contains("done: 3 files, 2 sent, 1 left; exit 1"),
+        "{log}"
+    );
+}

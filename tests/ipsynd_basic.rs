@@ -149,8 +149,9 @@ fn jukebox_positional_argv_as_in_the_manual() {
     assert!(fip.log().contains("FUNNYCOMMS has no entry in PORTS"));
 
     // With a PORTS entry the host and port come from it.
+    let reads = fip.log_count("tables read");
     fip.ports("route:funnycomms\thost:obnoxiousnoise\tport:9191\n");
-    assert!(wait_for(WAIT, || fip.log_count("tables read") >= 1));
+    assert!(fip.wait_log_count("tables read", reads + 1));
     fip.record("JUKEBOX");
     let c = fip.wait_calls("JUKEBOX", 2).remove(1);
     assert_eq!(
@@ -284,17 +285,219 @@ fn odd_control_entries_are_skipped_or_reported() {
     use std::os::unix::ffi::OsStrExt;
     let mut fip = Fip::new("oddnames");
     fip.client("FINE", "");
+    fip.client("LINKED", "");
     fip.start();
     let control = fip.path("spool/syn/control");
     let bad = control.join(std::ffi::OsStr::from_bytes(b"SYN_\xffBAD"));
     fs::write(&bad, "").unwrap();
     fs::write(control.join(".hidden"), "").unwrap();
     fs::create_dir(control.join("SUBDIR")).unwrap();
+    std::os::unix::fs::symlink(fip.path("nowhere"), control.join("DANGLING")).unwrap();
+    std::os::unix::fs::symlink(fip.path("tables"), control.join("TODIR")).unwrap();
     assert!(fip.wait_log("name is not UTF-8; ignored"));
+    for n in ["SUBDIR", "DANGLING", "TODIR"] {
+        assert!(
+            fip.wait_log(&format!(
+                "control record {n} is not a regular file; ignored"
+            )),
+            "{}",
+            fip.log()
+        );
+    }
+    // A symbolic link to a regular file is a record (stat follows links, as the
+    // original's did); the transmitter deletes the link.
+    fs::write(fip.path("linked-target"), "").unwrap();
+    let link = control.join("LINKED");
+    std::os::unix::fs::symlink(fip.path("linked-target"), &link).unwrap();
+    assert!(fip.wait_log("LINKED attempt 1 done"), "{}", fip.log());
+    assert_eq!(
+        fip.calls("LINKED")[0].argv.last().unwrap().as_str(),
+        link.to_string_lossy()
+    );
+    assert!(fs::symlink_metadata(&link).is_err());
     fip.record("FINE");
     assert!(fip.wait_log("FINE attempt 1 done"));
     assert!(bad.exists(), "never deleted");
     assert!(control.join(".hidden").exists());
+    assert!(control.join("SUBDIR").is_dir());
+    assert!(fs::symlink_metadata(control.join("DANGLING")).is_ok());
     assert_eq!(fip.log_count("not UTF-8"), 1);
-    assert!(!fip.log().contains("HIDDEN") && !fip.log().contains("SUBDIR"));
+    assert_eq!(fip.log_count("SUBDIR"), 1, "{}", fip.log());
+    assert_eq!(fip.log_count("DANGLING"), 1, "{}", fip.log());
+    assert!(!fip.log().contains("HIDDEN"));
+}
+
+#[test]
+fn a_record_recreated_as_the_transmitter_ends_is_success_and_a_new_request() {
+    // The first call deletes the record and a new request re-creates it before the call
+    // ends. The file system may give the new file the old inode number: the record must
+    // still count as gone (success), and the new request gets its own transmission.
+    let mut fip = Fip::new("recreated");
+    fip.client("AGAIN", "");
+    fip.knob("AGAIN", "RETOUCH=1\n");
+    fip.start();
+    let ctrl = fip.record("AGAIN");
+    assert!(fip.wait_log("AGAIN attempt 1 done"), "{}", fip.log());
+    assert!(fip.log().contains("transmission complete"), "{}", fip.log());
+    fip.wait_calls("AGAIN", 2);
+    assert!(
+        fip.wait_log_count("transmission complete", 2),
+        "{}",
+        fip.log()
+    );
+    assert!(!ctrl.exists());
+    assert_eq!(fip.log_count("failed"), 0, "{}", fip.log());
+}
+
+#[test]
+fn a_transmitter_that_cannot_be_executed_is_a_failed_attempt() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut fip = Fip::new("cannotexec");
+    fip.ipsynd_table(&format!("ipsyn:{}\nrescan:60\n", fip.standin.display()));
+    // No execute permission (root too needs an x bit to exec).
+    let noperm = fip.path("local/noperm");
+    fs::write(&noperm, "#!/bin/sh\ntouch ran\n").unwrap();
+    fs::set_permissions(&noperm, fs::Permissions::from_mode(0o644)).unwrap();
+    fip.client("NOPERM", &format!("script:{}\nretry:1\n", noperm.display()));
+    fip.client(
+        "MISSING",
+        &format!("script:{}\nretry:1\n", fip.path("local/absent").display()),
+    );
+    // A directory where the program should be.
+    fip.client(
+        "ISDIR",
+        &format!("script:{}\nretry:1\n", fip.path("local").display()),
+    );
+    fip.start();
+    let ctrls: Vec<_> = ["NOPERM", "MISSING", "ISDIR"]
+        .iter()
+        .map(|n| fip.record(n))
+        .collect();
+    for n in ["NOPERM", "MISSING", "ISDIR"] {
+        assert!(
+            fip.wait_log(&format!("{n} gave up after 1 attempts (could not start)")),
+            "{}",
+            fip.log()
+        );
+    }
+    let log = fip.log();
+    assert!(log.contains("NOPERM Execlp error 13"), "{log}");
+    assert!(log.contains("MISSING Execlp error 2"), "{log}");
+    assert!(log.contains("ISDIR Execlp error 13"), "{log}");
+    assert!(!fip.exists("ran"));
+    assert!(ctrls.iter().all(|c| !c.exists()));
+    assert!(
+        fip.flags().is_empty(),
+        "flags of attempts that could not exec"
+    );
+    // The attempt log says it too, after ipsynd's display line.
+    let attempt_log = fs::read_dir(fip.path("log/syn"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("MISSING."))
+        .map(|e| fs::read_to_string(e.path()).unwrap())
+        .unwrap();
+    assert!(
+        attempt_log
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("Execlp error 2"),
+        "{attempt_log}"
+    );
+}
+
+#[test]
+fn system_variables_and_fields_reach_the_script_positional_by_default() {
+    let mut fip = Fip::new("sysvars");
+    let s = fip.standin.display().to_string();
+    // Positional for everybody, no defhost: the local host name stands in for the host.
+    fip.ipsynd_table(&format!("ipsyn:{s}\nrescan:1\nargstyle:positional\n"));
+    fip.client(
+        "SYSV",
+        &format!(
+            "route:unlisted\nC1:one\nscript:{s} \\$S \\$Z \\$Y \\$E \\$I \\$M \\$D \\$H \\$N \\$B \\$J \"\\C1 two\" a\\\\b \\ZZ-\n"
+        ),
+    );
+    fip.start();
+    fip.record("SYSV");
+    let c = fip.wait_calls("SYSV", 1).remove(0);
+    let a = &c.argv;
+    assert_eq!(a.len(), 1 + 14 + 7, "{a:?}");
+    let (seq, z, y, e, i, m, d, h, n, b, j) = (
+        &a[1], &a[2], &a[3], &a[4], &a[5], &a[6], &a[7], &a[8], &a[9], &a[10], &a[11],
+    );
+    assert_eq!(&a[12..15], ["one two", "a\\b", "-"], "{a:?}");
+    // The standard block, positional, with the host name and port 0.
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_lowercase();
+    assert_eq!(&a[15..19], ["SYSV", "sysv", host.as_str(), "0"], "{a:?}");
+    let (log, flag) = (&a[19], &a[20]);
+    // \$S is the flag's sequence number; \$Z the same in 4 digits.
+    let flag_seq = flag.rsplit('|').nth(1).unwrap();
+    assert_eq!(seq, flag_seq);
+    assert_eq!(z.len(), 4);
+    assert!(z.ends_with(seq.as_str()));
+    // Date and time: the same instant as the attempt log's name (<ddMonyy>.<HH>.<MM>).
+    let log_name = log.rsplit('/').next().unwrap();
+    assert_eq!(log_name, format!("SYSV.{d}{m}{y}.{h}.{n}"), "{a:?}");
+    assert_eq!(e, "20");
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|x| x == m)
+    .unwrap()
+        + 1;
+    assert_eq!(i, &format!("{month:02}"));
+    assert!(b.len() == 2 && b.parse::<u32>().unwrap() < 61, "{b}");
+    let year: i32 = format!("{e}{y}").parse().unwrap();
+    let date = chrono::NaiveDate::from_ymd_opt(year, month as u32, d.parse().unwrap()).unwrap();
+    use chrono::Datelike;
+    assert_eq!(j, &format!("{:03}", date.ordinal()));
+}
+
+#[test]
+fn editing_one_client_file_rereads_only_that_one() {
+    let mut fip = Fip::new("oneclient");
+    fip.ports("route:one host:h port:1\n");
+    fip.client("HOG", "route:one\n");
+    fip.knob("HOG", "HOLD=1\n");
+    // Every parse of BADLINE logs its bad line: the count tells how often it was read.
+    fip.client("BADLINE", "route:one\nthis is bogus\n");
+    fip.client("OTHER", "route:one\n");
+    fip.start();
+    fip.record("HOG");
+    fip.wait_calls("HOG", 1);
+    fip.record("BADLINE");
+    assert!(fip.wait_status(|s| s.contains("BADLINE waiting-port")));
+    assert_eq!(fip.log_count("client/BADLINE:2"), 1, "{}", fip.log());
+    // Another client's file changes (and a rescan or two pass): BADLINE is not read again.
+    fip.client("OTHER", "route:one\nprior:10\n");
+    fip.record("OTHER");
+    assert!(fip.wait_status(|s| s.contains("OTHER waiting-port")));
+    std::thread::sleep(std::time::Duration::from_millis(2200)); // two rescans (rescan:1)
+    assert_eq!(fip.log_count("client/BADLINE:2"), 1, "{}", fip.log());
+    // Its own change is read.
+    fip.client("BADLINE", "route:one\n; moved down\nstill bogus\n");
+    assert!(fip.wait_log("client/BADLINE:3"), "{}", fip.log());
+    fip.release("HOG");
+    assert!(fip.wait_log("OTHER attempt 1 done"), "{}", fip.log());
+    assert!(fip.wait_log("BADLINE attempt 1 done"), "{}", fip.log());
+}
+
+#[test]
+fn a_record_name_with_a_newline_stays_one_log_line() {
+    let mut fip = Fip::new("newline");
+    fip.start();
+    let ctrl = fip.record("NO\n01 Jan 2000 00:00:00 ipsynd FORGED gave up");
+    assert!(fip.wait_log("record NO\\n01 Jan 2000"), "{}", fip.log());
+    assert!(
+        fip.log().lines().all(|l| !l.starts_with("01 Jan 2000")),
+        "{}",
+        fip.log()
+    );
+    assert!(ctrl.exists());
 }

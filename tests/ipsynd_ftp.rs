@@ -162,3 +162,82 @@ fn ftp_refused_stor_is_a_failed_attempt_and_keeps_files() {
     assert!(!ctrl.exists());
     assert!(fip.flags().is_empty());
 }
+
+#[test]
+fn ftp_unreadable_file_is_kept_and_the_rest_is_sent() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut fip = Fip::new("ftpunread");
+    let srv = ftp_server(&fip);
+    fip.ports(&format!("route:ftpbox host:127.0.0.1 port:{}\n", srv.port));
+    fip.client(
+        "UNREAD",
+        "route:ftpbox\nuseftp:\nftpline:user syn,s3cret\nftpline:cd incoming\nretry:1\n",
+    );
+    for n in ["a.txt", "b.txt", "c.txt"] {
+        fip.queue_file("unread", n, n);
+    }
+    // ipsynd (and so ftp) runs as another user, for whom b.txt is unreadable.
+    fip.start_as(64102, None);
+    fs::set_permissions(
+        fip.path("spool/syn/unread/b.txt"),
+        fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    let ctrl = fip.record("UNREAD");
+    assert!(fip.wait_log("UNREAD ftp: 3 files, 2 sent"), "{}", fip.log());
+    assert!(
+        fip.wait_log("UNREAD gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    for n in ["a.txt", "c.txt"] {
+        assert_eq!(
+            fs::read_to_string(fip.path("ftphome/incoming").join(n)).unwrap(),
+            n
+        );
+        assert!(!fip.exists(&format!("spool/syn/unread/{n}")));
+    }
+    assert!(!fip.exists("ftphome/incoming/b.txt"));
+    assert!(fip.exists("spool/syn/unread/b.txt"), "unreadable file kept");
+    assert!(!ctrl.exists());
+    assert!(fip.flags().is_empty());
+}
+
+#[test]
+fn ftp_never_runs_a_queued_file_name_as_a_command() {
+    let mut fip = Fip::new("ftpinject");
+    let srv = ftp_server(&fip);
+    fip.ports(&format!("route:ftpbox host:127.0.0.1 port:{}\n", srv.port));
+    fip.client(
+        "INJ",
+        "route:ftpbox\nuseftp:\nftpline:user syn,s3cret\nftpline:cd incoming\nretry:1\n",
+    );
+    fip.queue_file("inj", "fine.txt", "fine");
+    // A name holding a newline and an ftp shell escape: written into the command file as
+    // is, the second line would run `touch` on this machine (ftp runs in the FIP root).
+    let pwned = fip.path("pwned");
+    let evil = "evil\n!touch pwned".to_string();
+    fip.queue_file("inj", &evil, "evil");
+    fip.queue_file("inj", "quo\"te", "quote");
+    fip.start();
+    let ctrl = fip.record("INJ");
+    assert!(fip.wait_log("INJ ftp: 3 files, 1 sent"), "{}", fip.log());
+    assert!(
+        fip.wait_log("INJ gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    assert!(!pwned.exists(), "a file name ran as an ftp command");
+    assert_eq!(
+        fs::read_to_string(fip.path("ftphome/incoming/fine.txt")).unwrap(),
+        "fine"
+    );
+    assert!(fip.path("spool/syn/inj").join(&evil).exists(), "kept");
+    assert!(fip.exists("spool/syn/inj/quo\"te"), "kept");
+    assert!(
+        fip.log().contains("cannot be passed to ftp"),
+        "{}",
+        fip.log()
+    );
+    assert!(!ctrl.exists());
+}

@@ -74,7 +74,9 @@ fn usr1_writes_status_and_hup_rereads_tables() {
     let mut fip = Fip::new("signals");
     fip.client("LATER", "");
     fip.start();
-    assert!(wait_for(WAIT, || fip.exists("log/syn/ipsynd.status")));
+    // Both files: the text is written first, the JSON right after it.
+    assert!(wait_for(WAIT, || fip.exists("log/syn/ipsynd.status")
+        && fip.exists("log/syn/ipsynd.status.json")));
     fs::remove_file(fip.path("log/syn/ipsynd.status")).unwrap();
     fs::remove_file(fip.path("log/syn/ipsynd.status.json")).unwrap();
     fip.signal(libc::SIGUSR1);
@@ -91,7 +93,8 @@ fn term_leaves_transmitters_and_restart_does_not_double_start() {
     let mut fip = Fip::new("restart");
     fip.ports("route:r host:h port:9\n");
     fip.client("LONG", "route:r\ntimeout:0\n");
-    fip.knob("LONG", "SLEEP=5\n");
+    // LONG runs until released, so every state below holds until the test ends it.
+    fip.knob("LONG", "HOLD=1\n");
     fip.client("QUEUED", "route:r\n");
     fip.start();
     let ctrl = fip.record("LONG");
@@ -106,19 +109,18 @@ fn term_leaves_transmitters_and_restart_does_not_double_start() {
     fip.start();
     fip.record("QUEUED");
     assert!(
-        wait_for(WAIT, || fip.status().contains("LONG busy-elsewhere")),
+        fip.wait_status(|s| s.contains("LONG busy-elsewhere")
+            && s.contains("QUEUED waiting-port")
+            && s.contains("LONG foreign")),
         "{}",
         fip.status()
     );
-    assert!(
-        fip.status().contains("QUEUED waiting-port"),
-        "{}",
-        fip.status()
-    );
-    assert!(fip.status().contains("LONG foreign"), "{}", fip.status());
+    assert!(fip.calls("QUEUED").is_empty());
     // When the old transmitter finishes (deleting flag and record), QUEUED goes.
+    fip.release("LONG");
     fip.wait_calls("QUEUED", 1);
     assert!(!ctrl.exists());
+    assert!(fip.wait_log("QUEUED attempt 1 done"), "{}", fip.log());
     assert_eq!(
         fip.calls("LONG").len(),
         1,
@@ -234,12 +236,12 @@ fn maxkill_gets_the_pid_and_a_useless_one_is_followed_by_sigkill() {
 #[test]
 fn ftp_attempt_left_by_a_stopped_ipsynd_is_cleaned_up() {
     let mut fip = Fip::new("ftporphan");
-    // A stand-in "ftp" that is slow on its first call and records each call.
+    // A stand-in "ftp" that records each call and holds its first until released.
     let ftp = fip.path("local/slowftp");
     write_exec(
         &ftp,
         &format!(
-            "#!/bin/bash\nR={}\necho call >> $R/ftp.calls\ncat > /dev/null\nif [ ! -e $R/ftp.second ]; then touch $R/ftp.second; sleep 2; fi\n",
+            "#!/bin/bash\nR={}\necho call >> $R/ftp.calls\ncat > /dev/null\nif [ ! -e $R/ftp.second ]; then touch $R/ftp.second; n=0; while [ ! -e $R/release/FTPO ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done; fi\n",
             fip.root.display()
         ),
     );
@@ -266,6 +268,14 @@ fn ftp_attempt_left_by_a_stopped_ipsynd_is_cleaned_up() {
     assert_eq!(first.len(), 1);
     assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
     fip.start();
+    // While that ftp runs, its flag is a live foreign one and nothing is cleaned up.
+    assert!(
+        fip.wait_status(|s| s.contains("FTPO foreign")),
+        "{}",
+        fip.status()
+    );
+    assert!(fip.exists(&format!("x/{}", first[0])));
+    fip.release("FTPO");
     assert!(
         fip.wait_log("of an earlier ipsynd has ended"),
         "{}",
@@ -311,6 +321,9 @@ fn a_closed_stderr_does_not_stop_the_daemon() {
 fn hup_rereads_a_client_file_changed_behind_inotify() {
     use std::io::Write;
     let mut fip = Fip::new("hup");
+    // The safety-net rescan must not run while the file is being rewritten (its mtime is
+    // new for a moment), so it is pushed out of the test's way.
+    fip.ipsynd_table(&format!("ipsyn:{}\nrescan:600\n", fip.standin.display()));
     // The client file is a hard link; writing through the other name raises no inotify
     // event in tables/syn/client, and size and mtime are kept, so only HUP can notice.
     let side = fip.path("side-HUPPY");
@@ -322,6 +335,13 @@ fn hup_rereads_a_client_file_changed_behind_inotify() {
     fip.start();
     fip.record("HUPPY");
     assert_eq!(fip.wait_calls("HUPPY", 1)[0].argv[1], "aaaa");
+    // Each new request only once the previous transmission has ended (record gone and
+    // transmitter reaped), so every call is attempt 1 of its own request.
+    assert!(
+        fip.wait_log_count("HUPPY attempt 1 done", 1),
+        "{}",
+        fip.log()
+    );
     let mut f = fs::OpenOptions::new()
         .write(true)
         .truncate(true)
@@ -330,14 +350,17 @@ fn hup_rereads_a_client_file_changed_behind_inotify() {
     f.write_all(text("bbbb").as_bytes()).unwrap();
     f.set_modified(mtime).unwrap();
     drop(f);
-    assert!(wait_for(WAIT, || !fip.exists("spool/syn/control/HUPPY")));
     fip.record("HUPPY");
     assert_eq!(
         fip.wait_calls("HUPPY", 2)[1].argv[1],
         "aaaa",
         "no event, no re-read"
     );
-    assert!(wait_for(WAIT, || !fip.exists("spool/syn/control/HUPPY")));
+    assert!(
+        fip.wait_log_count("HUPPY attempt 1 done", 2),
+        "{}",
+        fip.log()
+    );
     fip.signal(libc::SIGHUP);
     assert!(fip.wait_log("SIGHUP: re-reading the tables"));
     fip.record("HUPPY");
@@ -346,4 +369,208 @@ fn hup_rereads_a_client_file_changed_behind_inotify() {
         "bbbb",
         "HUP re-read the file"
     );
+    assert!(
+        fip.wait_log_count("HUPPY attempt 1 done", 3),
+        "{}",
+        fip.log()
+    );
+    assert_eq!(fip.log_count("failed"), 0, "{}", fip.log());
+}
+
+#[test]
+fn a_grandchild_that_ignores_term_gets_sigkill_after_the_grace() {
+    let mut fip = Fip::new("grandchild");
+    fip.client("GRAND", "maxtime:1\nretry:1\n");
+    // The stand-in leaves a grandchild in its process group that ignores SIGTERM.
+    fip.knob(
+        "GRAND",
+        &format!(
+            "(trap '' TERM; exec sleep 60) &\necho $! > {}/grand.pid\nSLEEP=60\n",
+            fip.root.display()
+        ),
+    );
+    fip.start();
+    fip.record("GRAND");
+    assert!(
+        fip.wait_log("GRAND gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    let c = fip.calls("GRAND").remove(0);
+    let grand: i32 = fs::read_to_string(fip.path("grand.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        fip.wait_log(&format!(
+            "process group {} still alive: SIGKILL sent",
+            c.pid
+        )),
+        "{}",
+        fip.log()
+    );
+    assert!(
+        wait_for(WAIT, || !alive(grand)),
+        "grandchild {grand} survived"
+    );
+    assert!(wait_for(WAIT, || group_members(c.pid).is_empty()));
+}
+
+#[test]
+fn a_maxkill_that_cannot_start_means_sigkill_at_once() {
+    let mut fip = Fip::new("nokiller");
+    fip.client(
+        "NOKILL",
+        &format!(
+            "maxtime:1\nretry:1\nmaxkill:{} \\$S\n",
+            fip.path("local/absent-killer").display()
+        ),
+    );
+    // Ignores TERM: only the SIGKILL that follows the failed maxkill ends it.
+    fip.knob("NOKILL", "trap '' TERM\nSLEEP=60\n");
+    fip.start();
+    fip.record("NOKILL");
+    assert!(
+        fip.wait_log("NOKILL gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    assert!(
+        fip.log().contains("maxkill could not start"),
+        "{}",
+        fip.log()
+    );
+    let c = fip.calls("NOKILL").remove(0);
+    assert!(!alive(c.pid));
+    assert!(c.end.is_none());
+    assert!(fip.flags().is_empty());
+    assert!(wait_for(WAIT, || group_members(c.pid).is_empty()));
+}
+
+#[test]
+fn a_fork_that_fails_is_not_an_attempt() {
+    let mut fip = Fip::new("nofork");
+    // A transmitter that never forks (bash builtins, then exec): it waits for one line on
+    // a FIFO, then removes its record and flag. Under RLIMIT_NPROC=2 for ipsynd's user,
+    // ipsynd plus one such transmitter is all there may be: a second fork fails (EAGAIN).
+    let fifo = fip.path("go");
+    let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o666) }, 0);
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&fifo, fs::Permissions::from_mode(0o666)).unwrap(); // past the umask
+    let t = fip.path("local/onefork");
+    write_exec(
+        &t,
+        &format!(
+            "#!/bin/bash\nwhile [ $# -gt 0 ]; do case \"$1\" in -r) f=$2;; -z) z=$2;; esac; shift; done\n\
+             echo started >> {root}/started\nexec 3<>{fifo}\nread -t 30 -u 3\nexec rm -f \"$z\" \"$f\"\n",
+            root = fip.root.display(),
+            fifo = fifo.display()
+        ),
+    );
+    fip.ipsynd_table(&format!("ipsyn:{}\nrescan:1\n", t.display()));
+    fip.client("ONE", "retry:1\ntimeout:1\n");
+    fip.client("TWO", "retry:1\ntimeout:1\n");
+    fip.start_as(64101, Some(2));
+    fip.record("ONE");
+    fip.record("TWO");
+    assert!(fip.wait_log("could not fork"), "{}", fip.log());
+    let started = || {
+        fs::read_to_string(fip.path("started"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert!(wait_for(WAIT, || started() == 1), "{}", started());
+    assert!(!fip.log().contains("gave up"), "{}", fip.log());
+    assert!(!fip.log().contains("Execlp"), "{}", fip.log());
+    // Let the transmitters go, one line each: both records are served.
+    // Opened read-write: the FIFO keeps a reader (the test) between the two transmitters,
+    // so a line written while neither holds it waits in the FIFO instead of EPIPE.
+    let mut w = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    use std::io::Write;
+    for _ in 0..2 {
+        w.write_all(b"go\n").unwrap();
+    }
+    assert!(fip.wait_log("ONE attempt 1 done"), "{}", fip.log());
+    assert!(fip.wait_log("TWO attempt 1 done"), "{}", fip.log());
+    assert!(!fip.log().contains("gave up"), "{}", fip.log());
+}
+
+#[test]
+fn term_during_the_kill_grace_finishes_the_kill() {
+    let mut fip = Fip::new("termgrace");
+    // A long grace, and a transmitter that ignores SIGTERM: only SIGKILL ends it.
+    fip.ipsynd_table(&format!(
+        "ipsyn:{}\nrescan:1\ngrace:600\n",
+        fip.standin.display()
+    ));
+    fip.ports("route:r host:h port:4\n");
+    fip.client("TOUGH", "route:r\nmaxtime:1\n");
+    fip.knob("TOUGH", "trap '' TERM\nSLEEP=60\n");
+    fip.start();
+    let ctrl = fip.record("TOUGH");
+    assert!(
+        fip.wait_log("SIGTERM sent to its process group"),
+        "{}",
+        fip.log()
+    );
+    let c = fip.calls("TOUGH").remove(0);
+    assert!(alive(c.pid));
+    // ipsynd stops while it waits for the grace to pass: the kill it began is finished
+    // (else the TERM-proof transmitter and its flag, locking the port, would stay).
+    assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
+    assert!(
+        wait_for(WAIT, || group_members(c.pid).is_empty()),
+        "{:?}",
+        group_members(c.pid)
+    );
+    assert!(fip.flags().is_empty(), "{:?}", fip.flags());
+    assert!(
+        fip.log()
+            .contains("stopping on SIGTERM; 0 transmission(s) left running"),
+        "{}",
+        fip.log()
+    );
+    assert!(ctrl.exists(), "the record stays for the next ipsynd");
+}
+
+#[test]
+fn ftp_attempt_over_maxtime_is_killed_judged_and_cleaned_up() {
+    let mut fip = Fip::new("ftpslow");
+    // An "ftp" that reads its commands, then hangs.
+    let ftp = fip.path("local/hangftp");
+    write_exec(&ftp, "#!/bin/bash\ncat > /dev/null\nsleep 60\n");
+    fip.client(
+        "FTPSLOW",
+        &format!(
+            "useftp:{}\nftpline:user a,secret\nmaxtime:1\nretry:1\n",
+            ftp.display()
+        ),
+    );
+    fip.queue_file("ftpslow", "f1", "x");
+    fip.start();
+    let ctrl = fip.record("FTPSLOW");
+    assert!(
+        fip.wait_log("FTPSLOW gave up after 1 attempts (killed after maxtime"),
+        "{}",
+        fip.log()
+    );
+    let log = fip.log();
+    assert!(log.contains("SIGTERM sent to its process group"), "{log}");
+    assert!(log.contains("FTPSLOW ftp: 1 files, 0 sent"), "{log}");
+    assert!(fip.exists("spool/syn/ftpslow/f1"), "unsent file kept");
+    assert!(!ctrl.exists());
+    let left: Vec<String> = fs::read_dir(fip.path("x"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("SYN"))
+        .collect();
+    assert!(left.is_empty(), "flag and command file removed: {left:?}");
 }

@@ -3,7 +3,6 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,7 +15,7 @@ use super::control::queue_name;
 use super::daemon::{Daemon, Job, JobKind};
 use super::fipseq::{expand, split_words, SysVars};
 use super::flags::{self, content_prefix};
-use super::record::{after_failure, AfterFailure};
+use super::record::{after_failure, AfterFailure, RecordId};
 use super::spawn::{self, FlagFill, Stdio3};
 use super::tables::{ClientParams, PhysPort};
 use crate::sys::reap::ExitKind;
@@ -52,6 +51,12 @@ enum Early {
     Failed(String),
 }
 
+/// Whether a spawn error means no child could be made (fork's EAGAIN or ENOMEM), rather
+/// than a program that could not be executed.
+fn could_not_fork(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOMEM))
+}
+
 /// `ROUTE host port ` + pid + ` start\n`, the in-use flag's one line (spec §10.1).
 fn flag_fill<'a>(file: &'a fs::File, plan: &Plan) -> FlagFill<'a> {
     FlagFill {
@@ -76,7 +81,7 @@ impl Daemon {
     pub(super) fn start_attempt(&mut self, plan: Plan, now: Instant) {
         let name = plan.client.name.clone();
         let ctrl = self.paths.control.join(&plan.record);
-        let Ok(inode) = fs::metadata(&ctrl).map(|m| m.ino()) else {
+        let Ok(id) = fs::metadata(&ctrl).map(|m| RecordId::of(&m)) else {
             return; // gone meanwhile: nothing to do
         };
         let (file, flag_path, seq) = match flags::create(&self.paths.x, &name, &mut self.seq) {
@@ -115,6 +120,24 @@ impl Daemon {
             &self.paths.root,
         );
         drop(file);
+        if let Err(e) = &res {
+            if could_not_fork(e) {
+                // A system problem (process limit, memory), not the client's: like a flag
+                // that cannot be created, wait without counting an attempt (counting could
+                // end in deleting the request).
+                let _ = fs::remove_file(&flag_path);
+                if let JobKind::Ftp(j) = &cmd.kind {
+                    let _ = fs::remove_file(&j.cmdfile);
+                }
+                let msg = format!("could not fork ({e}); not counted as an attempt");
+                if let Ok(mut f) = open_append(&log_path) {
+                    let _ = writeln!(f, "{msg}");
+                }
+                self.log.line(&name, &msg);
+                self.defer(&plan.record, plan.client.timeout, now);
+                return;
+            }
+        }
         let rec = self.records.get_mut(&plan.record).expect("record");
         rec.attempts = plan.attempt;
         rec.retry = plan.client.retry;
@@ -127,7 +150,7 @@ impl Daemon {
         match res {
             Ok(pid) => {
                 rec.running = Some(pid);
-                rec.inode = inode;
+                rec.id = id;
                 rec.state = "running";
                 rec.next_at = None;
                 rec.next_wall = None;
@@ -351,14 +374,14 @@ impl Daemon {
             );
         }
         let ctrl = self.paths.control.join(&job.record);
-        let same_inode = self
+        let same_record = self
             .records
             .get(&job.record)
-            .map(|r| r.inode)
-            .and_then(|ino| fs::metadata(&ctrl).ok().map(|m| m.ino() == ino))
+            .map(|r| r.id)
+            .and_then(|id| fs::metadata(&ctrl).ok().map(|m| RecordId::of(&m) == id))
             .unwrap_or(false);
         let secs = now.duration_since(job.started).as_secs();
-        if !same_inode {
+        if !same_record {
             self.log.line(
                 &job.client,
                 &format!(

@@ -17,7 +17,7 @@ use nix::poll::{PollFd, PollFlags};
 
 use super::log::{Log, NO_CLIENT};
 use super::record::Record;
-use super::tablecache::TableCache;
+use super::tablecache::{TableCache, TableChange};
 use super::watch::Watches;
 use crate::sys::{poll, reap, sig::SignalPipe};
 
@@ -99,6 +99,17 @@ pub struct Daemon {
     pub seq: u32,
     /// Flags and routes already reported (stale flags, routes without PORTS entries).
     pub reported: HashSet<String>,
+    /// Control entries that are not regular files, already reported (while they stay).
+    pub odd_records: HashSet<String>,
+    /// Control entries inotify named since the last `sync_records`.
+    pub control_changed: HashSet<String>,
+    /// The next `sync_records` stats every entry.
+    pub control_full: bool,
+    /// inotify watches the control directory (else every scan is a full one).
+    pub control_watched: bool,
+    /// Client files (by name) changed since they were read; `PORTS` or `IPSYND` changing
+    /// means a full re-read instead.
+    pub clients_dirty: HashSet<String>,
     pub defhost: String,
     pub(super) last_status: String,
     /// The flags found by the last dispatch, with their staleness (for the status rows).
@@ -157,6 +168,11 @@ pub fn run(opts: &Options) -> i32 {
         kill_after: Vec::new(),
         seq: (std::process::id() % 1000),
         reported: HashSet::new(),
+        odd_records: HashSet::new(),
+        control_changed: HashSet::new(),
+        control_full: true,
+        control_watched: false,
+        clients_dirty: HashSet::new(),
         defhost,
         last_status: String::new(),
         flags_seen: Vec::new(),
@@ -212,14 +228,20 @@ impl Daemon {
         loop {
             let now = Instant::now();
             if now >= rescan_at {
-                if self.tables.changed_on_disk() {
-                    tables_dirty = true;
+                match self.tables.changes_on_disk() {
+                    TableChange::Nothing => {}
+                    TableChange::Clients(names) => self.clients_dirty.extend(names),
+                    TableChange::Everything => tables_dirty = true,
                 }
+                self.control_full = true;
                 rescan_at = now + self.tables.params.rescan.max(Duration::from_millis(100));
             }
             if tables_dirty {
                 tables_dirty = false;
+                self.clients_dirty.clear();
                 self.reload_tables();
+            } else if !self.clients_dirty.is_empty() {
+                self.reload_clients();
             }
             self.reap();
             self.enforce_deadlines(Instant::now());
@@ -252,6 +274,7 @@ impl Daemon {
             }
             for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
                 if signals.take(sig) {
+                    self.finish_kills_on_exit();
                     self.log.line(
                         NO_CLIENT,
                         &format!(
@@ -297,6 +320,21 @@ impl Daemon {
                 .chain(self.jobs.values().filter(|j| !j.killed).map(|j| j.deadline))
                 .chain(self.kill_after.iter().map(|k| Some(k.1))),
         )
+    }
+
+    /// Client files changed (and nothing else): forget just those; records waiting for
+    /// them are tried, and their problems reported, again.
+    fn reload_clients(&mut self) {
+        let names = std::mem::take(&mut self.clients_dirty);
+        self.tables.forget_clients(&names);
+        for n in &names {
+            self.log.line(n, "client file changed");
+        }
+        for r in self.records.values_mut() {
+            if names.contains(&r.client) {
+                r.missing_reported = false;
+            }
+        }
     }
 
     fn reload_tables(&mut self) {
@@ -350,6 +388,49 @@ impl Daemon {
                 self.log.line(
                     &client,
                     &format!("process group {pgid} still alive: SIGKILL sent"),
+                );
+            }
+        }
+    }
+
+    /// Stopping: transmitters are left running, except those ipsynd has begun to kill
+    /// (maxtime) and whose grace has not passed: nobody would finish the kill, and a
+    /// TERM-proof one would keep its flag, locking its port for good. They get SIGKILL now
+    /// and their flags go, as they would have at the end of the grace.
+    fn finish_kills_on_exit(&mut self) {
+        use nix::sys::signal::Signal;
+        let killed: Vec<i32> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.killed)
+            .map(|(p, _)| *p)
+            .collect();
+        for &pid in &killed {
+            let Some(job) = self.jobs.remove(&pid) else {
+                continue;
+            };
+            super::spawn::kill_group(pid, Signal::SIGKILL);
+            let _ = fs::remove_file(&job.flag);
+            if let JobKind::Ftp(f) = &job.kind {
+                let _ = fs::remove_file(&f.cmdfile);
+            }
+            self.log.line(
+                &job.client,
+                &format!(
+                    "stopping while pid {pid} is killed for maxtime: SIGKILL sent to its process group, flag removed"
+                ),
+            );
+        }
+        for (pgid, _, client) in std::mem::take(&mut self.kill_after) {
+            // Groups whose leader was just killed above are done; the rest lost their
+            // leader already (reaped) but may hold its children.
+            if !killed.contains(&pgid)
+                && super::spawn::group_alive(pgid)
+                && super::spawn::kill_group(pgid, Signal::SIGKILL)
+            {
+                self.log.line(
+                    &client,
+                    &format!("stopping: process group {pgid} still alive: SIGKILL sent"),
                 );
             }
         }

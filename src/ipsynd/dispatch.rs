@@ -4,22 +4,28 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::rc::Rc;
 use std::time::Instant;
 
 use super::attempt::Plan;
 use super::control::client_of_record;
 use super::daemon::Daemon;
 use super::flags;
-use super::record::Record;
+use super::record::{Record, RecordId};
 use super::schedule::{self, Candidate};
 use super::tablecache::ClientLookup;
 use super::tables::{ClientParams, PhysPort};
 
 impl Daemon {
     /// Read the control directory into `records`: new records appear, vanished idle ones go.
+    /// Only new entries and those inotify named since the last turn are stat'ed (a turn per
+    /// event must not cost a stat per waiting record); every entry is at a full scan (start,
+    /// rescan, inotify overflow or no inotify at all).
     pub fn sync_records(&mut self) {
+        let full = std::mem::take(&mut self.control_full) || !self.control_watched;
+        let changed = std::mem::take(&mut self.control_changed);
         let mut seen = HashSet::new();
+        let mut odd = HashSet::new();
         if let Ok(rd) = fs::read_dir(&self.paths.control) {
             for ent in rd.flatten() {
                 let Ok(name) = ent.file_name().into_string() else {
@@ -35,10 +41,39 @@ impl Daemon {
                 let Some(client) = client_of_record(&name) else {
                     continue;
                 };
-                let Ok(md) = ent.metadata() else { continue };
-                if !md.is_file() {
-                    continue;
+                if !full && !changed.contains(&name) {
+                    if self.records.contains_key(&name) {
+                        seen.insert(name);
+                        continue;
+                    }
+                    if self.odd_records.contains(&name) {
+                        odd.insert(name);
+                        continue;
+                    }
                 }
+                // stat, not lstat: a link to a regular file is a record, as it was for the
+                // original. Anything else is reported once while it stays, and kept.
+                // (DirEntry::metadata is an lstat relative to the directory: cheap; only a
+                // link costs a second, full-path stat.)
+                let md = match ent.metadata().and_then(|md| {
+                    if md.file_type().is_symlink() {
+                        fs::metadata(ent.path())
+                    } else {
+                        Ok(md)
+                    }
+                }) {
+                    Ok(md) if md.is_file() => md,
+                    Ok(_) | Err(_) => {
+                        odd.insert(name.clone());
+                        if self.odd_records.insert(name.clone()) {
+                            self.log.line(
+                                super::log::NO_CLIENT,
+                                &format!("control record {name} is not a regular file; ignored"),
+                            );
+                        }
+                        continue;
+                    }
+                };
                 seen.insert(name.clone());
                 let mtime = md.modified().unwrap_or(std::time::UNIX_EPOCH);
                 self.records
@@ -48,11 +83,13 @@ impl Daemon {
                             r.mtime = mtime;
                         }
                     })
-                    .or_insert_with(|| Record::new(&name, &client, mtime, md.ino()));
+                    .or_insert_with(|| Record::new(&name, &client, mtime, RecordId::of(&md)));
             }
         }
         self.records
             .retain(|name, r| r.running.is_some() || seen.contains(name));
+        // Forget what went away, so it is reported again should it come back.
+        self.odd_records.retain(|n| odd.contains(n));
     }
 
     /// Start every record that may start now, in service order, within port capacity.
@@ -104,7 +141,7 @@ impl Daemon {
         }
 
         let mut cands = Vec::new();
-        let mut params: HashMap<String, ClientParams> = HashMap::new();
+        let mut params: HashMap<String, Rc<ClientParams>> = HashMap::new();
         let names: Vec<String> = self.records.keys().cloned().collect();
         for name in names {
             let (client, due, running) = {
@@ -119,7 +156,7 @@ impl Daemon {
                 self.log.line(&client, &p);
             }
             let cp = match lookup {
-                ClientLookup::Found(cp) => *cp,
+                ClientLookup::Found(cp) => cp,
                 ClientLookup::Missing(why) => {
                     let r = self.records.get_mut(&name).expect("record");
                     r.state = "no-client";
@@ -190,7 +227,8 @@ impl Daemon {
             self.start_attempt(
                 Plan {
                     record: c.name.clone(),
-                    client: cp,
+                    // A copy only for a record that starts now.
+                    client: ClientParams::clone(&cp),
                     attempt,
                     route,
                     port,

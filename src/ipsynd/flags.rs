@@ -52,16 +52,25 @@ impl FlagInfo {
 /// written just before the fork; clock ticks round down).
 const START_SLACK_SECS: u64 = 5;
 
+/// The boot time in epoch seconds (`btime` of `/proc/stat`), read once: it does not change,
+/// and `/proc/stat` is long on machines with many CPUs while every turn checks every flag.
+fn boot_time() -> Option<u64> {
+    static BTIME: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *BTIME.get_or_init(|| {
+        fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok()))
+    })
+}
+
 /// When process `pid` started, in epoch seconds (Linux `/proc`), if it can be told.
 pub fn process_start_epoch(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 22 (starttime, clock ticks since boot) counted after the ")" closing comm.
     let after = stat.rsplit_once(')')?.1;
     let ticks: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
-    let btime: u64 = fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok()))?;
+    let btime = boot_time()?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if hz <= 0 {

@@ -14,7 +14,7 @@ use std::process::Stdio;
 use super::control::{queue_dir, queue_files, queue_name};
 use super::daemon::Daemon;
 use super::fipseq::split_words;
-use super::ftpscript::{command_file, judge};
+use super::ftpscript::{command_file, ftp_safe, judge};
 use super::tables::{ClientParams, PhysPort};
 use crate::sys::reap::ExitKind;
 
@@ -57,6 +57,16 @@ pub fn prepare(
     let files = queue_files(&qdir)?;
     if files.is_empty() {
         return Ok(None);
+    }
+    for (path, name) in &files {
+        if !ftp_safe(&path.to_string_lossy()) || !ftp_safe(name) {
+            d.log.line(
+                &cp.name,
+                &format!(
+                    "ftp: not sent {name:?}: its name cannot be passed to ftp (control character or double quote); kept"
+                ),
+            );
+        }
     }
     let cmdfile = d.paths.x.join(format!("{CMD_PREFIX}{seq:03}|{}", cp.name));
     let _ = fs::remove_file(&cmdfile); // a left-over of a crash; we own this name

@@ -29,9 +29,17 @@ fn ftp_word(w: &str) -> String {
     }
 }
 
+/// Whether a path or name can be written into the command file: no control character (a
+/// newline would start a command of its own, and ftp's `!` runs a local shell) and no
+/// double quote (ftp's quoting has no escape for it).
+pub fn ftp_safe(s: &str) -> bool {
+    !s.chars().any(|c| c.is_control() || c == '"')
+}
+
 /// The FTP command file: the `ftpline:` lines in order (in `user` and `proxy user` lines the
 /// first comma becomes a space, `user logon,passwd` -> `user logon passwd`), then
-/// `put <path> <name>` per file, then `quit`. Every line ends with `\n`.
+/// `put <path> <name>` per file whose path and name are [`ftp_safe`] (the others are left
+/// out, so judged not sent), then `quit`. Every line ends with `\n`.
 pub fn command_file(ftplines: &[String], files: &[(PathBuf, String)]) -> String {
     let mut out = String::new();
     for l in ftplines {
@@ -43,11 +51,11 @@ pub fn command_file(ftplines: &[String], files: &[(PathBuf, String)]) -> String 
         out.push('\n');
     }
     for (path, name) in files {
-        out.push_str(&format!(
-            "put {} {}\n",
-            ftp_word(&path.to_string_lossy()),
-            ftp_word(name)
-        ));
+        let path = path.to_string_lossy();
+        if !ftp_safe(&path) || !ftp_safe(name) {
+            continue;
+        }
+        out.push_str(&format!("put {} {}\n", ftp_word(&path), ftp_word(name)));
     }
     out.push_str("quit\n");
     out

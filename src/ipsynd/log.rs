@@ -13,10 +13,23 @@ use chrono::{DateTime, Local};
 /// Client field used for lines that concern no particular client.
 pub const NO_CLIENT: &str = "-";
 
-/// One formatted log line (without the newline).
+/// One formatted log line (without the newline). Control characters (from a record's file
+/// name, say) are escaped, so one event is always one line and no name can forge another.
 pub fn format_line(now: &DateTime<Local>, client: &str, msg: &str) -> String {
     let client = if client.is_empty() { NO_CLIENT } else { client };
-    format!("{} ipsynd {client} {msg}", now.format("%d %b %Y %H:%M:%S"))
+    let line = format!("{} ipsynd {client} {msg}", now.format("%d %b %Y %H:%M:%S"));
+    if !line.chars().any(char::is_control) {
+        return line;
+    }
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Appends lines to the daemon log (and echoes them to stderr).
@@ -66,5 +79,9 @@ mod tests {
             "10 Jan 1997 14:10:05 ipsynd JUKEBOX gave up after 11 attempts"
         );
         assert_eq!(format_line(&t, "", "x"), "10 Jan 1997 14:10:05 ipsynd - x");
+        assert_eq!(
+            format_line(&t, "A\nB", "record A\nB\tkept\r"),
+            "10 Jan 1997 14:10:05 ipsynd A\\nB record A\\nB\\tkept\\r"
+        );
     }
 }

@@ -1,7 +1,28 @@
 //! What ipsynd remembers about one control record between attempts, and the pure decision
 //! taken after a failed attempt (retry later or give up).
 
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant, SystemTime};
+
+/// Which file a control record is: its inode number and, where the file system keeps one,
+/// its birth time. The inode alone is not enough: ext4 gives a file created right after a
+/// delete the same inode number, so a request re-created while the transmitter ends would
+/// look like the old record still there (a failure) instead of a success plus a new request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordId {
+    pub ino: u64,
+    pub born: Option<SystemTime>,
+}
+
+impl RecordId {
+    pub fn of(md: &Metadata) -> RecordId {
+        RecordId {
+            ino: md.ino(),
+            born: md.created().ok(),
+        }
+    }
+}
 
 /// The per-record state kept by the daemon (the record file itself is the durable part).
 #[derive(Debug, Clone)]
@@ -9,9 +30,9 @@ pub struct Record {
     pub name: String,
     pub client: String,
     pub mtime: SystemTime,
-    /// Inode at the start of the running attempt: a record deleted and re-created under the
-    /// same name while the transmitter ran is a success plus a new request.
-    pub inode: u64,
+    /// The record file at the start of the running attempt: a record deleted and re-created
+    /// under the same name while the transmitter ran is a success plus a new request.
+    pub id: RecordId,
     pub attempts: u32,
     pub retry: u32,
     pub next_at: Option<Instant>,
@@ -27,12 +48,12 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(name: &str, client: &str, mtime: SystemTime, inode: u64) -> Record {
+    pub fn new(name: &str, client: &str, mtime: SystemTime, id: RecordId) -> Record {
         Record {
             name: name.to_string(),
             client: client.to_string(),
             mtime,
-            inode,
+            id,
             attempts: 0,
             retry: 0,
             next_at: None,
@@ -83,12 +104,35 @@ mod tests {
         assert_eq!(after_failure(3, 3, 90), AfterFailure::GiveUp);
         assert_eq!(after_failure(1, 1, 90), AfterFailure::GiveUp);
         assert_eq!(after_failure(1, 0, 90), AfterFailure::GiveUp);
+        // The default retry:11 means eleven attempts in all.
+        let tries = (1..=20)
+            .take_while(|&k| after_failure(k, 11, 90) != AfterFailure::GiveUp)
+            .count();
+        assert_eq!(tries + 1, 11);
+    }
+
+    #[test]
+    fn a_new_file_with_a_reused_inode_is_another_record() {
+        let dir = std::env::temp_dir().join(format!("ipsynd-recid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("R");
+        std::fs::write(&p, "").unwrap();
+        let first = RecordId::of(&std::fs::metadata(&p).unwrap());
+        assert_eq!(first, RecordId::of(&std::fs::metadata(&p).unwrap()));
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, "").unwrap();
+        let second = RecordId::of(&std::fs::metadata(&p).unwrap());
+        if first.born.is_some() {
+            assert_ne!(first, second, "same name, new file");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn due_when_not_running_and_time_reached() {
         let now = Instant::now();
-        let mut r = Record::new("A", "A", SystemTime::now(), 1);
+        let id = RecordId { ino: 1, born: None };
+        let mut r = Record::new("A", "A", SystemTime::now(), id);
         assert!(r.due(now));
         r.next_at = Some(now + Duration::from_secs(5));
         assert!(!r.due(now));

@@ -1,9 +1,10 @@
-//! ipsynd scheduling decisions, pure: which route an attempt uses (tryalt), what happens
-//! after a failed attempt (retry), which physical port to take, and the service order.
+//! ipsynd scheduling decisions, pure: which route an attempt uses (tryalt), which physical
+//! port to take, and the service order. (What follows a failed attempt is
+//! `record::after_failure`.)
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use super::tables::{PhysPort, PortsTable, TryAlt};
 
@@ -17,54 +18,6 @@ pub fn use_alt(attempt: u32, tryalt: TryAlt, has_alt: bool) -> bool {
     match tryalt {
         TryAlt::Every(n) => attempt.is_multiple_of(n.max(1) + 1),
         TryAlt::Even => attempt.is_multiple_of(2),
-    }
-}
-
-/// What comes after a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    /// Start the next attempt at this instant.
-    RetryAt(Instant),
-    /// `retry` attempts failed: give up.
-    GiveUp,
-}
-
-/// Retry bookkeeping of one control record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RetryState {
-    /// Attempts made so far (started ones count once they end).
-    pub attempts: u32,
-    /// When the next attempt may start; `None` = at once.
-    pub next_at: Option<Instant>,
-}
-
-impl RetryState {
-    pub fn new() -> RetryState {
-        RetryState::default()
-    }
-
-    /// The number (1-based) the next attempt will carry.
-    pub fn next_attempt(&self) -> u32 {
-        self.attempts + 1
-    }
-
-    /// Whether the next attempt may start at `now`.
-    pub fn ready(&self, now: Instant) -> bool {
-        self.next_at.is_none_or(|t| t <= now)
-    }
-
-    /// Record a failed attempt ending at `now`. `timeout` is seconds between attempts,
-    /// `retry` the attempts allowed in all.
-    pub fn on_failure(&mut self, now: Instant, timeout: u64, retry: u32) -> Next {
-        self.attempts += 1;
-        if self.attempts >= retry.max(1) {
-            self.next_at = None;
-            Next::GiveUp
-        } else {
-            let at = now + Duration::from_secs(timeout);
-            self.next_at = Some(at);
-            Next::RetryAt(at)
-        }
     }
 }
 

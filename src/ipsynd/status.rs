@@ -46,13 +46,19 @@ fn dash(s: &str) -> &str {
     }
 }
 
+/// A name as one whitespace-free word (blanks and control characters become `_`), so a
+/// line always splits into the same columns.
+fn word(s: &str) -> String {
+    dash(s).replace(|c: char| c.is_whitespace() || c.is_control(), "_")
+}
+
 /// The text form.
 pub fn render_text(rows: &[Row]) -> String {
     let mut out = String::from("; client state attempt port pid next record\n");
     for r in rows {
         out.push_str(&format!(
             "{} {} {}/{} {} {} {} {}\n",
-            r.client,
+            word(&r.client),
             r.state,
             r.attempt,
             r.retry,
@@ -63,7 +69,7 @@ pub fn render_text(rows: &[Row]) -> String {
                 "-".into()
             },
             r.next.as_deref().unwrap_or("-"),
-            dash(&r.record).replace(char::is_whitespace, "_"),
+            word(&r.record),
         ));
     }
     out
@@ -119,6 +125,15 @@ mod tests {
                 "SYN_JUKEBOX"
             ]
         );
+        let odd = Row {
+            client: "TWO WORDS\nX".into(),
+            record: "SYN_two words\nx".into(),
+            ..rows[0].clone()
+        };
+        let t = render_text(std::slice::from_ref(&odd));
+        assert_eq!(t.lines().count(), 2, "{t}");
+        let w: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!((w[0], w[6]), ("TWO_WORDS_X", "SYN_two_words_x"));
         let j: serde_json::Value = serde_json::from_str(&render_json(&rows, "now")).unwrap();
         assert_eq!(j["records"][0]["state"], "running");
         assert_eq!(j["records"][0]["pid"], 42);

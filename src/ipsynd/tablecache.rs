@@ -4,9 +4,10 @@
 //! fingerprint of names, sizes and mtimes taken at every rescan. Every problem found while
 //! parsing is returned with `file:line` so the daemon logs it; nothing here is fatal.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use super::tables::{self, ClientParams, DaemonParams, PortsTable};
@@ -35,7 +36,8 @@ impl TablePaths {
 /// What a client lookup found.
 #[derive(Debug, Clone)]
 pub enum ClientLookup {
-    Found(Box<ClientParams>),
+    /// Shared with the cache: a lookup on every turn for every waiting record costs no copy.
+    Found(Rc<ClientParams>),
     /// Missing or unreadable, with the reason for the log.
     Missing(String),
 }
@@ -46,30 +48,51 @@ pub struct TableCache {
     pub ports: PortsTable,
     pub params: DaemonParams,
     clients: HashMap<String, ClientLookup>,
-    fingerprint: Vec<(String, u64, Option<SystemTime>)>,
+    fingerprint: Fingerprint,
 }
 
-fn fingerprint(paths: &TablePaths) -> Vec<(String, u64, Option<SystemTime>)> {
-    let mut out = Vec::new();
-    let mut stat = |p: &Path| {
-        if let Ok(md) = fs::metadata(p) {
-            out.push((
-                p.to_string_lossy().into_owned(),
-                md.len(),
-                md.modified().ok(),
-            ));
-        }
-    };
-    stat(&paths.ports);
-    stat(&paths.ipsynd);
+/// Size and mtime of a table file.
+type Stamp = (u64, Option<SystemTime>);
+
+/// What the tables looked like when last read: `PORTS`, `IPSYND`, and every client file by
+/// name (a missing file has no entry).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Fingerprint {
+    ports: Option<Stamp>,
+    ipsynd: Option<Stamp>,
+    clients: BTreeMap<String, Stamp>,
+}
+
+fn stamp(p: &Path) -> Option<Stamp> {
+    fs::metadata(p)
+        .ok()
+        .map(|md| (md.len(), md.modified().ok()))
+}
+
+fn fingerprint(paths: &TablePaths) -> Fingerprint {
+    let mut clients = BTreeMap::new();
     if let Ok(rd) = fs::read_dir(&paths.clients) {
-        let mut names: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-        names.sort();
-        for p in names {
-            stat(&p);
+        for e in rd.flatten() {
+            if let (Ok(name), Some(st)) = (e.file_name().into_string(), stamp(&e.path())) {
+                clients.insert(name, st);
+            }
         }
     }
-    out
+    Fingerprint {
+        ports: stamp(&paths.ports),
+        ipsynd: stamp(&paths.ipsynd),
+        clients,
+    }
+}
+
+/// What changed on disk since the tables were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableChange {
+    Nothing,
+    /// Only these client files (by name) changed, appeared or went.
+    Clients(Vec<String>),
+    /// `PORTS` or `IPSYND` changed: read everything again.
+    Everything,
 }
 
 impl TableCache {
@@ -80,7 +103,7 @@ impl TableCache {
             ports: PortsTable::parse("", &paths.ports).0,
             params: DaemonParams::default(),
             clients: HashMap::new(),
-            fingerprint: Vec::new(),
+            fingerprint: Fingerprint::default(),
             paths,
         };
         let problems = t.reload();
@@ -126,9 +149,42 @@ impl TableCache {
         problems
     }
 
-    /// Whether the files changed since the last (re)load, judged by name, size and mtime.
-    pub fn changed_on_disk(&self) -> bool {
-        fingerprint(&self.paths) != self.fingerprint
+    /// What changed since the files were read, judged by name, size and mtime.
+    pub fn changes_on_disk(&self) -> TableChange {
+        let now = fingerprint(&self.paths);
+        let old = &self.fingerprint;
+        if now.ports != old.ports || now.ipsynd != old.ipsynd {
+            return TableChange::Everything;
+        }
+        let mut names: Vec<String> = now
+            .clients
+            .iter()
+            .filter(|(n, st)| old.clients.get(*n) != Some(st))
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.extend(
+            old.clients
+                .keys()
+                .filter(|n| !now.clients.contains_key(*n))
+                .cloned(),
+        );
+        if names.is_empty() {
+            TableChange::Nothing
+        } else {
+            TableChange::Clients(names)
+        }
+    }
+
+    /// Forget the parsed files of these clients (read again on next use); the other
+    /// clients, `PORTS` and `IPSYND` stay as they are.
+    pub fn forget_clients<'a>(&mut self, names: impl IntoIterator<Item = &'a String>) {
+        for n in names {
+            self.clients.remove(n);
+            match stamp(&self.paths.clients.join(n)) {
+                Some(st) => self.fingerprint.clients.insert(n.clone(), st),
+                None => self.fingerprint.clients.remove(n),
+            };
+        }
     }
 
     /// The parameters of `client` (uppercase). The second value holds the problems found when
@@ -138,11 +194,17 @@ impl TableCache {
             return (c.clone(), Vec::new());
         }
         let path = self.paths.clients.join(client);
+        // The fingerprint describes what was read (stamped before reading: a change while
+        // reading shows at the next rescan).
+        match stamp(&path) {
+            Some(st) => self.fingerprint.clients.insert(client.to_string(), st),
+            None => self.fingerprint.clients.remove(client),
+        };
         let (found, problems) = match fs::read_to_string(&path) {
             Ok(text) => {
                 let (cp, probs) = tables::parse_client(client, &text, &path);
                 (
-                    ClientLookup::Found(Box::new(cp)),
+                    ClientLookup::Found(Rc::new(cp)),
                     probs.iter().map(|p| p.to_string()).collect(),
                 )
             }
@@ -176,12 +238,13 @@ mod tests {
         assert!(problems[0].contains("PORTS:2"), "{problems:?}");
         assert_eq!(t.params.rescan, std::time::Duration::from_secs(2));
         assert_eq!(t.ports.route_ports("A").len(), 1);
-        assert!(!t.changed_on_disk());
+        assert_eq!(t.changes_on_disk(), TableChange::Nothing);
 
         assert!(matches!(t.client("X").0, ClientLookup::Missing(_)));
         fs::write(root.join("tables/syn/client/X"), "retry:abc\n").unwrap();
-        assert!(
-            t.changed_on_disk(),
+        assert_eq!(
+            t.changes_on_disk(),
+            TableChange::Clients(vec!["X".into()]),
             "a new client file changes the fingerprint"
         );
         // Cached until reloaded.
@@ -195,6 +258,23 @@ mod tests {
         assert!(matches!(found, ClientLookup::Found(_)));
         assert_eq!(probs.len(), 1, "retry:abc is reported once, on parsing");
         assert!(t.client("X").1.is_empty(), "cached the second time");
+        // Forgetting one client reads it again, and only it; PORTS changes everything.
+        fs::write(root.join("tables/syn/client/Y"), "retry:1\n").unwrap();
+        assert!(matches!(t.client("Y").0, ClientLookup::Found(_)));
+        fs::write(root.join("tables/syn/client/X"), "retry:2\n").unwrap();
+        fs::remove_file(root.join("tables/syn/client/Y")).unwrap();
+        let TableChange::Clients(names) = t.changes_on_disk() else {
+            panic!("clients only");
+        };
+        assert_eq!(names, ["X", "Y"]);
+        t.forget_clients(&names);
+        assert_eq!(t.changes_on_disk(), TableChange::Nothing);
+        assert!(matches!(t.client("Y").0, ClientLookup::Missing(_)));
+        let (found, probs) = t.client("X");
+        assert!(probs.is_empty());
+        assert!(matches!(found, ClientLookup::Found(c) if c.retry == 2));
+        fs::write(root.join("tables/syn/PORTS"), "route:b host:h\n").unwrap();
+        assert_eq!(t.changes_on_disk(), TableChange::Everything);
         fs::remove_dir_all(&root).unwrap();
     }
 }

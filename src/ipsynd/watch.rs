@@ -14,6 +14,8 @@ pub(super) struct Watches {
     pub inotify: Option<Inotify>,
     pub control: Option<WatchDescriptor>,
     pub x: Option<WatchDescriptor>,
+    /// `tables/syn/client`: a change there re-reads just that client's file.
+    pub clients: Option<WatchDescriptor>,
 }
 
 impl Daemon {
@@ -29,6 +31,7 @@ impl Daemon {
                     inotify: None,
                     control: None,
                     x: None,
+                    clients: None,
                 };
             }
         };
@@ -41,26 +44,36 @@ impl Daemon {
             }
         };
         use AddWatchFlags as W;
-        // A record's content is ignored, so its creation is enough to act on.
+        // A record's content is ignored, so its creation is enough to act on; a rewrite or
+        // touch changes its age (mtime).
         let control = add(
             &self.paths.control,
-            W::IN_CREATE | W::IN_MOVED_TO | W::IN_DELETE | W::IN_MOVED_FROM | W::IN_ATTRIB,
+            W::IN_CREATE
+                | W::IN_MOVED_TO
+                | W::IN_DELETE
+                | W::IN_MOVED_FROM
+                | W::IN_ATTRIB
+                | W::IN_CLOSE_WRITE,
         );
+        self.control_watched = control.is_some();
         // A flag going away frees a port or a client.
         let x = add(&self.paths.x, W::IN_DELETE | W::IN_MOVED_FROM);
         // Tables: act when a file is complete (close after write, or renamed into place).
         let tflags = W::IN_CLOSE_WRITE | W::IN_MOVED_TO | W::IN_DELETE | W::IN_MOVED_FROM;
         add(&self.tables.paths.syn.clone(), tflags);
-        add(&self.tables.paths.clients.clone(), tflags);
+        let clients = add(&self.tables.paths.clients.clone(), tflags);
         Watches {
             inotify: Some(inotify),
             control,
             x,
+            clients,
         }
     }
 
-    /// Drain inotify; returns whether the tables changed. Control and flag events need no
-    /// bookkeeping: every turn of the loop scans both directories.
+    /// Drain inotify; returns whether all tables must be read again (`PORTS`, `IPSYND`,
+    /// overflow). A client file's event names just that client (`clients_dirty`), a control
+    /// event the entry the next scan must stat; flag events need no bookkeeping (every turn
+    /// reads `x/`).
     pub(super) fn read_events(&mut self, i: &Inotify, w: &Watches) -> bool {
         let mut tables = false;
         while let Ok(events) = i.read_events() {
@@ -70,16 +83,31 @@ impl Daemon {
             for ev in events {
                 if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
                     tables = true;
+                    self.control_full = true;
                     continue;
                 }
-                if Some(ev.wd) == w.control || Some(ev.wd) == w.x {
+                if Some(ev.wd) == w.control {
+                    match ev.name.map(|n| n.into_string()) {
+                        Some(Ok(n)) => {
+                            self.control_changed.insert(n);
+                        }
+                        _ => self.control_full = true,
+                    }
+                    continue;
+                }
+                if Some(ev.wd) == w.x {
                     continue;
                 }
                 let name = ev
                     .name
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                if !name.starts_with('.') {
+                if name.starts_with('.') {
+                    continue; // an editor's or writer's temporary file
+                }
+                if Some(ev.wd) == w.clients && !name.is_empty() {
+                    self.clients_dirty.insert(name);
+                } else {
                     tables = true;
                 }
             }

@@ -14,8 +14,10 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub const IPSYND: &str = env!("CARGO_BIN_EXE_ipsynd");
 
 /// The stand-in transmitter. Knobs come from `knobs/<CLIENT>` (shell assignments):
-/// `FAIL=n` fail the first n calls, `SLEEP=s` sleep before finishing, `KEEPFLAG=1` forget to
-/// delete the flag, `EXIT=c` exit code on failure. Each call leaves `calls/<CLIENT>/<nnn>.info`
+/// `FAIL=n` fail the first n calls, `SLEEP=s` sleep before finishing, `HOLD=1` wait (at most
+/// 60 s) until the test calls [`Fip::release`], `KEEPFLAG=1` forget to delete the flag,
+/// `EXIT=c` exit code on failure, `RETOUCH=1` re-create the control record right after the
+/// first call deleted it (a new request arriving while the transmission ends). Each call leaves `calls/<CLIENT>/<nnn>.info`
 /// (START, PID, FLAG content, then END) and `<nnn>.argv` (one argument per line, `$0` first).
 const STANDIN: &str = r#"#!/bin/bash
 ROOT='@ROOT@'
@@ -39,7 +41,7 @@ if [ -z "$client" ]; then
   client=${args[$((n-7))]}; queue=${args[$((n-6))]}; log=${args[$((n-3))]}
   flag=${args[$((n-2))]}; ctrl=${args[$((n-1))]}
 fi
-FAIL=0 SLEEP=0 KEEPFLAG=0 EXIT=1
+FAIL=0 SLEEP=0 HOLD=0 KEEPFLAG=0 EXIT=1 RETOUCH=0
 [ -f "$ROOT/knobs/$client" ] && . "$ROOT/knobs/$client"
 calls="$ROOT/calls/$client"
 mkdir -p "$calls"
@@ -49,6 +51,9 @@ base="$calls/$(printf %03d "$seq")"
 printf '%s\n' "$0" "$@" > "$base.argv.tmp"; mv "$base.argv.tmp" "$base.argv"
 echo "standin: call $seq for $client" >> "$log"
 [ "$SLEEP" != 0 ] && sleep "$SLEEP"
+if [ "$HOLD" = 1 ]; then
+  n=0; while [ ! -e "$ROOT/release/$client" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done
+fi
 rc=0
 if [ "$seq" -lt "$FAIL" ]; then
   rc=$EXIT
@@ -56,6 +61,7 @@ else
   mkdir -p "$ROOT/sent/$client"
   for f in "$ROOT/spool/syn/$queue"/*; do [ -f "$f" ] && mv "$f" "$ROOT/sent/$client/"; done
   rm -f "$ctrl"
+  [ "$RETOUCH" = 1 ] && [ "$seq" = 0 ] && : > "$ctrl"
 fi
 echo "END $(date +%s.%N)" >> "$base.info"
 [ "$KEEPFLAG" = 1 ] || rm -f "$flag"
@@ -104,6 +110,7 @@ impl Fip {
             "knobs",
             "calls",
             "bin",
+            "release",
         ] {
             fs::create_dir_all(root.join(d)).unwrap();
         }
@@ -145,6 +152,11 @@ impl Fip {
         fs::write(self.path(&format!("knobs/{client}")), text).unwrap();
     }
 
+    /// Let the stand-in's `HOLD=1` calls for `client` finish.
+    pub fn release(&self, client: &str) {
+        fs::write(self.path(&format!("release/{client}")), "").unwrap();
+    }
+
     pub fn record(&self, name: &str) -> PathBuf {
         let p = self.path("spool/syn/control").join(name);
         fs::write(&p, "").unwrap();
@@ -161,18 +173,55 @@ impl Fip {
 
     /// Start ipsynd on this tree; stderr goes to `ipsynd.stderr<n>`.
     pub fn start(&mut self) -> i32 {
+        self.start_with(|_| {})
+    }
+
+    /// Start ipsynd as user `uid` (group `uid` too), with at most `nproc` processes for that
+    /// user if given (`RLIMIT_NPROC`; the root user is exempt from it, another one is not,
+    /// and root also reads unreadable files). The whole tree is opened up for that user
+    /// first; files the test creates later must be readable by it. Run by another user than
+    /// root, the tests stay that user (which already cannot read a mode-000 file); the
+    /// process limit then counts all of that user's processes, so `nproc` needs root.
+    pub fn start_as(&mut self, uid: u32, nproc: Option<u64>) -> i32 {
+        open_up(&self.root);
+        self.start_with(|cmd| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } == 0 {
+                cmd.uid(uid).gid(uid);
+            }
+            if let Some(n) = nproc {
+                // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        let lim = libc::rlimit {
+                            rlim_cur: n,
+                            rlim_max: n,
+                        };
+                        if libc::setrlimit(libc::RLIMIT_NPROC, &lim) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
+        })
+    }
+
+    /// Start ipsynd with extra settings on its command.
+    pub fn start_with(&mut self, f: impl FnOnce(&mut Command)) -> i32 {
         let n = self.daemons.len();
         let err = fs::File::create(self.path(&format!("ipsynd.stderr{n}"))).unwrap();
         // The root by `-r` (FIP_ROOT removed): ipsynd must pass it on to transmitters itself.
-        let child = Command::new(IPSYND)
-            .arg("-r")
+        let mut cmd = Command::new(IPSYND);
+        cmd.arg("-r")
             .arg(&self.root)
             .env_remove("FIP_ROOT")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .expect("start ipsynd");
+            .stderr(err);
+        f(&mut cmd);
+        let child = cmd.spawn().expect("start ipsynd");
         let pid = child.id() as i32;
         self.daemons.push(child);
         assert!(
@@ -211,6 +260,16 @@ impl Fip {
 
     pub fn wait_log(&self, needle: &str) -> bool {
         wait_for(WAIT, || self.log().contains(needle))
+    }
+
+    /// Wait until at least `n` log lines contain `needle`.
+    pub fn wait_log_count(&self, needle: &str, n: usize) -> bool {
+        wait_for(WAIT, || self.log_count(needle) >= n)
+    }
+
+    /// Wait until the status text satisfies `f` (it is rewritten on every change).
+    pub fn wait_status(&self, f: impl Fn(&str) -> bool) -> bool {
+        wait_for(WAIT, || f(&self.status()))
     }
 
     /// Number of log lines containing `needle`.
@@ -308,6 +367,21 @@ impl Drop for Fip {
             let _ = fs::remove_dir_all(&self.root);
         } else {
             eprintln!("test tree kept: {}", self.root.display());
+        }
+    }
+}
+
+/// Make every directory of `dir` (itself included) writable and every file readable and
+/// writable by anybody, for an ipsynd running as another user.
+pub fn open_up(dir: &Path) {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let md = fs::symlink_metadata(e.path()).unwrap();
+        if md.is_dir() {
+            open_up(&e.path());
+        } else if md.is_file() {
+            let mode = md.permissions().mode() | 0o666;
+            fs::set_permissions(e.path(), fs::Permissions::from_mode(mode)).unwrap();
         }
     }
 }

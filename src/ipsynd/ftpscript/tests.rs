@@ -119,3 +119,16 @@ fn order_of_sections_matches_names_not_positions() {
     let out = "local: /q/a remote: a\n250 Stored.\nlocal: /q/b remote: b\n2260 no\n22\n";
     assert_eq!(judge(out, &f), [true, false]);
 }
+
+#[test]
+fn names_that_could_smuggle_commands_are_left_out() {
+    let f = files(&[
+        ("/q/evil\n!touch x", "evil\n!touch x"),
+        ("/q/quo\"te", "quo\"te"),
+        ("/q/ok", "ok"),
+        ("/q/tab\there", "tab\there"),
+    ]);
+    assert_eq!(command_file(&[], &f), "put /q/ok ok\nquit\n");
+    assert!(ftp_safe("b c") && ftp_safe("ümlaut"));
+    assert!(!ftp_safe("a\rb") && !ftp_safe("\u{7f}"));
+}

@@ -121,16 +121,22 @@ pub struct Tally {
     pub sent: usize,
 }
 
-/// Send one file: header, body, answer. `Ok(Ack)` when the framing held (the receiver may
-/// still have refused the file); `Err` when the connection is no longer usable.
+/// Open a queued file and take its size, before anything of it goes on the wire: a file
+/// that cannot be opened (gone, unreadable) is skipped with the connection still usable.
+fn open_queued(path: &Path) -> io::Result<(File, u64)> {
+    let f = File::open(path)?;
+    let size = f.metadata()?.len();
+    Ok((f, size))
+}
+
+/// Send one opened file: header, body, answer. `Ok(Ack)` when the framing held (the
+/// receiver may still have refused the file); `Err` when the connection is no longer usable.
 fn send_file(
     conn: &mut Conn<'_>,
-    path: &Path,
+    (mut f, size): (File, u64),
     name: &str,
     sig: &SignalPipe,
 ) -> Result<(Ack, u64), ConnError> {
-    let mut f = File::open(path)?;
-    let size = f.metadata()?.len();
     conn.write_all(wire::file_header(size, name).as_bytes())?;
     let mut left = size;
     let mut buf = vec![0u8; 64 * 1024];
@@ -262,7 +268,22 @@ fn transmit(
             log.line(&format!("not sent {name:?}: {why}"));
             continue;
         }
-        match send_file(&mut conn, path, name, sig) {
+        let opened = match open_queued(path) {
+            Ok(o) => o,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Gone since the listing (someone else took it): nothing to send, nothing
+                // lost, and nothing left waiting.
+                log.line(&format!("skipped {name}: vanished from the queue"));
+                t.files -= 1;
+                continue;
+            }
+            Err(e) => {
+                // Kept for a later attempt; the other files still go.
+                log.line(&format!("not sent {name}: cannot read: {e}"));
+                continue;
+            }
+        };
+        match send_file(&mut conn, opened, name, sig) {
             Ok((Ack::Ok(_), size)) => {
                 t.sent += 1;
                 match fs::remove_file(path) {
@@ -274,12 +295,6 @@ fn transmit(
             }
             Ok((Ack::Err(_, why), _)) => {
                 log.line(&format!("not sent {name}: receiver refused: {why}"))
-            }
-            Err(ConnError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                // Gone since the listing (someone else took it): nothing to send, nothing
-                // lost, and nothing left waiting.
-                log.line(&format!("skipped {name}: vanished from the queue"));
-                t.files -= 1;
             }
             Err(e) => return conn_failure(&e, log, &format!("while sending {name} to {peer}")),
         }

@@ -1,7 +1,8 @@
-//! Unit tests of the tryalt rule, retry state, port picking and ordering.
+//! Unit tests of the tryalt rule, port picking and ordering.
 
 use super::*;
 use std::path::Path;
+use std::time::Duration;
 
 fn alts(tryalt: TryAlt, n: u32) -> Vec<u32> {
     (1..=n).filter(|&k| use_alt(k, tryalt, true)).collect()
@@ -28,51 +29,6 @@ fn no_alt_never() {
         assert!(!use_alt(k, TryAlt::Every(2), false));
     }
     assert!(!use_alt(0, TryAlt::Even, true));
-}
-
-#[test]
-fn retry_state_machine() {
-    let t0 = Instant::now();
-    let mut s = RetryState::new();
-    assert_eq!(s.next_attempt(), 1);
-    assert!(s.ready(t0));
-    assert_eq!(
-        s.on_failure(t0, 90, 3),
-        Next::RetryAt(t0 + Duration::from_secs(90))
-    );
-    assert_eq!(s.attempts, 1);
-    assert_eq!(s.next_attempt(), 2);
-    assert!(!s.ready(t0 + Duration::from_secs(89)));
-    assert!(s.ready(t0 + Duration::from_secs(90)));
-    let t1 = t0 + Duration::from_secs(100);
-    assert_eq!(
-        s.on_failure(t1, 90, 3),
-        Next::RetryAt(t1 + Duration::from_secs(90))
-    );
-    assert_eq!(s.on_failure(t1, 90, 3), Next::GiveUp);
-    assert_eq!(s.attempts, 3);
-}
-
-#[test]
-fn retry_one_gives_up_at_once_and_timeout_zero_retries_at_once() {
-    let t0 = Instant::now();
-    let mut s = RetryState::new();
-    assert_eq!(s.on_failure(t0, 90, 1), Next::GiveUp);
-    let mut s = RetryState::new();
-    assert_eq!(s.on_failure(t0, 0, 11), Next::RetryAt(t0));
-    assert!(s.ready(t0));
-}
-
-#[test]
-fn retry_eleven_attempts_in_all() {
-    let t0 = Instant::now();
-    let mut s = RetryState::new();
-    let mut n = 0;
-    while let Next::RetryAt(_) = s.on_failure(t0, 1, 11) {
-        n += 1;
-        assert!(n < 20);
-    }
-    assert_eq!(s.attempts, 11);
 }
 
 fn pp(h: &str, p: u16) -> PhysPort {
