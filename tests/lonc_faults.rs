@@ -216,3 +216,25 @@ fn silent_peer_times_out_in_init_and_refused_connect_backs_off() {
     assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
     drop(mute);
 }
+
+#[test]
+fn an_endless_answer_line_is_cut_at_loncmaxanswer_and_the_link_reopened() {
+    let mut s = Setup::new("flood", &[peer("h1")]);
+    s.set("loncMaxAnswer", "100000");
+    let l = s.start();
+    assert!(s.wait_online("h1"));
+    let kid = l.children();
+    // Ten times the bound, with no newline: without the bound the child would keep buffering
+    // until the reply timeout (300 s by default).
+    assert_eq!(ask(&s.sock("h1"), "flood:1000000"), "con_lost");
+    assert!(
+        s.wait_log("WARNING: Answer from h1 to flood:1000000 is over loncMaxAnswer (100000)"),
+        "{}",
+        s.log()
+    );
+    assert!(s.wait_log("CRITICAL: Closing connection h1"));
+    assert!(s.standin("h1").wait_connections(2, WAIT), "{}", s.log());
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    assert_eq!(s.log_count("Attempting to open new connection"), 1);
+    assert_eq!(l.children(), kid, "the same child reconnected");
+}

@@ -430,8 +430,29 @@ impl Child {
             }
             if let Some(reason) = eof {
                 self.on_tcp_gone(&reason);
+            } else if self.tcp_in.partial_len() > self.cfg.max_answer {
+                self.answer_too_long();
             }
         }
+    }
+
+    /// lond sent more than `loncMaxAnswer` bytes without a newline. Waiting for the rest could
+    /// take all our memory before the reply timeout ends it, so the link counts as lost now.
+    fn answer_too_long(&mut self) {
+        let what = match &self.link {
+            Link::Busy { request, .. } => shown(request),
+            Link::Handshake(_) => "the handshake".to_string(),
+            Link::Delayed(_) => "a delayed message".to_string(),
+            Link::Ready | Link::Down => "nothing".to_string(),
+        };
+        self.log.log(&format!(
+            "WARNING: Answer from {} to {what} is over loncMaxAnswer ({}): at least {} bytes without a newline, connection closed",
+            self.id,
+            self.cfg.max_answer,
+            self.tcp_in.partial_len()
+        ));
+        self.tcp_in.clear();
+        self.on_tcp_gone("answer over loncMaxAnswer");
     }
 
     fn flush_tcp(&mut self) {
@@ -698,6 +719,8 @@ impl Child {
         self.con_lost_all();
         self.link_gen += 1;
         self.tcp = None;
+        self.tcp_in.clear(); // nothing buffered is held through the back-off
+        self.tcp_out.clear();
         self.connecting = false;
         self.link = Link::Down;
         self.link_deadline = None;

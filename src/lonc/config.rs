@@ -121,6 +121,9 @@ pub struct LoncConfig {
     pub backoff_max: Duration,
     /// `loncMaxLine`: longest request in bytes, without its newline (default 16 MiB).
     pub max_line: usize,
+    /// `loncMaxAnswer`: longest answer line from lond in bytes, without its newline (default
+    /// 64 MiB). Past it the link is treated as lost, so a peer cannot fill our memory.
+    pub max_answer: usize,
     /// `loncSyslog`: also log to syslog, on this Unix socket. An absolute path names the
     /// socket; any other value that is set, non-empty and not `0`/`no`/`off`/`false` means
     /// the system's `/dev/log`.
@@ -147,6 +150,10 @@ pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_secs(120);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(360);
 pub const DEFAULT_MAX_LINE: usize = 16 * 1024 * 1024;
+/// Answers are not tied to requests in size (a short `dump` request can fetch megabytes), and
+/// an encrypted answer is hex, twice its plain text: so four times the request limit, which no
+/// real lond answer comes near, while one child still cannot be made to hold more than that.
+pub const DEFAULT_MAX_ANSWER: usize = 64 * 1024 * 1024;
 
 /// Longest duration accepted (about 31 years): keeps `Duration` arithmetic far from overflow.
 const MAX_DURATION_SECS: f64 = 1e9;
@@ -404,6 +411,12 @@ impl LoncConfig {
             "a positive number of bytes",
             |s| parse_uint::<usize>(s).filter(|&n| n > 0),
         );
+        let max_answer = l.typed(
+            "loncMaxAnswer",
+            DEFAULT_MAX_ANSWER,
+            "a positive number of bytes",
+            |s| parse_uint::<usize>(s).filter(|&n| n > 0),
+        );
         let syslog = match l.optional("loncSyslog").filter(|v| truthy(v)) {
             None => None,
             Some(v) if v.starts_with('/') => Some(PathBuf::from(v)),
@@ -474,6 +487,7 @@ impl LoncConfig {
             backoff_min,
             backoff_max,
             max_line,
+            max_answer,
             syslog,
         };
         Ok((config, problems))
@@ -600,6 +614,7 @@ PerlSetVar lonDocRoot /home/httpd/html
              PerlSetVar loncPongDelay 0\nPerlSetVar loncInitTimeout 3\n\
              PerlSetVar loncReplyTimeout .25\nPerlSetVar loncBackoffMin 0.1\n\
              PerlSetVar loncBackoffMax 0.2\nPerlSetVar loncMaxLine 100\n\
+             PerlSetVar loncMaxAnswer 200\n\
              PerlSetVar loncSyslog yes\nPerlSetVar lonAdmEMail adm@example.org\n\
              PerlSetVar lonSysEMail sys@example.org\r\n"
         );
@@ -615,6 +630,7 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_min, Duration::from_millis(100));
         assert_eq!(c.backoff_max, Duration::from_millis(200));
         assert_eq!(c.max_line, 100);
+        assert_eq!(c.max_answer, 200);
         assert_eq!(c.syslog.as_deref(), Some(Path::new("/dev/log")));
         assert_eq!(c.adm_email.as_deref(), Some("adm@example.org"));
         // A trailing \r is dropped, as Perl's split on \s+ did.
@@ -705,6 +721,8 @@ PerlSetVar lonDocRoot /home/httpd/html
             ("loncPongDelay", "."),
             ("loncMaxAttempts", "five"),
             ("loncMaxLine", "0"),
+            ("loncMaxAnswer", "0"),
+            ("loncMaxAnswer", "64M"),
             ("loncBackoffMin", "nan"),
             ("loncInitTimeout", "0"),
             ("loncReplyTimeout", "0.0"),
@@ -784,6 +802,7 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_min, DEFAULT_BACKOFF_MIN);
         assert_eq!(c.backoff_max, DEFAULT_BACKOFF_MAX);
         assert_eq!(c.max_line, DEFAULT_MAX_LINE);
+        assert_eq!(c.max_answer, DEFAULT_MAX_ANSWER);
         assert_eq!(c.syslog, None);
     }
 

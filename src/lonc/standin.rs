@@ -19,8 +19,9 @@
 //! `empty` -> empty line, `sleep:<ms>:<text>` -> `<text>` after the delay, `hang` -> never
 //! answer (the connection stays open), `close` -> close without answering, `reset` -> close with
 //! RST, `garbage_enc` -> `enc:5:zz`, `truncated_enc` -> a valid `enc:` answer cut short,
-//! `encecho:<text>` -> `<text>` as an `enc:` answer (`unknown_cmd` before `ekey`).
-//! They work in clear and inside `enc:` lines alike.
+//! `encecho:<text>` -> `<text>` as an `enc:` answer (`unknown_cmd` before `ekey`),
+//! `flood:<bytes>` -> that many bytes with no newline, then nothing more (the connection stays
+//! open until the peer closes it). They work in clear and inside `enc:` lines alike.
 
 use super::cipher::{derive_key, LineCipher};
 use std::io::{self, BufRead, BufReader, Write};
@@ -87,6 +88,8 @@ pub enum Action {
     Close,
     /// Close with a TCP RST (SO_LINGER 0).
     Reset,
+    /// Send this many bytes without a newline, then behave as [`Action::Hang`].
+    Flood(usize),
 }
 
 /// Per-connection protocol state after the handshake.
@@ -148,6 +151,10 @@ fn dispatch(cmd: &[u8], encrypted: bool, opts: &StandinOptions, session: &mut Se
             }
         }
         (b"hang", None) => Action::Hang,
+        (b"flood", Some(n)) => match std::str::from_utf8(n).ok().and_then(|s| s.parse().ok()) {
+            Some(n) => Action::Flood(n),
+            None => answer("unknown_cmd"),
+        },
         (b"close", None) => Action::Close,
         (b"reset", None) => Action::Reset,
         (b"garbage_enc", None) => answer("enc:5:zz"),
@@ -453,6 +460,18 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 while read_line(&mut reader)?.is_some() {}
                 return Ok(());
             }
+            Action::Flood(n) => {
+                // An endless answer line: the peer may close on us mid-way (that is the point).
+                let chunk = [b'x'; 64 * 1024];
+                let mut left = n;
+                while left > 0 {
+                    let k = left.min(chunk.len());
+                    writer.write_all(&chunk[..k])?;
+                    left -= k;
+                }
+                while read_line(&mut reader)?.is_some() {}
+                return Ok(());
+            }
             Action::Close => return writer.shutdown(Shutdown::Both),
             Action::Reset => {
                 // The RST goes out when the last descriptor closes (see `forget`).
@@ -517,6 +536,8 @@ mod tests {
         assert_eq!(say("hang", &mut s), Action::Hang);
         assert_eq!(say("close", &mut s), Action::Close);
         assert_eq!(say("reset", &mut s), Action::Reset);
+        assert_eq!(say("flood:1000", &mut s), Action::Flood(1000));
+        assert_eq!(text(&say("flood:lots", &mut s)), "unknown_cmd");
         assert_eq!(
             say("sleep:250:late", &mut s),
             Action::Delayed(Duration::from_millis(250), b"late".to_vec())
