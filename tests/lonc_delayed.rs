@@ -1,5 +1,6 @@
 //! Delayed messages: replayed in name order after the handshake (encrypted ones too, one
-//! newline each), perm-log records, empty files left in place, replay after a reconnect.
+//! newline each), perm-log records, empty and unreadable entries left in place, replay after a
+//! reconnect.
 
 mod lonc_common;
 
@@ -104,4 +105,37 @@ fn term_during_replay_finishes_the_message_in_flight_and_sends_no_more() {
         .received()
         .iter()
         .any(|r| r == b"echo:next one"));
+}
+
+#[test]
+fn unreadable_delayed_entries_are_logged_left_in_place_and_never_block() {
+    let s = Setup::new("delayedodd", &[peer("h1")]);
+    let d = s.delayed_dir();
+    // Tests run as root, who can read any regular file: a directory and a FIFO with no writer
+    // are what even root cannot take a line from (opening the FIFO plainly would block).
+    let dir = d.join("0001.dir.h1");
+    fs::create_dir(&dir).unwrap();
+    let fifo = d.join("0002.fifo.h1");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    fs::write(d.join("0003.echo.h1"), "echo:after the odd ones\n").unwrap();
+    let _l = s.start();
+    assert!(
+        s.wait_log("Delayed echo:after the odd ones to h1: >after the odd ones<"),
+        "{}",
+        s.log()
+    );
+    for p in [&dir, &fifo] {
+        assert!(
+            s.log().contains(&format!(
+                "WARNING: Cannot read delayed message {}: not a regular file; left in place",
+                p.display()
+            )),
+            "{}",
+            s.log()
+        );
+    }
+    assert!(dir.is_dir() && fifo.exists(), "both are left in place");
+    assert!(!d.join("0003.echo.h1").exists());
+    assert!(s.wait_online("h1"));
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
 }

@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, BufRead, BufReader};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::log::{shown, Logger};
@@ -23,11 +24,12 @@ pub fn is_for_host(name: &str, id: &str) -> bool {
 }
 
 /// The delayed files for `id` in `dir`, sorted by name. A missing directory gives none.
+/// Entries of any type are listed: one that is not a regular file (a directory, a FIFO) is
+/// found unreadable by [`read_first_line`] and logged, not silently passed over.
 pub fn pending_files(dir: &Path, id: &str) -> Vec<PathBuf> {
     let mut names: Vec<String> = match fs::read_dir(dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| is_for_host(n, id))
             .collect(),
@@ -46,9 +48,17 @@ pub enum Content {
     Empty,
 }
 
-/// Read the first line of a delayed file.
+/// Read the first line of a delayed file. Anything but a regular file (after symlinks) is an
+/// error; it is opened non-blocking so a FIFO without a writer cannot stall the child.
 pub fn read_first_line(path: &Path) -> io::Result<Content> {
-    let mut r = BufReader::new(fs::File::open(path)?);
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut r = BufReader::new(file);
     let mut line = Vec::new();
     r.read_until(b'\n', &mut line)?;
     if line.last() == Some(&b'\n') {
@@ -199,6 +209,7 @@ mod tests {
     #[test]
     fn files_sorted_and_first_line_read() {
         let dir = std::env::temp_dir().join(format!("lonc-delayed-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("200.b.h1"), "second\nignored\n").unwrap();
         fs::write(dir.join("100.a.h1"), "first").unwrap();
@@ -219,6 +230,18 @@ mod tests {
             Content::Line(b"second".to_vec())
         );
         assert_eq!(read_first_line(&files[2]).unwrap(), Content::Empty);
+        fs::create_dir(dir.join("400.dir.h1")).unwrap();
+        nix::unistd::mkfifo(
+            &dir.join("500.fifo.h1"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let files = pending_files(&dir, "h1");
+        assert_eq!(files.len(), 5, "{files:?}");
+        for odd in &files[3..] {
+            let e = read_first_line(odd).unwrap_err();
+            assert_eq!(e.to_string(), "not a regular file", "{odd:?}");
+        }
         assert!(pending_files(&dir.join("nope"), "h1").is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }
