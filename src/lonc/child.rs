@@ -27,7 +27,7 @@ use super::delayed::Replay;
 use super::handshake::{self, Action, Event, Phase};
 use super::hosts::Host;
 use super::linebuf::{chomp, LineBuf, OutBuf};
-use super::log::{shown, Logger};
+use super::log::{err_text, shown, Logger};
 use super::netconn;
 use crate::sys::poll as spoll;
 use crate::sys::sig::SignalPipe;
@@ -90,7 +90,6 @@ struct Child {
     clients: Clients,
     queue: VecDeque<Req>,
     tcp: Option<Socket>,
-    connecting: bool,
     link: Link,
     /// Bumped on every new connection, so line processing stops when the link is replaced.
     link_gen: u64,
@@ -171,7 +170,6 @@ pub fn run(args: ChildArgs) -> ! {
         clients: Clients::new(),
         queue: VecDeque::new(),
         tcp: None,
-        connecting: false,
         link: Link::Down,
         link_gen: 0,
         tcp_in: LineBuf::new(),
@@ -207,7 +205,7 @@ impl Child {
             roles.push(Role::Sig);
             if let Some(t) = &self.tcp {
                 let mut ev = PollFlags::POLLIN;
-                if self.connecting || !self.tcp_out.is_empty() {
+                if self.connect_pending() || !self.tcp_out.is_empty() {
                     ev |= PollFlags::POLLOUT;
                 }
                 fds.push(PollFd::new(t.as_fd(), ev));
@@ -363,7 +361,6 @@ impl Child {
         match netconn::start_connect(addr) {
             Ok((s, done)) => {
                 self.tcp = Some(s);
-                self.connecting = !done;
                 if done {
                     self.connected();
                 }
@@ -372,14 +369,18 @@ impl Child {
         }
     }
 
+    /// The TCP connect was started and has not completed yet.
+    fn connect_pending(&self) -> bool {
+        matches!(self.link, Link::Handshake(Phase::Connecting))
+    }
+
     fn connected(&mut self) {
-        self.connecting = false;
         self.log.status(&format!("Init dialogue: {}", self.id));
         self.feed(Event::Connected);
     }
 
     fn on_tcp(&mut self, ev: PollFlags) {
-        if self.connecting {
+        if self.connect_pending() {
             let r = match &self.tcp {
                 Some(s) => netconn::finish_connect(s),
                 None => return,
@@ -535,41 +536,12 @@ impl Child {
             }
             Link::Busy { cid, request } => {
                 let (cid, request) = (*cid, std::mem::take(request));
-                let raw = chomp(line);
-                // Usually the line as it came (newline included) goes to the client as is;
-                // only a decrypted `enc` answer is a new line.
-                let mut plain = None;
-                if raw.starts_with(b"enc") {
-                    // A decrypted newline would make one answer two lines and shift every
-                    // later answer of a client that sends several requests.
-                    let decrypted = self.cipher.as_ref().map(|c| {
-                        c.decrypt_reply(raw).and_then(|p| {
-                            if p.contains(&b'\n') {
-                                Err(CipherError::NewlineInside)
-                            } else {
-                                Ok(p)
-                            }
-                        })
-                    });
-                    match decrypted {
-                        Some(Ok(mut p)) => {
-                            p.push(b'\n');
-                            plain = Some(p);
-                        }
-                        Some(Err(e)) => {
-                            self.log.log(&format!(
-                                "WARNING: Bad encrypted answer from {} to {}: {e}; relayed unchanged",
-                                self.id,
-                                shown(&request)
-                            ));
-                        }
-                        None => {}
-                    }
-                }
+                let plain = self.decrypted_answer(chomp(line), &request);
                 self.link = Link::Ready;
                 self.link_deadline = None;
                 self.log
                     .status(&format!("Completed {}: {}", self.id, shown(&request)));
+                // Usually the line as it came (newline included) goes to the client as is.
                 self.clients.deliver(cid, plain.as_deref().unwrap_or(line));
             }
             Link::Ready | Link::Down => {
@@ -578,6 +550,38 @@ impl Child {
                     self.id,
                     shown(chomp(line))
                 ));
+            }
+        }
+    }
+
+    /// For an `enc` answer (without newline) to `request`: the decrypted line to give the
+    /// client instead, newline added. `None` means relay the answer unchanged: it is not
+    /// encrypted, there is no key yet, or it is bad (logged). A plain text holding a newline
+    /// counts as bad: it would make one answer two lines and shift every later answer of a
+    /// client that sends several requests.
+    fn decrypted_answer(&mut self, raw: &[u8], request: &[u8]) -> Option<Vec<u8>> {
+        if !raw.starts_with(b"enc") {
+            return None;
+        }
+        let decrypted = self.cipher.as_ref()?.decrypt_reply(raw).and_then(|p| {
+            if p.contains(&b'\n') {
+                Err(CipherError::NewlineInside)
+            } else {
+                Ok(p)
+            }
+        });
+        match decrypted {
+            Ok(mut p) => {
+                p.push(b'\n');
+                Some(p)
+            }
+            Err(e) => {
+                self.log.log(&format!(
+                    "WARNING: Bad encrypted answer from {} to {}: {e}; relayed unchanged",
+                    self.id,
+                    shown(request)
+                ));
+                None
             }
         }
     }
@@ -721,7 +725,6 @@ impl Child {
         self.tcp = None;
         self.tcp_in.clear(); // nothing buffered is held through the back-off
         self.tcp_out.clear();
-        self.connecting = false;
         self.link = Link::Down;
         self.link_deadline = None;
         self.pong_at = None;
@@ -841,15 +844,6 @@ impl Child {
         self.close_listener();
         self.clients.flush_all();
         std::process::exit(code)
-    }
-}
-
-/// An OS error as a person reads it: `Connection refused`, without ` (os error 111)`.
-pub fn err_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 

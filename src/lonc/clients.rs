@@ -269,7 +269,7 @@ impl Clients {
                     // EPIPE/ECONNRESET: the client left; we live on.
                     self.dropped.push(format!(
                         "Dropping data with {}: {}, 0",
-                        super::child::err_text(&e),
+                        super::log::err_text(&e),
                         c.out.pending().len()
                     ));
                     self.map.remove(&id);

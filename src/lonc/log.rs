@@ -211,6 +211,15 @@ pub fn append(path: &std::path::Path, data: &[u8]) {
     }
 }
 
+/// An OS error as a person reads it: `Connection refused`, without ` (os error 111)`.
+pub fn err_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 /// Bytes from a client or a peer as log text: lossy UTF-8, control characters escaped, cut at
 /// [`MAX_LOGGED_TEXT`] so a 16 MiB request does not become a 16 MiB log line.
 pub fn shown(bytes: &[u8]) -> String {
@@ -237,6 +246,13 @@ pub fn shown(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn os_errors_read_without_their_number() {
+        let e = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(err_text(&e), "Connection refused");
+        assert_eq!(err_text(&std::io::Error::other("plain")), "plain");
+    }
 
     #[test]
     fn shown_escapes_and_cuts() {
