@@ -113,21 +113,8 @@ pub fn run(args: ChildArgs) -> ! {
         parent,
         mask,
     } = args;
-    // Ask for TERM when the parent dies, then check it did not die before we asked (§7.10).
-    // SAFETY: prctl with PR_SET_PDEATHSIG and a signal number has no memory effects.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGTERM as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
-    }
-    if nix::unistd::getppid() != parent {
-        std::process::exit(0);
-    }
-    let sig = match SignalPipe::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGQUIT]) {
+    follow_parent(parent);
+    let sig = match own_signals(&mask) {
         Ok(s) => s,
         Err(e) => {
             log.log(&format!(
@@ -137,16 +124,6 @@ pub fn run(args: ChildArgs) -> ! {
             std::process::exit(1);
         }
     };
-    // Signals were blocked across fork so none was lost; they reach our own pipe from now on.
-    let _ =
-        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&mask), None);
-    // SAFETY: setting a disposition to SIG_IGN installs no handler code.
-    unsafe {
-        let _ = nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGHUP,
-            nix::sys::signal::SigHandler::SigIgn,
-        );
-    }
     let addr = host
         .ip
         .trim()
@@ -185,6 +162,41 @@ pub fn run(args: ChildArgs) -> ! {
     let _ = std::fs::remove_file(&c.sock_path);
     c.connect();
     c.main_loop()
+}
+
+/// Ask for TERM when the parent dies, then check it did not die before we asked (§7.10): a
+/// child must not outlive its parent holding a connection.
+fn follow_parent(parent: Pid) {
+    // SAFETY: prctl with PR_SET_PDEATHSIG and a signal number has no memory effects.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGTERM as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+    }
+    if nix::unistd::getppid() != parent {
+        std::process::exit(0);
+    }
+}
+
+/// The child's own signal handling: TERM, INT, USR1 and QUIT on a self-pipe, HUP ignored
+/// (§7.6: only the parent restarts). Signals were blocked across fork so none was lost; `mask`
+/// (the mask from before the fork) is restored once our pipe is in place.
+fn own_signals(mask: &nix::sys::signal::SigSet) -> io::Result<SignalPipe> {
+    let sig = SignalPipe::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGQUIT])?;
+    let _ =
+        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(mask), None);
+    // SAFETY: setting a disposition to SIG_IGN installs no handler code.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGHUP,
+            nix::sys::signal::SigHandler::SigIgn,
+        );
+    }
+    Ok(sig)
 }
 
 /// Who a poll entry belongs to.
@@ -399,30 +411,8 @@ impl Child {
             }
         }
         if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-            let mut buf = [0u8; 8192];
-            let mut eof: Option<String> = None;
-            for _ in 0..64 {
-                let Some(s) = self.tcp.as_mut() else { return };
-                match s.read(&mut buf) {
-                    Ok(0) => {
-                        eof = Some("closed by peer".into());
-                        break;
-                    }
-                    Ok(n) => {
-                        self.tcp_in.push(&buf[..n]);
-                        // A short read emptied the socket: the next would only say EAGAIN.
-                        if n < buf.len() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        eof = Some(err_text(&e));
-                        break;
-                    }
-                }
-            }
+            let Some(s) = self.tcp.as_mut() else { return };
+            let eof = read_burst(s, &mut self.tcp_in);
             while let Some(line) = self.tcp_in.next_line() {
                 self.on_tcp_line(&line);
                 if gen != self.link_gen || self.tcp.is_none() {
@@ -845,6 +835,28 @@ impl Child {
         self.clients.flush_all();
         std::process::exit(code)
     }
+}
+
+/// Read what lond sent into `into`: at most 64 reads of 8 KiB (512 KiB) per wake-up, so one
+/// chatty peer cannot starve the clients. The reason, if the link ended.
+fn read_burst(s: &mut Socket, into: &mut LineBuf) -> Option<String> {
+    let mut buf = [0u8; 8192];
+    for _ in 0..64 {
+        match s.read(&mut buf) {
+            Ok(0) => return Some("closed by peer".into()),
+            Ok(n) => {
+                into.push(&buf[..n]);
+                // A short read emptied the socket: the next would only say EAGAIN.
+                if n < buf.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Some(err_text(&e)),
+        }
+    }
+    None
 }
 
 /// A back-off in [`lo`, `hi`] from the random number `r`: whole seconds when both bounds are

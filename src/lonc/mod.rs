@@ -1,8 +1,14 @@
 //! lonc: the LON-CAPA connection daemon (behaviour of rev 1.29, see `shared/spec/lonc.md`).
 //!
+//! Processes: `startup` (command line checks, daemonizing, pid file) hands over to
+//! `supervisor` (the parent: probes, one child per reachable host, restarts, signals), which
+//! forks one `child` per peer (its Unix clients in `clients`, its TCP link via `netconn`).
+//! Logging is `log` (files) with `logfmt` (formats) and `syslog`; `status` is the status page.
+//!
 //! Pure pieces (`config`, `hosts`, `cipher`, `logfmt`, `handshake`, `linebuf`, `delayed`,
 //! `status`) carry their own unit tests; the process pieces (`supervisor`, `child`) are
-//! covered by the integration tests in `tests/lonc_*.rs`.
+//! covered by the integration tests in `tests/lonc_*.rs`, which talk to `standin`, a lond
+//! stand-in that is test and demo code, not part of the daemon.
 
 pub mod child;
 pub mod cipher;
