@@ -130,16 +130,6 @@ pub struct LoncConfig {
     pub syslog: Option<PathBuf>,
 }
 
-/// Keys 1.29 needs; a config without any of them is unusable.
-pub const REQUIRED_KEYS: [&str; 6] = [
-    "lonDaemons",
-    "lonTabDir",
-    "lonSockDir",
-    "londPort",
-    "lonHostID",
-    "lonDocRoot",
-];
-
 pub const DEFAULT_USER: &str = "www";
 pub const DEFAULT_PROBE_PORT: u16 = 7;
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(20);

@@ -80,11 +80,6 @@ impl Logger {
         self.status = format!("{}: {}", logfmt::perl_localtime(&Local::now()), what);
     }
 
-    /// The current status string (`<localtime>: <what>`).
-    pub fn status_text(&self) -> &str {
-        &self.status
-    }
-
     /// The last message logged (`<localtime>: <message>`).
     pub fn lastlog(&self) -> &str {
         &self.lastlog

@@ -289,11 +289,6 @@ impl Standin {
         self.wait_until(timeout, |c| c.connections >= n)
     }
 
-    /// Waits until `accepted() >= n`; false on timeout.
-    pub fn wait_accepted(&self, n: usize, timeout: Duration) -> bool {
-        self.wait_until(timeout, |c| c.accepted >= n)
-    }
-
     /// Waits until `received().len() >= n`; false on timeout.
     pub fn wait_received(&self, n: usize, timeout: Duration) -> bool {
         self.wait_until(timeout, |c| c.received.len() >= n)
