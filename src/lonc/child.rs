@@ -5,7 +5,8 @@
 //! listener and serve. Client lines are queued in arrival order and relayed one at a time (the
 //! protocol is strictly one request, one answer). Every wait is a deadline in the loop: connect
 //! and handshake together (`loncInitTimeout`), the pong pause, each delayed answer, each reply
-//! (`loncReplyTimeout`), the back-off before exit and the TERM grace period.
+//! (`loncReplyTimeout`), the back-off before exit and the TERM grace period. Memory is bounded
+//! the same way: a request by `loncMaxLine` (see `clients`), an answer line by `loncMaxAnswer`.
 //! This process never forks and never blocks outside `poll`.
 
 use std::collections::VecDeque;

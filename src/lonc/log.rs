@@ -37,7 +37,6 @@ pub struct Logger {
 }
 
 impl Logger {
-    /// A logger for this process writing `log_file` and `perm_file`.
     /// A logger for this process writing `log_file` and `perm_file`, and copying every line
     /// to the syslog socket `syslog` if given.
     pub fn new(log_file: PathBuf, perm_file: PathBuf, syslog: Option<PathBuf>) -> Logger {
@@ -59,7 +58,8 @@ impl Logger {
         self.echo_stderr = on;
     }
 
-    /// Call right after `fork` in the child: new pid, no inherited syslog connection.
+    /// Call right after `fork` in the process that goes on (the daemon after daemonizing):
+    /// new pid, no inherited syslog connection, no stderr copy unless asked again.
     pub fn after_fork(&mut self) {
         self.pid = std::process::id();
         self.syslog = None;
