@@ -340,6 +340,34 @@ impl Lookup<'_> {
         self.typed(key, default, "a number of seconds", parse_duration)
     }
 
+    /// A size limit; 0 would refuse everything.
+    fn bytes(&mut self, key: &str, default: usize) -> usize {
+        self.typed(key, default, "a positive number of bytes", |s| {
+            parse_uint::<usize>(s).filter(|&n| n > 0)
+        })
+    }
+
+    /// Where syslog copies go: an absolute path names the socket, any other true value means
+    /// the system's socket, unset or false means none.
+    fn syslog(&mut self, key: &str) -> Option<PathBuf> {
+        let v = self.optional(key).filter(|v| truthy(v))?;
+        if v.starts_with('/') {
+            return Some(PathBuf::from(v));
+        }
+        if v.contains('/') {
+            let line = self.vars.get(key).map_or(0, |s| s.line);
+            self.problems.push(Problem::warning(
+                self.path,
+                line,
+                format!(
+                    "{key} {v:?} is not an absolute path; using {}",
+                    super::syslog::SYSTEM_SOCKET
+                ),
+            ));
+        }
+        Some(PathBuf::from(super::syslog::SYSTEM_SOCKET))
+    }
+
     /// A timeout of 0 would fail every probe, handshake or request at once.
     fn timeout(&mut self, key: &str, default: Duration) -> Duration {
         self.typed(key, default, "a number of seconds above 0", |s| {
@@ -395,36 +423,9 @@ impl LoncConfig {
         let reply_timeout = l.timeout("loncReplyTimeout", DEFAULT_REPLY_TIMEOUT);
         let backoff_min = l.duration("loncBackoffMin", DEFAULT_BACKOFF_MIN);
         let backoff_max = l.duration("loncBackoffMax", DEFAULT_BACKOFF_MAX);
-        let max_line = l.typed(
-            "loncMaxLine",
-            DEFAULT_MAX_LINE,
-            "a positive number of bytes",
-            |s| parse_uint::<usize>(s).filter(|&n| n > 0),
-        );
-        let max_answer = l.typed(
-            "loncMaxAnswer",
-            DEFAULT_MAX_ANSWER,
-            "a positive number of bytes",
-            |s| parse_uint::<usize>(s).filter(|&n| n > 0),
-        );
-        let syslog = match l.optional("loncSyslog").filter(|v| truthy(v)) {
-            None => None,
-            Some(v) if v.starts_with('/') => Some(PathBuf::from(v)),
-            Some(v) => {
-                if v.contains('/') {
-                    let line = settings.get("loncSyslog").map_or(0, |s| s.line);
-                    l.problems.push(Problem::warning(
-                        path,
-                        line,
-                        format!(
-                            "loncSyslog {v:?} is not an absolute path; using {}",
-                            super::syslog::SYSTEM_SOCKET
-                        ),
-                    ));
-                }
-                Some(PathBuf::from(super::syslog::SYSTEM_SOCKET))
-            }
-        };
+        let max_line = l.bytes("loncMaxLine", DEFAULT_MAX_LINE);
+        let max_answer = l.bytes("loncMaxAnswer", DEFAULT_MAX_ANSWER);
+        let syslog = l.syslog("loncSyslog");
         if backoff_min > backoff_max {
             let line = settings
                 .get("loncBackoffMax")
