@@ -139,3 +139,34 @@ fn unreadable_delayed_entries_are_logged_left_in_place_and_never_block() {
     assert!(s.wait_online("h1"));
     assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
 }
+
+#[test]
+fn a_delayed_message_over_loncmaxline_is_left_in_place_unread() {
+    let mut s = Setup::new("delayedbig", &[peer("h1")]);
+    s.set("loncMaxLine", "100");
+    let d = s.delayed_dir();
+    // Without a bound on the read, a huge file without a newline would be read whole.
+    let big = d.join("0001.big.h1");
+    fs::write(&big, format!("echo:{}", "y".repeat(5000))).unwrap();
+    fs::write(d.join("0002.echo.h1"), "echo:small\n").unwrap();
+    let _l = s.start();
+    assert!(
+        s.wait_log("Delayed echo:small to h1: >small<"),
+        "{}",
+        s.log()
+    );
+    assert!(
+        s.log().contains(&format!(
+            "WARNING: Cannot read delayed message {}: first line is over loncMaxLine (100); left in place",
+            big.display()
+        )),
+        "{}",
+        s.log()
+    );
+    assert!(big.exists());
+    assert!(!s
+        .standin("h1")
+        .received()
+        .iter()
+        .any(|r| r.starts_with(b"echo:yyy")));
+}

@@ -580,7 +580,11 @@ impl Child {
     /// Handshake done: replay delayed messages (after every connect, spec §3.2).
     fn start_delayed(&mut self) {
         self.log.status("Checking for delayed messages");
-        self.link = Link::Delayed(Replay::new(&self.cfg.delayed_dir(), &self.id));
+        self.link = Link::Delayed(Replay::new(
+            &self.cfg.delayed_dir(),
+            &self.id,
+            self.cfg.max_line,
+        ));
         self.link_deadline = None;
         self.next_delayed();
     }

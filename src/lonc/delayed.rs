@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::fs;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -49,8 +49,10 @@ pub enum Content {
 }
 
 /// Read the first line of a delayed file. Anything but a regular file (after symlinks) is an
-/// error; it is opened non-blocking so a FIFO without a writer cannot stall the child.
-pub fn read_first_line(path: &Path) -> io::Result<Content> {
+/// error; it is opened non-blocking so a FIFO without a writer cannot stall the child. A first
+/// line over `max_line` bytes (newline not counted; a request's limit, `loncMaxLine`) is an
+/// error too, found after reading at most `max_line + 1` bytes.
+pub fn read_first_line(path: &Path, max_line: usize) -> io::Result<Content> {
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -58,11 +60,16 @@ pub fn read_first_line(path: &Path) -> io::Result<Content> {
     if !file.metadata()?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
-    let mut r = BufReader::new(file);
+    let mut r = BufReader::new(file).take(max_line as u64 + 1);
     let mut line = Vec::new();
     r.read_until(b'\n', &mut line)?;
     if line.last() == Some(&b'\n') {
         line.pop();
+    }
+    if line.len() > max_line {
+        return Err(io::Error::other(format!(
+            "first line is over loncMaxLine ({max_line})"
+        )));
     }
     if line.is_empty() {
         Ok(Content::Empty)
@@ -83,15 +90,19 @@ struct InFlight {
 /// The replay of one connection's delayed messages.
 pub struct Replay {
     id: String,
+    /// `loncMaxLine`: a delayed message is a request and gets the same limit.
+    max_line: usize,
     files: VecDeque<PathBuf>,
     current: Option<InFlight>,
 }
 
 impl Replay {
-    /// The files waiting for host `id` in `dir`, oldest first.
-    pub fn new(dir: &Path, id: &str) -> Replay {
+    /// The files waiting for host `id` in `dir`, oldest first; lines over `max_line` bytes
+    /// are not sent.
+    pub fn new(dir: &Path, id: &str, max_line: usize) -> Replay {
         Replay {
             id: id.to_string(),
+            max_line,
             files: pending_files(dir, id).into(),
             current: None,
         }
@@ -112,7 +123,7 @@ impl Replay {
                 .unwrap_or_default();
             log.status(&format!("Sending delayed {} {name}", self.id));
             log.log(&format!("Sending {}", path.display()));
-            let line = match read_first_line(&path) {
+            let line = match read_first_line(&path, self.max_line) {
                 Ok(Content::Line(l)) => l,
                 Ok(Content::Empty) => {
                     log.log(&format!(
@@ -222,14 +233,14 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["100.a.h1", "200.b.h1", "300.d.h1"]);
         assert_eq!(
-            read_first_line(&files[0]).unwrap(),
+            read_first_line(&files[0], 100).unwrap(),
             Content::Line(b"first".to_vec())
         );
         assert_eq!(
-            read_first_line(&files[1]).unwrap(),
+            read_first_line(&files[1], 100).unwrap(),
             Content::Line(b"second".to_vec())
         );
-        assert_eq!(read_first_line(&files[2]).unwrap(), Content::Empty);
+        assert_eq!(read_first_line(&files[2], 100).unwrap(), Content::Empty);
         fs::create_dir(dir.join("400.dir.h1")).unwrap();
         nix::unistd::mkfifo(
             &dir.join("500.fifo.h1"),
@@ -238,8 +249,22 @@ mod tests {
         .unwrap();
         let files = pending_files(&dir, "h1");
         assert_eq!(files.len(), 5, "{files:?}");
+        // The limit counts the line without its newline; only max + 1 bytes are read.
+        fs::write(
+            dir.join("600.long.h1"),
+            format!("{}\n{}", "a".repeat(10), "b".repeat(99)),
+        )
+        .unwrap();
+        let long = dir.join("600.long.h1");
+        assert_eq!(
+            read_first_line(&long, 10).unwrap(),
+            Content::Line(b"aaaaaaaaaa".to_vec())
+        );
+        let e = read_first_line(&long, 9).unwrap_err();
+        assert_eq!(e.to_string(), "first line is over loncMaxLine (9)");
+        fs::remove_file(&long).unwrap();
         for odd in &files[3..] {
-            let e = read_first_line(odd).unwrap_err();
+            let e = read_first_line(odd, 100).unwrap_err();
             assert_eq!(e.to_string(), "not a regular file", "{odd:?}");
         }
         assert!(pending_files(&dir.join("nope"), "h1").is_empty());
@@ -256,7 +281,7 @@ mod tests {
         fs::write(dir.join("4.d.h1"), "echo:x\n").unwrap();
         let mut log = Logger::new(dir.join("lonc.log"), dir.join("perm.log"), None);
         let enc = |c: &[u8]| [b"ENC(".as_slice(), c, b")"].concat();
-        let mut r = Replay::new(&dir, "h1");
+        let mut r = Replay::new(&dir, "h1", 100);
         assert_eq!(r.next(&mut log, &enc).unwrap(), b"ping");
         assert!(r.waiting());
         r.answer(b"h1", &mut log);
