@@ -76,14 +76,24 @@ impl Daemon {
                 };
                 seen.insert(name.clone());
                 let mtime = md.modified().unwrap_or(std::time::UNIX_EPOCH);
-                self.records
-                    .entry(name.clone())
-                    .and_modify(|r| {
-                        if r.running.is_none() {
-                            r.mtime = mtime;
-                        }
-                    })
-                    .or_insert_with(|| Record::new(&name, &client, mtime, RecordId::of(&md)));
+                if let Some(r) = self.records.get_mut(&name) {
+                    if r.running.is_none() {
+                        r.mtime = mtime;
+                    }
+                    continue;
+                }
+                let r = Record::new(&name, &client, mtime, RecordId::of(&md));
+                if let Some(why) = r.blocked {
+                    // Once per record: it stays in the status (blocked) while its file stays.
+                    self.log.line(
+                        &client,
+                        &format!(
+                            "control record {}: {why}; not run, record kept",
+                            self.paths.control.join(&name).display()
+                        ),
+                    );
+                }
+                self.records.insert(name, r);
             }
         }
         self.records
@@ -144,11 +154,16 @@ impl Daemon {
         let mut params: HashMap<String, Rc<ClientParams>> = HashMap::new();
         let names: Vec<String> = self.records.keys().cloned().collect();
         for name in names {
-            let (client, due, running) = {
+            let (client, due, idle) = {
                 let r = &self.records[&name];
-                (r.client.clone(), r.due(now), r.running.is_some())
+                (
+                    r.client.clone(),
+                    r.due(now),
+                    r.running.is_none() && r.blocked.is_none(),
+                )
             };
-            if running {
+            if !idle {
+                // Running, or never to run: neither needs its client file.
                 continue;
             }
             let (lookup, problems) = self.tables.client(&client);

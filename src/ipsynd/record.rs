@@ -45,10 +45,13 @@ pub struct Record {
     pub state: &'static str,
     /// `host:port` of the running or last attempt.
     pub port: String,
+    /// Why this record never runs (its client name is unusable, see `control::refusal`).
+    pub blocked: Option<&'static str>,
 }
 
 impl Record {
     pub fn new(name: &str, client: &str, mtime: SystemTime, id: RecordId) -> Record {
+        let blocked = super::control::refusal(client);
         Record {
             name: name.to_string(),
             client: client.to_string(),
@@ -60,14 +63,19 @@ impl Record {
             next_wall: None,
             running: None,
             missing_reported: false,
-            state: "ready",
+            state: if blocked.is_some() {
+                "blocked"
+            } else {
+                "ready"
+            },
             port: String::new(),
+            blocked,
         }
     }
 
     /// Whether the record may start an attempt at `now`.
     pub fn due(&self, now: Instant) -> bool {
-        self.running.is_none() && self.next_at.is_none_or(|t| t <= now)
+        self.blocked.is_none() && self.running.is_none() && self.next_at.is_none_or(|t| t <= now)
     }
 }
 
@@ -139,5 +147,15 @@ mod tests {
         r.next_at = Some(now);
         r.running = Some(3);
         assert!(!r.due(now));
+    }
+
+    #[test]
+    fn a_record_for_the_control_queue_is_blocked_for_good() {
+        let id = RecordId { ino: 1, born: None };
+        let r = Record::new("SYN_CONTROL", "CONTROL", SystemTime::now(), id);
+        assert_eq!(r.state, "blocked");
+        assert!(r.blocked.is_some());
+        assert!(!r.due(Instant::now()));
+        assert_eq!(Record::new("A", "A", SystemTime::now(), id).blocked, None);
     }
 }

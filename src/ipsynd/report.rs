@@ -28,6 +28,7 @@ impl Daemon {
                     None
                 },
                 record: r.name.clone(),
+                reason: r.blocked.map(String::from),
             })
             .collect();
         // The flags as the last dispatch read them (one directory scan per turn).
@@ -52,6 +53,7 @@ impl Daemon {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
+                reason: None,
             });
         }
         rows
