@@ -106,6 +106,10 @@ pub fn parse(args: &[String]) -> Result<IpsynArgs, String> {
     if a.queue.contains('/') || a.queue.starts_with('.') {
         return Err(format!("queue {:?} must be a plain name", a.queue));
     }
+    if a.queue == "control" {
+        // spool/syn/control holds the control records: sending it would delete them.
+        return Err("queue \"control\" is the control queue, not a client's queue".into());
+    }
     if a.host.as_deref() == Some("-") || a.host.as_deref() == Some("") {
         a.host = None;
     }
@@ -214,6 +218,9 @@ mod tests {
         assert!(parse(&v(&["a", "b"])).is_err());
         assert!(parse(&v(&["-c", "X", "-p", "http"])).is_err());
         assert!(parse(&v(&["-c", "X", "-q", "../etc"])).is_err());
+        assert!(parse(&v(&["-c", "X", "-q", "control"])).is_err());
+        assert!(parse(&v(&["-c", "Control"])).is_err());
+        assert!(parse(&v(&["-c", "X", "-q", "controls"])).is_ok());
         assert!(parse(&v(&["-c", "X", "-t", "0"])).is_err());
         assert_eq!(parse(&v(&["-c", "X", "-t", "5"])).unwrap().io_timeout, 5);
         // The flag is found even when the rest is bad.
