@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 
 use super::argv::{self, AttemptPaths};
 use super::control::queue_name;
-use super::daemon::{Daemon, Job, JobKind};
+use super::daemon::{Daemon, Job, JobKind, KillTarget, PendingKill};
 use super::fipseq::{expand, split_words, SysVars};
 use super::flags::{self, content_prefix};
 use super::record::{after_failure, AfterFailure, RecordId};
@@ -425,7 +425,18 @@ impl Daemon {
                 match spawn::spawn(&words, stdio, None, &self.paths.root) {
                     Ok(kpid) => {
                         self.helpers.insert(kpid, client.clone());
-                        self.kill_after.push((pid, now + grace, client.clone()));
+                        // The transmitter if maxkill did not end it, and maxkill itself
+                        // (its own session, like every child) if it hangs.
+                        for (pgid, target) in
+                            [(pid, KillTarget::Transmitter), (kpid, KillTarget::Maxkill)]
+                        {
+                            self.kill_after.push(PendingKill {
+                                pgid,
+                                at: now + grace,
+                                client: client.clone(),
+                                target,
+                            });
+                        }
                         self.log.line(
                             &client,
                             &format!(
@@ -445,7 +456,12 @@ impl Daemon {
             }
             _ => {
                 spawn::kill_group(pid, Signal::SIGTERM);
-                self.kill_after.push((pid, now + grace, client.clone()));
+                self.kill_after.push(PendingKill {
+                    pgid: pid,
+                    at: now + grace,
+                    client: client.clone(),
+                    target: KillTarget::Transmitter,
+                });
                 self.log.line(
                     &client,
                     &format!("pid {pid} over maxtime ({secs}s): SIGTERM sent to its process group"),

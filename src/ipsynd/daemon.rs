@@ -85,6 +85,24 @@ pub struct Job {
     pub kind: JobKind,
 }
 
+/// Whose process group a [`PendingKill`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillTarget {
+    /// An attempt over maxtime, after its SIGTERM or its maxkill.
+    Transmitter,
+    /// The maxkill command itself: one that hangs must not live on.
+    Maxkill,
+}
+
+/// A process group to SIGKILL at `at` if it still lives (the end of the `grace`).
+#[derive(Debug, Clone)]
+pub struct PendingKill {
+    pub pgid: i32,
+    pub at: Instant,
+    pub client: String,
+    pub target: KillTarget,
+}
+
 /// The daemon's whole state.
 pub struct Daemon {
     pub paths: Paths,
@@ -94,8 +112,8 @@ pub struct Daemon {
     pub jobs: HashMap<i32, Job>,
     /// maxkill commands running: pid -> client.
     pub helpers: HashMap<i32, String>,
-    /// Process groups to SIGKILL at a deadline if they still live: (pgid, when, client).
-    pub kill_after: Vec<(i32, Instant, String)>,
+    /// Process groups to SIGKILL at the end of their grace if they still live.
+    pub kill_after: Vec<PendingKill>,
     pub seq: u32,
     /// Flags and routes already reported (stale flags, routes without PORTS entries).
     pub reported: HashSet<String>,
@@ -318,7 +336,7 @@ impl Daemon {
                         .map(|r| r.next_at.filter(|t| *t > now || r.state == "retry-wait")),
                 )
                 .chain(self.jobs.values().filter(|j| !j.killed).map(|j| j.deadline))
-                .chain(self.kill_after.iter().map(|k| Some(k.1))),
+                .chain(self.kill_after.iter().map(|k| Some(k.at))),
         )
     }
 
@@ -359,6 +377,12 @@ impl Daemon {
             } else if let Some(client) = self.helpers.remove(&pid) {
                 self.log
                     .line(&client, &format!("maxkill command ended ({how})"));
+                // Its group gone with it, nothing is left to bound (and the number must
+                // not be signalled later, once it may have been reused).
+                if !super::spawn::group_alive(pid) {
+                    self.kill_after
+                        .retain(|k| !(k.target == KillTarget::Maxkill && k.pgid == pid));
+                }
             }
         }
     }
@@ -374,21 +398,24 @@ impl Daemon {
         for pid in over {
             self.kill_overrun(pid, now);
         }
-        let grace_over: Vec<(i32, String)> = self
-            .kill_after
-            .iter()
-            .filter(|k| k.1 <= now)
-            .map(|k| (k.0, k.2.clone()))
-            .collect();
-        self.kill_after.retain(|k| k.1 > now);
-        for (pgid, client) in grace_over {
-            if super::spawn::group_alive(pgid)
-                && super::spawn::kill_group(pgid, nix::sys::signal::Signal::SIGKILL)
+        let (grace_over, waiting) = std::mem::take(&mut self.kill_after)
+            .into_iter()
+            .partition(|k| k.at <= now);
+        self.kill_after = waiting;
+        for k in grace_over {
+            if super::spawn::group_alive(k.pgid)
+                && super::spawn::kill_group(k.pgid, nix::sys::signal::Signal::SIGKILL)
             {
-                self.log.line(
-                    &client,
-                    &format!("process group {pgid} still alive: SIGKILL sent"),
-                );
+                let msg = match k.target {
+                    KillTarget::Transmitter => {
+                        format!("process group {} still alive: SIGKILL sent", k.pgid)
+                    }
+                    KillTarget::Maxkill => format!(
+                        "maxkill command pid {} still running after the grace: SIGKILL sent to its process group",
+                        k.pgid
+                    ),
+                };
+                self.log.line(&k.client, &msg);
             }
         }
     }
@@ -421,16 +448,21 @@ impl Daemon {
                 ),
             );
         }
-        for (pgid, _, client) in std::mem::take(&mut self.kill_after) {
-            // Groups whose leader was just killed above are done; the rest lost their
-            // leader already (reaped) but may hold its children.
-            if !killed.contains(&pgid)
-                && super::spawn::group_alive(pgid)
-                && super::spawn::kill_group(pgid, Signal::SIGKILL)
+        for k in std::mem::take(&mut self.kill_after) {
+            // Transmitter groups whose leader was just killed above are done; the rest lost
+            // their leader already (reaped) but may hold its children. A maxkill command
+            // still running is ended too: nobody would bound it after this.
+            if !killed.contains(&k.pgid)
+                && super::spawn::group_alive(k.pgid)
+                && super::spawn::kill_group(k.pgid, Signal::SIGKILL)
             {
+                let what = match k.target {
+                    KillTarget::Transmitter => "process group",
+                    KillTarget::Maxkill => "maxkill command's process group",
+                };
                 self.log.line(
-                    &client,
-                    &format!("stopping: process group {pgid} still alive: SIGKILL sent"),
+                    &k.client,
+                    &format!("stopping: {what} {} still alive: SIGKILL sent", k.pgid),
                 );
             }
         }
