@@ -34,7 +34,6 @@ pub const EXIT_SYSTEM: i32 = 111;
 pub struct Paths {
     pub root: PathBuf,
     pub control: PathBuf,
-    pub spool: PathBuf,
     pub x: PathBuf,
     pub logsyn: PathBuf,
     pub log: PathBuf,
@@ -46,7 +45,6 @@ impl Paths {
         Paths {
             root: root.to_path_buf(),
             control: root.join("spool/syn/control"),
-            spool: root.join("spool/syn"),
             x: root.join("x"),
             logsyn: root.join("log/syn"),
             log: root.join("log/ipsynd.log"),
@@ -69,18 +67,25 @@ pub enum JobKind {
     Ftp(super::ftp::FtpJob),
 }
 
-/// A child ipsynd started and will reap.
+/// A running attempt: the child ipsynd started and will reap.
 pub struct Job {
+    /// The control record's file name.
     pub record: String,
     pub client: String,
+    /// 1-based number of this attempt.
     pub attempt: u32,
+    /// The in-use flag.
     pub flag: PathBuf,
+    /// The attempt's log.
     pub log: PathBuf,
     pub started: Instant,
+    /// When maxtime runs out (`None`: no limit).
     pub deadline: Option<Instant>,
     /// Killed for overrunning maxtime (ipsynd then removes the flag itself).
     pub killed: bool,
+    /// The expanded `maxkill:` words, decided at the start (the pid is appended when run).
     pub maxkill: Option<Vec<String>>,
+    /// The client's `timeout:` at the start, for the next attempt after a failure.
     pub timeout: u64,
     pub kind: JobKind,
 }
@@ -114,8 +119,11 @@ pub struct Daemon {
     pub helpers: HashMap<i32, String>,
     /// Process groups to SIGKILL at the end of their grace if they still live.
     pub kill_after: Vec<PendingKill>,
+    /// The last flag sequence number used (`nnn` of `x/SYN|nnn|CLIENT`, rolling mod 1000).
     pub seq: u32,
-    /// Flags and routes already reported (stale flags, routes without PORTS entries).
+    /// Problems already logged, by key (`flag:<path>` stale flags, `route:<ROUTE>` routes
+    /// without PORTS entries, forgotten at a table re-read; `badname:<name>` control names
+    /// that are not UTF-8).
     pub reported: HashSet<String>,
     /// Control entries that are not regular files, already reported (while they stay).
     pub odd_records: HashSet<String>,
@@ -128,7 +136,9 @@ pub struct Daemon {
     /// Client files (by name) changed since they were read; `PORTS` or `IPSYND` changing
     /// means a full re-read instead.
     pub clients_dirty: HashSet<String>,
+    /// The local host name (lowercase): the positional argv's host when `IPSYND` names none.
     pub defhost: String,
+    /// The status text last written (rewritten only when it changes, or on USR1).
     pub(super) last_status: String,
     /// The flags found by the last dispatch, with their staleness (for the status rows).
     pub flags_seen: Vec<(super::flags::FlagInfo, bool)>,
@@ -184,7 +194,7 @@ pub fn run(opts: &Options) -> i32 {
         jobs: HashMap::new(),
         helpers: HashMap::new(),
         kill_after: Vec::new(),
-        seq: (std::process::id() % 1000),
+        seq: std::process::id() % 1000,
         reported: HashSet::new(),
         odd_records: HashSet::new(),
         control_changed: HashSet::new(),
@@ -355,6 +365,7 @@ impl Daemon {
         }
     }
 
+    /// `PORTS` or `IPSYND` changed, HUP, or an inotify overflow: read everything again.
     fn reload_tables(&mut self) {
         let problems = self.tables.reload();
         self.log.line(NO_CLIENT, "tables read");

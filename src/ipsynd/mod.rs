@@ -2,8 +2,9 @@
 //!
 //! Pure pieces (`tables`, `fipseq`, `argv`, `schedule`, `ftpscript`, `control`, `record`,
 //! `status`) carry their own unit tests; the process pieces (`daemon` with `dispatch`,
-//! `attempt`, `watch`, `report`; `spawn`, `flags`, `ftp`, `tablecache`) have unit tests where
-//! they can and are covered end to end by `tests/ipsynd_*.rs`.
+//! `attempt`, `watch`, `report`; `spawn`, `flags`, `ftp`, `tablecache`, `log`) have unit
+//! tests where they can and are covered end to end by `tests/ipsynd_*.rs`. `ipsyn` is the
+//! default transmitter and its receiver (binaries `ipsyn`, `ipsyn-recv`).
 
 pub mod argv;
 pub mod attempt;
