@@ -15,7 +15,7 @@ use super::control::queue_name;
 use super::daemon::{Daemon, Job, JobKind, KillTarget, PendingKill};
 use super::fipseq::{expand, split_words, SysVars};
 use super::flags::{self, content_prefix};
-use super::record::{after_failure, AfterFailure, RecordId};
+use super::record::{after_failure, AfterFailure, RecordId, RecordState};
 use super::spawn::{self, FlagFill, Stdio3};
 use super::tables::{ClientParams, PhysPort};
 use crate::sys::reap::ExitKind;
@@ -151,7 +151,7 @@ impl Daemon {
             Ok(pid) => {
                 rec.running = Some(pid);
                 rec.id = id;
-                rec.state = "running";
+                rec.state = RecordState::Running;
                 rec.next_at = None;
                 rec.next_wall = None;
                 if let JobKind::Ftp(j) = &mut kind {
@@ -309,7 +309,7 @@ impl Daemon {
             let d = Duration::from_secs(timeout.max(1));
             r.next_at = Some(now + d);
             r.next_wall = Some(SystemTime::now() + d);
-            r.state = "retry-wait";
+            r.state = RecordState::RetryWait;
         }
     }
 
@@ -330,7 +330,7 @@ impl Daemon {
             AfterFailure::RetryIn(d) => {
                 r.next_at = Some(now + d);
                 r.next_wall = Some(SystemTime::now() + d);
-                r.state = "retry-wait";
+                r.state = RecordState::RetryWait;
                 let msg = format!(
                     "attempt {}/{} failed ({why}); next attempt in {}s",
                     r.attempts,

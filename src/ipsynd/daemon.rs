@@ -16,7 +16,7 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags};
 
 use super::log::{Log, NO_CLIENT};
-use super::record::Record;
+use super::record::{Record, RecordState};
 use super::tablecache::{TableCache, TableChange};
 use super::watch::Watches;
 use crate::sys::{poll, reap, sig::SignalPipe};
@@ -343,7 +343,10 @@ impl Daemon {
                     self.records
                         .values()
                         .filter(|r| r.running.is_none())
-                        .map(|r| r.next_at.filter(|t| *t > now || r.state == "retry-wait")),
+                        .map(|r| {
+                            r.next_at
+                                .filter(|t| *t > now || r.state == RecordState::RetryWait)
+                        }),
                 )
                 .chain(self.jobs.values().filter(|j| !j.killed).map(|j| j.deadline))
                 .chain(self.kill_after.iter().map(|k| Some(k.at))),

@@ -11,7 +11,7 @@ use super::attempt::Plan;
 use super::control::client_of_record;
 use super::daemon::Daemon;
 use super::flags;
-use super::record::{Record, RecordId};
+use super::record::{Record, RecordId, RecordState};
 use super::schedule::{self, Candidate};
 use super::tablecache::ClientLookup;
 use super::tables::{ClientParams, PhysPort};
@@ -174,7 +174,7 @@ impl Daemon {
                 ClientLookup::Found(cp) => cp,
                 ClientLookup::Missing(why) => {
                     let r = self.records.get_mut(&name).expect("record");
-                    r.state = "no-client";
+                    r.state = RecordState::NoClient;
                     if !r.missing_reported {
                         r.missing_reported = true;
                         self.log
@@ -186,11 +186,11 @@ impl Daemon {
             let r = self.records.get_mut(&name).expect("record");
             r.retry = cp.retry;
             if !due {
-                r.state = "retry-wait";
+                r.state = RecordState::RetryWait;
                 continue;
             }
             if busy.contains(&client) {
-                r.state = "busy-elsewhere";
+                r.state = RecordState::BusyElsewhere;
                 continue;
             }
             cands.push(Candidate {
@@ -206,7 +206,7 @@ impl Daemon {
             let cp = params.remove(&c.name).expect("params");
             if busy.contains(&cp.name) {
                 // Another record of the same client started in this pass.
-                self.records.get_mut(&c.name).expect("record").state = "busy-elsewhere";
+                self.records.get_mut(&c.name).expect("record").state = RecordState::BusyElsewhere;
                 continue;
             }
             let attempt = self.records[&c.name].attempts + 1;
@@ -229,7 +229,8 @@ impl Daemon {
                         Some(p) => port = Some(p),
                         None => {
                             // Not an attempt: wait for a port, let others go ahead.
-                            self.records.get_mut(&c.name).expect("record").state = "waiting-port";
+                            self.records.get_mut(&c.name).expect("record").state =
+                                RecordState::WaitingPort;
                             continue;
                         }
                     }

@@ -13,7 +13,7 @@ impl Daemon {
             .values()
             .map(|r| Row {
                 client: r.client.clone(),
-                state: r.state.to_string(),
+                state: r.state.word().to_string(),
                 attempt: r.attempts,
                 retry: r.retry,
                 port: r.port.clone(),
