@@ -1,5 +1,5 @@
-//! The life of one attempt:
-//! flag, per-attempt log, spawn, maxtime, and the verdict when the child has been reaped.
+//! The life of one attempt: flag, per-attempt log, spawn, and the verdict when the child
+//! has been reaped (ending one that overruns `maxtime` is `kill.rs`).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -8,11 +8,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Local;
-use nix::sys::signal::Signal;
 
 use super::argv::{self, AttemptPaths};
 use super::control::queue_name;
-use super::daemon::{Daemon, Job, JobKind, KillTarget, PendingKill};
+use super::daemon::{Daemon, Job, JobKind};
 use super::fipseq::{expand, split_words, SysVars};
 use super::flags::{self, content_prefix};
 use super::record::{after_failure, AfterFailure, RecordId, RecordState};
@@ -399,74 +398,5 @@ impl Daemon {
             format!("{how}, control record still there")
         };
         self.record_failure(&job.record, &job.client, job.timeout, now, &why);
-    }
-
-    /// maxtime passed: run maxkill (pid appended) or TERM the group; KILL after the grace.
-    pub fn kill_overrun(&mut self, pid: i32, now: Instant) {
-        let grace = self.tables.params.grace;
-        let Some(job) = self.jobs.get_mut(&pid) else {
-            return;
-        };
-        job.killed = true;
-        let client = job.client.clone();
-        let secs = now.duration_since(job.started).as_secs();
-        match job.maxkill.clone() {
-            Some(mut words) if !words.is_empty() => {
-                words.push(pid.to_string());
-                let out = open_append(&job.log).ok();
-                let stdio = Stdio3 {
-                    stdin: Stdio::null(),
-                    stdout: out
-                        .as_ref()
-                        .and_then(|f| f.try_clone().ok())
-                        .map_or(Stdio::null(), Stdio::from),
-                    stderr: out.map_or(Stdio::null(), Stdio::from),
-                };
-                match spawn::spawn(&words, stdio, None, &self.paths.root) {
-                    Ok(kpid) => {
-                        self.helpers.insert(kpid, client.clone());
-                        // The transmitter if maxkill did not end it, and maxkill itself
-                        // (its own session, like every child) if it hangs.
-                        for (pgid, target) in
-                            [(pid, KillTarget::Transmitter), (kpid, KillTarget::Maxkill)]
-                        {
-                            self.kill_after.push(PendingKill {
-                                pgid,
-                                at: now + grace,
-                                client: client.clone(),
-                                target,
-                            });
-                        }
-                        self.log.line(
-                            &client,
-                            &format!(
-                                "pid {pid} over maxtime ({secs}s): maxkill started: {}",
-                                words.join(" ")
-                            ),
-                        );
-                    }
-                    Err(e) => {
-                        spawn::kill_group(pid, Signal::SIGKILL);
-                        self.log.line(
-                            &client,
-                            &format!("pid {pid} over maxtime ({secs}s): maxkill could not start ({e}); SIGKILL sent"),
-                        );
-                    }
-                }
-            }
-            _ => {
-                spawn::kill_group(pid, Signal::SIGTERM);
-                self.kill_after.push(PendingKill {
-                    pgid: pid,
-                    at: now + grace,
-                    client: client.clone(),
-                    target: KillTarget::Transmitter,
-                });
-                self.log.line(
-                    &client,
-                    &format!("pid {pid} over maxtime ({secs}s): SIGTERM sent to its process group"),
-                );
-            }
-        }
     }
 }

@@ -2,8 +2,9 @@
 //! flag directory) and the signal self-pipe, with deadlines for the next attempt, maxtime,
 //! the TERM->KILL grace and the rescan safety net. Children are reaped only here.
 //!
-//! Choosing what starts lives in `dispatch.rs`, one attempt in `attempt.rs`, FTP mode in
-//! `ftp.rs`, inotify in `watch.rs`, the status rows in `report.rs`.
+//! Choosing what starts lives in `dispatch.rs`, one attempt in `attempt.rs`, ending one that
+//! overruns maxtime in `kill.rs`, FTP mode in `ftp.rs`, inotify in `watch.rs`, the status
+//! rows in `report.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags};
 
+use super::kill::PendingKill;
 use super::log::{Log, NO_CLIENT};
 use super::record::{Record, RecordState};
 use super::tablecache::{TableCache, TableChange};
@@ -88,24 +90,6 @@ pub struct Job {
     /// The client's `timeout:` at the start, for the next attempt after a failure.
     pub timeout: u64,
     pub kind: JobKind,
-}
-
-/// Whose process group a [`PendingKill`] ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KillTarget {
-    /// An attempt over maxtime, after its SIGTERM or its maxkill.
-    Transmitter,
-    /// The maxkill command itself: one that hangs must not live on.
-    Maxkill,
-}
-
-/// A process group to SIGKILL at `at` if it still lives (the end of the `grace`).
-#[derive(Debug, Clone)]
-pub struct PendingKill {
-    pub pgid: i32,
-    pub at: Instant,
-    pub client: String,
-    pub target: KillTarget,
 }
 
 /// The daemon's whole state.
@@ -388,96 +372,8 @@ impl Daemon {
             let pid = pid.as_raw();
             if let Some(job) = self.jobs.remove(&pid) {
                 self.finish_attempt(pid, job, how);
-            } else if let Some(client) = self.helpers.remove(&pid) {
-                self.log
-                    .line(&client, &format!("maxkill command ended ({how})"));
-                // Its group gone with it, nothing is left to bound (and the number must
-                // not be signalled later, once it may have been reused).
-                if !super::spawn::group_alive(pid) {
-                    self.kill_after
-                        .retain(|k| !(k.target == KillTarget::Maxkill && k.pgid == pid));
-                }
-            }
-        }
-    }
-
-    /// maxtime and the TERM->KILL grace.
-    fn enforce_deadlines(&mut self, now: Instant) {
-        let over: Vec<i32> = self
-            .jobs
-            .iter()
-            .filter(|(_, j)| !j.killed && j.deadline.is_some_and(|d| d <= now))
-            .map(|(p, _)| *p)
-            .collect();
-        for pid in over {
-            self.kill_overrun(pid, now);
-        }
-        let (grace_over, waiting) = std::mem::take(&mut self.kill_after)
-            .into_iter()
-            .partition(|k| k.at <= now);
-        self.kill_after = waiting;
-        for k in grace_over {
-            if super::spawn::group_alive(k.pgid)
-                && super::spawn::kill_group(k.pgid, nix::sys::signal::Signal::SIGKILL)
-            {
-                let msg = match k.target {
-                    KillTarget::Transmitter => {
-                        format!("process group {} still alive: SIGKILL sent", k.pgid)
-                    }
-                    KillTarget::Maxkill => format!(
-                        "maxkill command pid {} still running after the grace: SIGKILL sent to its process group",
-                        k.pgid
-                    ),
-                };
-                self.log.line(&k.client, &msg);
-            }
-        }
-    }
-
-    /// Stopping: transmitters are left running, except those ipsynd has begun to kill
-    /// (maxtime) and whose grace has not passed: nobody would finish the kill, and a
-    /// TERM-proof one would keep its flag, locking its port for good. They get SIGKILL now
-    /// and their flags go, as they would have at the end of the grace.
-    fn finish_kills_on_exit(&mut self) {
-        use nix::sys::signal::Signal;
-        let killed: Vec<i32> = self
-            .jobs
-            .iter()
-            .filter(|(_, j)| j.killed)
-            .map(|(p, _)| *p)
-            .collect();
-        for &pid in &killed {
-            let Some(job) = self.jobs.remove(&pid) else {
-                continue;
-            };
-            super::spawn::kill_group(pid, Signal::SIGKILL);
-            let _ = fs::remove_file(&job.flag);
-            if let JobKind::Ftp(f) = &job.kind {
-                let _ = fs::remove_file(&f.cmdfile);
-            }
-            self.log.line(
-                &job.client,
-                &format!(
-                    "stopping while pid {pid} is killed for maxtime: SIGKILL sent to its process group, flag removed"
-                ),
-            );
-        }
-        for k in std::mem::take(&mut self.kill_after) {
-            // Transmitter groups whose leader was just killed above are done; the rest lost
-            // their leader already (reaped) but may hold its children. A maxkill command
-            // still running is ended too: nobody would bound it after this.
-            if !killed.contains(&k.pgid)
-                && super::spawn::group_alive(k.pgid)
-                && super::spawn::kill_group(k.pgid, Signal::SIGKILL)
-            {
-                let what = match k.target {
-                    KillTarget::Transmitter => "process group",
-                    KillTarget::Maxkill => "maxkill command's process group",
-                };
-                self.log.line(
-                    &k.client,
-                    &format!("stopping: {what} {} still alive: SIGKILL sent", k.pgid),
-                );
+            } else if self.helpers.contains_key(&pid) {
+                self.maxkill_ended(pid, how);
             }
         }
     }
