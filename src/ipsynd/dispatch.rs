@@ -105,6 +105,75 @@ impl Daemon {
     /// Start every record that may start now, in service order, within port capacity.
     pub fn dispatch(&mut self, now: Instant) {
         self.sync_records();
+        let (mut in_use, mut busy) = self.read_flags();
+        let (mut cands, mut params) = self.candidates(now, &busy);
+        schedule::order(&mut cands);
+
+        for c in cands {
+            let cp = params.remove(&c.name).expect("params");
+            if busy.contains(&cp.name) {
+                // Another record of the same client started in this pass.
+                self.records.get_mut(&c.name).expect("record").state = RecordState::BusyElsewhere;
+                continue;
+            }
+            let attempt = self.records[&c.name].attempts + 1;
+            let Some((route, port)) = self.route_and_port(&cp, attempt, &in_use) else {
+                // Not an attempt: wait for a port, let others go ahead.
+                self.records.get_mut(&c.name).expect("record").state = RecordState::WaitingPort;
+                continue;
+            };
+            if let Some(p) = &port {
+                *in_use.entry(p.clone()).or_insert(0) += 1;
+            }
+            busy.insert(cp.name.clone());
+            self.start_attempt(
+                Plan {
+                    record: c.name.clone(),
+                    // A copy only for a record that starts now.
+                    client: ClientParams::clone(&cp),
+                    attempt,
+                    route,
+                    port,
+                },
+                now,
+            );
+        }
+    }
+
+    /// The route attempt `attempt` of `cp` uses (the tryalt rule) and a free port of it;
+    /// `None` when all its ports are in use. A route without a PORTS entry runs without a
+    /// port (warned once per table read).
+    fn route_and_port(
+        &mut self,
+        cp: &ClientParams,
+        attempt: u32,
+        in_use: &HashMap<PhysPort, u32>,
+    ) -> Option<(Option<String>, Option<PhysPort>)> {
+        let route = if schedule::use_alt(attempt, cp.tryalt, cp.alt.is_some()) {
+            cp.alt.clone()
+        } else {
+            cp.route.clone()
+        };
+        let Some(rt) = &route else {
+            return Some((None, None));
+        };
+        let ports = self.tables.ports.route_ports(rt);
+        if ports.is_empty() {
+            self.log_once(
+                format!("route:{rt}"),
+                &cp.name,
+                &format!("route {rt} has no entry in PORTS; running without a port lock"),
+            );
+            return Some((route, None));
+        }
+        let port = schedule::pick_port(&ports, in_use, &self.tables.ports)?;
+        Some((route, Some(port)))
+    }
+
+    /// Read the in-use flags (logging stale ones once, cleaning up orphaned FTP attempts):
+    /// how many flags hold each physical port, and which clients transmit now (live flags
+    /// and our own jobs).
+    fn read_flags(&mut self) -> (HashMap<PhysPort, u32>, HashSet<String>) {
         let unlock = self.tables.params.unlockstale;
         let mut in_use: HashMap<PhysPort, u32> = HashMap::new();
         let mut busy: HashSet<String> = HashSet::new();
@@ -149,7 +218,16 @@ impl Daemon {
         for j in self.jobs.values() {
             busy.insert(j.client.clone());
         }
+        (in_use, busy)
+    }
 
+    /// The records due now whose client may start, with their client's parameters; the
+    /// others get the state that says why they wait.
+    fn candidates(
+        &mut self,
+        now: Instant,
+        busy: &HashSet<String>,
+    ) -> (Vec<Candidate>, HashMap<String, Rc<ClientParams>>) {
         let mut cands = Vec::new();
         let mut params: HashMap<String, Rc<ClientParams>> = HashMap::new();
         let names: Vec<String> = self.records.keys().cloned().collect();
@@ -200,58 +278,7 @@ impl Daemon {
             });
             params.insert(name, cp);
         }
-        schedule::order(&mut cands);
-
-        for c in cands {
-            let cp = params.remove(&c.name).expect("params");
-            if busy.contains(&cp.name) {
-                // Another record of the same client started in this pass.
-                self.records.get_mut(&c.name).expect("record").state = RecordState::BusyElsewhere;
-                continue;
-            }
-            let attempt = self.records[&c.name].attempts + 1;
-            let route = if schedule::use_alt(attempt, cp.tryalt, cp.alt.is_some()) {
-                cp.alt.clone()
-            } else {
-                cp.route.clone()
-            };
-            let mut port = None;
-            if let Some(rt) = &route {
-                let ports = self.tables.ports.route_ports(rt);
-                if ports.is_empty() {
-                    self.log_once(
-                        format!("route:{rt}"),
-                        &cp.name,
-                        &format!("route {rt} has no entry in PORTS; running without a port lock"),
-                    );
-                } else {
-                    match schedule::pick_port(&ports, &in_use, &self.tables.ports) {
-                        Some(p) => port = Some(p),
-                        None => {
-                            // Not an attempt: wait for a port, let others go ahead.
-                            self.records.get_mut(&c.name).expect("record").state =
-                                RecordState::WaitingPort;
-                            continue;
-                        }
-                    }
-                }
-            }
-            if let Some(p) = &port {
-                *in_use.entry(p.clone()).or_insert(0) += 1;
-            }
-            busy.insert(cp.name.clone());
-            self.start_attempt(
-                Plan {
-                    record: c.name.clone(),
-                    // A copy only for a record that starts now.
-                    client: ClientParams::clone(&cp),
-                    attempt,
-                    route,
-                    port,
-                },
-                now,
-            );
-        }
+        (cands, params)
     }
 
     /// An FTP attempt of a previous ipsynd (stopped while ftp ran) leaves its flag and its
