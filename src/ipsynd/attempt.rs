@@ -42,6 +42,24 @@ struct Command {
     display: String,
 }
 
+/// What an attempt whose child runs keeps, besides its plan and command.
+struct Started {
+    flag: std::path::PathBuf,
+    log: std::path::PathBuf,
+    /// Where the child's output starts in the log.
+    log_offset: u64,
+    /// The control record at the start (see `Record::id`).
+    record_id: RecordId,
+    /// The expanded `maxkill:` words (same FipSeq values as the attempt's argv).
+    maxkill: Option<Vec<String>>,
+}
+
+/// `host:port` for the status, empty without a port.
+fn port_text(port: Option<&PhysPort>) -> String {
+    port.map(|p| format!("{}:{}", p.host, p.port))
+        .unwrap_or_default()
+}
+
 /// Why an attempt ends before its spawn.
 enum Early {
     /// FTP mode with an empty queue: nothing to send, the request is fulfilled.
@@ -75,8 +93,8 @@ fn flag_fill<'a>(file: &'a fs::File, plan: &Plan) -> FlagFill<'a> {
 }
 
 impl Daemon {
-    /// Create the flag, write the attempt log's first line, spawn. A spawn failure is a
-    /// failed attempt.
+    /// Create the flag, build the command, write the attempt log's first line, spawn. What
+    /// a spawn that fails means is [`Daemon::spawn_failed`]'s.
     pub(super) fn start_attempt(&mut self, plan: Plan, now: Instant) {
         let name = plan.client.name.clone();
         let ctrl = self.paths.control.join(&plan.record);
@@ -97,7 +115,7 @@ impl Daemon {
         let wall = Local::now();
         let vars = SysVars { seq, now: wall };
         let log_path = self.paths.logsyn.join(argv::attempt_log_name(&name, &wall));
-        let cmd = match self.command(&plan, &flag_path, &ctrl, &log_path, &vars) {
+        let mut cmd = match self.command(&plan, &flag_path, &ctrl, &log_path, &vars) {
             Ok(c) => c,
             Err(early) => {
                 drop(file);
@@ -108,7 +126,8 @@ impl Daemon {
         };
         let (stdout, stderr, log_offset) = self.open_attempt_log(&name, &log_path, &cmd.display);
         let stdio = Stdio3 {
-            stdin: cmd.stdin,
+            // The child's; what stays in `cmd` is for the job and the log.
+            stdin: std::mem::replace(&mut cmd.stdin, Stdio::null()),
             stdout,
             stderr,
         };
@@ -119,94 +138,121 @@ impl Daemon {
             &self.paths.root,
         );
         drop(file);
-        if let Err(e) = &res {
-            if could_not_fork(e) {
-                // A system problem (process limit, memory), not the client's: like a flag
-                // that cannot be created, wait without counting an attempt (counting could
-                // end in deleting the request).
-                let _ = fs::remove_file(&flag_path);
-                if let JobKind::Ftp(j) = &cmd.kind {
-                    let _ = fs::remove_file(&j.cmdfile);
-                }
-                let msg = format!("could not fork ({e}); not counted as an attempt");
-                if let Ok(mut f) = open_append(&log_path) {
-                    let _ = writeln!(f, "{msg}");
-                }
-                self.log.line(&name, &msg);
-                self.defer(&plan.record, plan.client.timeout, now);
-                return;
-            }
-        }
-        let rec = self.records.get_mut(&plan.record).expect("record");
-        rec.attempts = plan.attempt;
-        rec.retry = plan.client.retry;
-        rec.port = plan
-            .port
-            .as_ref()
-            .map(|p| format!("{}:{}", p.host, p.port))
-            .unwrap_or_default();
-        let mut kind = cmd.kind;
         match res {
             Ok(pid) => {
-                rec.running = Some(pid);
-                rec.id = id;
-                rec.state = RecordState::Running;
-                rec.next_at = None;
-                rec.next_wall = None;
-                if let JobKind::Ftp(j) = &mut kind {
-                    j.log_offset = log_offset;
-                }
                 let cp = &plan.client;
-                let job = Job {
-                    record: plan.record.clone(),
-                    client: name.clone(),
-                    attempt: plan.attempt,
+                let started = Started {
                     flag: flag_path,
                     log: log_path,
-                    started: now,
-                    deadline: (cp.maxtime > 0).then(|| now + Duration::from_secs(cp.maxtime)),
-                    killed: false,
+                    log_offset,
+                    record_id: id,
                     maxkill: cp
                         .maxkill
                         .as_ref()
                         .map(|m| split_words(&expand(m, &cp.fields, &vars))),
-                    timeout: cp.timeout,
-                    kind,
                 };
-                self.jobs.insert(pid, job);
-                let via = match (&plan.route, &plan.port) {
-                    (Some(r), Some(p)) => format!(" route {r} port {}:{}", p.host, p.port),
-                    (Some(r), None) => format!(" route {r}"),
-                    (None, _) => String::new(),
-                };
-                self.log.line(
-                    &name,
-                    &format!(
-                        "attempt {}/{} started{via} pid {pid}: {}",
-                        plan.attempt, cp.retry, cmd.display
-                    ),
-                );
+                self.attempt_started(plan, pid, cmd, started, now);
             }
-            Err(e) => {
-                let _ = fs::remove_file(&flag_path);
-                if let JobKind::Ftp(j) = &kind {
-                    let _ = fs::remove_file(&j.cmdfile);
-                }
-                let errno = e.raw_os_error().unwrap_or(0);
-                let msg = format!("Execlp error {errno} ({}: {e})", cmd.argv[0]);
-                if let Ok(mut f) = open_append(&log_path) {
-                    let _ = writeln!(f, "{msg}");
-                }
-                self.log.line(&name, &msg);
-                self.record_failure(
-                    &plan.record,
-                    &name,
-                    plan.client.timeout,
-                    now,
-                    "could not start",
-                );
-            }
+            Err(e) => self.spawn_failed(&plan, &cmd, &flag_path, &log_path, &e, now),
         }
+    }
+
+    /// The attempt's child runs: remember it as a job and the record as running.
+    fn attempt_started(
+        &mut self,
+        plan: Plan,
+        pid: i32,
+        cmd: Command,
+        started: Started,
+        now: Instant,
+    ) {
+        let cp = &plan.client;
+        let rec = self.records.get_mut(&plan.record).expect("record");
+        rec.attempts = plan.attempt;
+        rec.retry = cp.retry;
+        rec.port = port_text(plan.port.as_ref());
+        rec.running = Some(pid);
+        rec.id = started.record_id;
+        rec.state = RecordState::Running;
+        rec.next_at = None;
+        rec.next_wall = None;
+        let mut kind = cmd.kind;
+        if let JobKind::Ftp(j) = &mut kind {
+            j.log_offset = started.log_offset;
+        }
+        let job = Job {
+            record: plan.record.clone(),
+            client: cp.name.clone(),
+            attempt: plan.attempt,
+            flag: started.flag,
+            log: started.log,
+            started: now,
+            deadline: (cp.maxtime > 0).then(|| now + Duration::from_secs(cp.maxtime)),
+            killed: false,
+            maxkill: started.maxkill,
+            timeout: cp.timeout,
+            kind,
+        };
+        self.jobs.insert(pid, job);
+        let via = match (&plan.route, &plan.port) {
+            (Some(r), Some(p)) => format!(" route {r} port {}:{}", p.host, p.port),
+            (Some(r), None) => format!(" route {r}"),
+            (None, _) => String::new(),
+        };
+        self.log.line(
+            &cp.name,
+            &format!(
+                "attempt {}/{} started{via} pid {pid}: {}",
+                plan.attempt, cp.retry, cmd.display
+            ),
+        );
+    }
+
+    /// No child runs: its flag (and FTP command file) go. A fork that failed (process limit,
+    /// memory) is a system problem, not the client's: like a flag that cannot be created, the
+    /// record waits without counting an attempt (counting could end in deleting the
+    /// request). A program that could not be executed is a failed attempt.
+    fn spawn_failed(
+        &mut self,
+        plan: &Plan,
+        cmd: &Command,
+        flag: &Path,
+        log: &Path,
+        e: &std::io::Error,
+        now: Instant,
+    ) {
+        let _ = fs::remove_file(flag);
+        if let JobKind::Ftp(j) = &cmd.kind {
+            let _ = fs::remove_file(&j.cmdfile);
+        }
+        let name = &plan.client.name;
+        let fork_failed = could_not_fork(e);
+        let msg = if fork_failed {
+            format!("could not fork ({e}); not counted as an attempt")
+        } else {
+            let errno = e.raw_os_error().unwrap_or(0);
+            format!("Execlp error {errno} ({}: {e})", cmd.argv[0])
+        };
+        if let Ok(mut f) = open_append(log) {
+            let _ = writeln!(f, "{msg}");
+        }
+        self.log.line(name, &msg);
+        if fork_failed {
+            self.defer(&plan.record, plan.client.timeout, now);
+            return;
+        }
+        if let Some(rec) = self.records.get_mut(&plan.record) {
+            rec.attempts = plan.attempt;
+            rec.retry = plan.client.retry;
+            rec.port = port_text(plan.port.as_ref());
+        }
+        self.record_failure(
+            &plan.record,
+            name,
+            plan.client.timeout,
+            now,
+            "could not start",
+        );
     }
 
     /// The argv (transmitter or ftp) of an attempt, built before the fork.

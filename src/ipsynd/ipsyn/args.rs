@@ -35,7 +35,7 @@ pub const USAGE: &str = "usage: ipsyn [-v] -c CLIENT [-q queue] [-s host -p port
                          [-r inuse-flag] [-z control-file] [-t io-timeout-secs]\n       \
                          ipsyn CLIENT queue host port log inuse-flag control-file";
 
-/// Parse ipsyn's arguments (without argv[0]). On error the message says why; the caller
+/// Parse ipsyn's arguments (without `argv[0]`). On error the message says why; the caller
 /// still gets the flag path if one could be found (see [`flag_of`]).
 pub fn parse(args: &[String]) -> Result<IpsynArgs, String> {
     let mut a = IpsynArgs {
