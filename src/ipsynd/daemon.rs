@@ -100,7 +100,7 @@ pub struct Daemon {
     pub records: BTreeMap<String, Record>,
     pub jobs: HashMap<i32, Job>,
     /// maxkill commands running: pid -> client.
-    pub helpers: HashMap<i32, String>,
+    pub maxkills: HashMap<i32, String>,
     /// Process groups to SIGKILL at the end of their grace if they still live.
     pub kill_after: Vec<PendingKill>,
     /// The last flag sequence number used (`nnn` of `x/SYN|nnn|CLIENT`, rolling mod 1000).
@@ -176,7 +176,7 @@ pub fn run(opts: &Options) -> i32 {
         tables,
         records: BTreeMap::new(),
         jobs: HashMap::new(),
-        helpers: HashMap::new(),
+        maxkills: HashMap::new(),
         kill_after: Vec::new(),
         seq: std::process::id() % 1000,
         reported: HashSet::new(),
@@ -286,16 +286,7 @@ impl Daemon {
             }
             for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
                 if signals.take(sig) {
-                    self.finish_kills_on_exit();
-                    self.log.line(
-                        NO_CLIENT,
-                        &format!(
-                            "stopping on {name}; {} transmission(s) left running",
-                            self.jobs.len()
-                        ),
-                    );
-                    let _ = fs::remove_file(&self.paths.pidfile);
-                    return EXIT_OK;
+                    return self.stop(name);
                 }
             }
             if signals.take(libc::SIGHUP) {
@@ -314,12 +305,26 @@ impl Daemon {
         }
     }
 
+    /// TERM or INT: finish the kills begun, leave the other transmitters running, exit 0.
+    fn stop(&mut self, signal_name: &str) -> i32 {
+        self.finish_kills_on_exit();
+        self.log.line(
+            NO_CLIENT,
+            &format!(
+                "stopping on {signal_name}; {} transmission(s) left running",
+                self.jobs.len()
+            ),
+        );
+        let _ = fs::remove_file(&self.paths.pidfile);
+        EXIT_OK
+    }
+
     /// When the loop must wake up without an event. A past deadline counts only for a record
     /// still in `retry-wait` (its attempt failed after this turn's dispatch, e.g. an exec
-    /// error with `timeout:0`): the next turn starts it or marks it blocked. A due record
-    /// blocked on a port, its client or a busy flag is woken by the event that frees it (flag
-    /// deleted, child reaped, tables changed, rescan), and a killed job by its SIGCHLD; their
-    /// past deadlines would only make poll spin.
+    /// error with `timeout:0`): the next turn starts it or gives it the state it waits in. A
+    /// due record waiting for a port, its client or a busy flag is woken by the event that
+    /// frees it (flag deleted, child reaped, tables changed, rescan), and a killed job by its
+    /// SIGCHLD; their past deadlines would only make poll spin.
     fn next_deadline(&self, rescan_at: Instant, now: Instant) -> Option<Instant> {
         poll::earliest(
             std::iter::once(Some(rescan_at))
@@ -372,7 +377,7 @@ impl Daemon {
             let pid = pid.as_raw();
             if let Some(job) = self.jobs.remove(&pid) {
                 self.finish_attempt(pid, job, how);
-            } else if self.helpers.contains_key(&pid) {
+            } else if self.maxkills.contains_key(&pid) {
                 self.maxkill_ended(pid, how);
             }
         }

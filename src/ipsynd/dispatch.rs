@@ -16,6 +16,18 @@ use super::schedule::{self, Candidate};
 use super::tablecache::ClientLookup;
 use super::tables::{ClientParams, PhysPort};
 
+/// A control entry's metadata as `stat` sees it, not `lstat`: a link to a regular file is a
+/// record, as it was for the original. (`DirEntry::metadata` is an lstat relative to the
+/// directory: cheap; only a link costs a second, full-path stat.)
+fn followed_metadata(ent: &fs::DirEntry) -> std::io::Result<fs::Metadata> {
+    let md = ent.metadata()?;
+    if md.file_type().is_symlink() {
+        fs::metadata(ent.path())
+    } else {
+        Ok(md)
+    }
+}
+
 impl Daemon {
     /// Read the control directory into `records`: new records appear, vanished idle ones go.
     /// Only new entries and those inotify named since the last turn are stat'ed (a turn per
@@ -51,17 +63,8 @@ impl Daemon {
                         continue;
                     }
                 }
-                // stat, not lstat: a link to a regular file is a record, as it was for the
-                // original. Anything else is reported once while it stays, and kept.
-                // (DirEntry::metadata is an lstat relative to the directory: cheap; only a
-                // link costs a second, full-path stat.)
-                let md = match ent.metadata().and_then(|md| {
-                    if md.file_type().is_symlink() {
-                        fs::metadata(ent.path())
-                    } else {
-                        Ok(md)
-                    }
-                }) {
+                // Anything but a regular file is reported once while it stays, and kept.
+                let md = match followed_metadata(&ent) {
                     Ok(md) if md.is_file() => md,
                     Ok(_) | Err(_) => {
                         odd.insert(name.clone());

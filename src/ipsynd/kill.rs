@@ -135,7 +135,7 @@ impl Daemon {
                 };
                 match spawn::spawn(&words, stdio, None, &self.paths.root) {
                     Ok(kpid) => {
-                        self.helpers.insert(kpid, client.clone());
+                        self.maxkills.insert(kpid, client.clone());
                         // The transmitter if maxkill did not end it, and maxkill itself
                         // (its own session, like every child) if it hangs.
                         self.kill_at(pid, now + grace, &client, KillTarget::Transmitter);
@@ -180,7 +180,7 @@ impl Daemon {
 
     /// A maxkill command has been reaped.
     pub(super) fn maxkill_ended(&mut self, pid: i32, how: ExitKind) {
-        let Some(client) = self.helpers.remove(&pid) else {
+        let Some(client) = self.maxkills.remove(&pid) else {
             return;
         };
         self.log
