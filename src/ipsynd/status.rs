@@ -17,7 +17,7 @@ use crate::sys::fsutil::atomic_write;
 pub struct Row {
     pub client: String,
     /// `running`, `retry-wait`, `waiting-port`, `ready`, `no-client`, `busy-elsewhere`,
-    /// `stale` (a flag with a dead pid), `foreign` (a live flag of a transmitter ipsynd did
+    /// `blocked` (see `record::RecordState`), `stale` (a flag with a dead pid), `foreign` (a live flag of a transmitter ipsynd did
     /// not start in this run).
     pub state: String,
     /// Attempts started so far for this record (0 = none yet).
