@@ -472,7 +472,10 @@ fn a_fork_that_fails_is_not_an_attempt() {
     fip.ipsynd_table(&format!("ipsyn:{}\nrescan:1\n", t.display()));
     fip.client("ONE", "retry:1\ntimeout:1\n");
     fip.client("TWO", "retry:1\ntimeout:1\n");
-    fip.start_as(64101, Some(2));
+    // RLIMIT_NPROC counts every process of the user: a uid of this test process's own, so
+    // another run of this test at the same time (another worktree's suite) cannot use up
+    // its limit.
+    fip.start_as(unshared_uid(), Some(2));
     fip.record("ONE");
     fip.record("TWO");
     assert!(fip.wait_log("could not fork"), "{}", fip.log());
