@@ -501,3 +501,58 @@ fn a_record_name_with_a_newline_stays_one_log_line() {
     );
     assert!(ctrl.exists());
 }
+
+#[test]
+fn a_client_whose_queue_is_the_control_queue_never_runs() {
+    // Client CONTROL's queue would be spool/syn/control: its transmitter would send and
+    // delete every control record. Such records, and records that name no usable client,
+    // are kept, logged once each and shown as blocked; the others are served as usual.
+    let mut fip = Fip::new("controlq");
+    fip.client("CONTROL", "retry:1\n");
+    fip.client("GOOD", "");
+    fip.start();
+    let blocked = ["SYN_CONTROL", "SYN|007|control", "SYN_..", "X|"];
+    let paths: Vec<_> = blocked.iter().map(|n| fip.record(n)).collect();
+    fip.record("GOOD");
+    assert!(fip.wait_log("GOOD attempt 1 done"), "{}", fip.log());
+    for n in blocked {
+        assert!(
+            fip.wait_log(&format!(
+                "control record {}",
+                fip.path("spool/syn/control").join(n).display()
+            )),
+            "{}",
+            fip.log()
+        );
+    }
+    assert!(
+        fip.wait_status(|s| s.contains(
+            "CONTROL blocked 0/0 - - - SYN_CONTROL the client's queue would be spool/syn/control, the control queue itself"
+        )),
+        "{}",
+        fip.status()
+    );
+    // A table re-read and another transmission later: still once each, nothing run.
+    fip.signal(libc::SIGHUP);
+    assert!(fip.wait_log("tables read"), "{}", fip.log());
+    fip.record("GOOD");
+    assert!(
+        fip.wait_log_count("GOOD attempt 1 done", 2),
+        "{}",
+        fip.log()
+    );
+    let log = fip.log();
+    assert_eq!(log.matches("not run, record kept").count(), 4, "{log}");
+    assert!(log.contains("the record names no client"), "{log}");
+    assert!(
+        log.contains("the client name is no plain file name"),
+        "{log}"
+    );
+    assert!(fip.calls("CONTROL").is_empty(), "{log}");
+    assert!(!log.contains("CONTROL attempt"), "{log}");
+    for p in &paths {
+        assert!(p.exists(), "{} kept", p.display());
+    }
+    let status = fip.status();
+    assert_eq!(status.matches(" blocked ").count(), 4, "{status}");
+}

@@ -1,5 +1,5 @@
 //! ipsynd's life: pid file, signals (USR1, HUP, TERM), restart while transmitters run,
-//! maxtime with SIGTERM, with maxkill, and with a maxkill that does not kill.
+//! maxtime with SIGTERM, with maxkill, and with a maxkill that does not kill or hangs.
 
 mod ipsynd_common;
 
@@ -472,7 +472,10 @@ fn a_fork_that_fails_is_not_an_attempt() {
     fip.ipsynd_table(&format!("ipsyn:{}\nrescan:1\n", t.display()));
     fip.client("ONE", "retry:1\ntimeout:1\n");
     fip.client("TWO", "retry:1\ntimeout:1\n");
-    fip.start_as(64101, Some(2));
+    // RLIMIT_NPROC counts every process of the user: a uid of this test process's own, so
+    // another run of this test at the same time (another worktree's suite) cannot use up
+    // its limit.
+    fip.start_as(unshared_uid(), Some(2));
     fip.record("ONE");
     fip.record("TWO");
     assert!(fip.wait_log("could not fork"), "{}", fip.log());
@@ -573,4 +576,65 @@ fn ftp_attempt_over_maxtime_is_killed_judged_and_cleaned_up() {
         .filter(|n| n.starts_with("SYN"))
         .collect();
     assert!(left.is_empty(), "flag and command file removed: {left:?}");
+}
+
+#[test]
+fn a_maxkill_that_hangs_is_killed_with_its_group_after_the_grace() {
+    let mut fip = Fip::new("hangkill");
+    // A maxkill that leaves a child in its group and then waits forever (TERM ignored).
+    let hang = fip.path("local/hangkill");
+    write_exec(
+        &hang,
+        &format!(
+            "#!/bin/bash\ntrap '' TERM\necho $$ > {root}/hang.pid\nsleep 60 &\necho $! > {root}/hangchild.pid\nwait\nsleep 60\n",
+            root = fip.root.display()
+        ),
+    );
+    fip.client(
+        "HANGKILL",
+        &format!("maxtime:1\nretry:1\nmaxkill:{}\n", hang.display()),
+    );
+    fip.knob("HANGKILL", "trap '' TERM\nSLEEP=60\n");
+    fip.start();
+    fip.record("HANGKILL");
+    assert!(
+        fip.wait_log("HANGKILL gave up after 1 attempts"),
+        "{}",
+        fip.log()
+    );
+    // Written by the hanging maxkill: wait until the number is complete.
+    let read_pid = |f: &str| -> i32 {
+        let mut pid = 0;
+        assert!(
+            wait_for(WAIT, || {
+                pid = fs::read_to_string(fip.path(f))
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(0);
+                pid > 0
+            }),
+            "{f}"
+        );
+        pid
+    };
+    let killer = read_pid("hang.pid");
+    let child = read_pid("hangchild.pid");
+    assert!(
+        fip.wait_log(&format!(
+            "maxkill command pid {killer} still running after the grace: SIGKILL sent to its process group"
+        )),
+        "{}",
+        fip.log()
+    );
+    // Reaped by the daemon's one waitpid loop, its group's other member gone too.
+    assert!(
+        fip.wait_log("HANGKILL maxkill command ended (signal 9)"),
+        "{}",
+        fip.log()
+    );
+    assert!(wait_for(WAIT, || !alive(killer) && !alive(child)));
+    assert!(wait_for(WAIT, || group_members(killer).is_empty()));
+    let c = fip.calls("HANGKILL").remove(0);
+    assert!(wait_for(WAIT, || group_members(c.pid).is_empty()));
+    assert!(fip.flags().is_empty());
 }

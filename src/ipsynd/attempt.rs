@@ -1,5 +1,5 @@
-//! The life of one attempt:
-//! flag, per-attempt log, spawn, maxtime, and the verdict when the child has been reaped.
+//! The life of one attempt: flag, per-attempt log, spawn, and the verdict when the child
+//! has been reaped (ending one that overruns `maxtime` is `kill.rs`).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -8,14 +8,13 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Local;
-use nix::sys::signal::Signal;
 
 use super::argv::{self, AttemptPaths};
 use super::control::queue_name;
 use super::daemon::{Daemon, Job, JobKind};
 use super::fipseq::{expand, split_words, SysVars};
 use super::flags::{self, content_prefix};
-use super::record::{after_failure, AfterFailure, RecordId};
+use super::record::{after_failure, AfterFailure, RecordId, RecordState};
 use super::spawn::{self, FlagFill, Stdio3};
 use super::tables::{ClientParams, PhysPort};
 use crate::sys::reap::ExitKind;
@@ -41,6 +40,24 @@ struct Command {
     stdin: Stdio,
     /// The first line of the attempt log (the manual's display form).
     display: String,
+}
+
+/// What an attempt whose child runs keeps, besides its plan and command.
+struct Started {
+    flag: std::path::PathBuf,
+    log: std::path::PathBuf,
+    /// Where the child's output starts in the log.
+    log_offset: u64,
+    /// The control record at the start (see `Record::id`).
+    record_id: RecordId,
+    /// The expanded `maxkill:` words (same FipSeq values as the attempt's argv).
+    maxkill: Option<Vec<String>>,
+}
+
+/// `host:port` for the status, empty without a port.
+fn port_text(port: Option<&PhysPort>) -> String {
+    port.map(|p| format!("{}:{}", p.host, p.port))
+        .unwrap_or_default()
 }
 
 /// Why an attempt ends before its spawn.
@@ -76,8 +93,8 @@ fn flag_fill<'a>(file: &'a fs::File, plan: &Plan) -> FlagFill<'a> {
 }
 
 impl Daemon {
-    /// Create the flag, write the attempt log's first line, spawn. A spawn failure is a
-    /// failed attempt.
+    /// Create the flag, build the command, write the attempt log's first line, spawn. What
+    /// a spawn that fails means is [`Daemon::spawn_failed`]'s.
     pub(super) fn start_attempt(&mut self, plan: Plan, now: Instant) {
         let name = plan.client.name.clone();
         let ctrl = self.paths.control.join(&plan.record);
@@ -98,7 +115,7 @@ impl Daemon {
         let wall = Local::now();
         let vars = SysVars { seq, now: wall };
         let log_path = self.paths.logsyn.join(argv::attempt_log_name(&name, &wall));
-        let cmd = match self.command(&plan, &flag_path, &ctrl, &log_path, &vars) {
+        let mut cmd = match self.command(&plan, &flag_path, &ctrl, &log_path, &vars) {
             Ok(c) => c,
             Err(early) => {
                 drop(file);
@@ -109,7 +126,8 @@ impl Daemon {
         };
         let (stdout, stderr, log_offset) = self.open_attempt_log(&name, &log_path, &cmd.display);
         let stdio = Stdio3 {
-            stdin: cmd.stdin,
+            // The child's; what stays in `cmd` is for the job and the log.
+            stdin: std::mem::replace(&mut cmd.stdin, Stdio::null()),
             stdout,
             stderr,
         };
@@ -120,94 +138,121 @@ impl Daemon {
             &self.paths.root,
         );
         drop(file);
-        if let Err(e) = &res {
-            if could_not_fork(e) {
-                // A system problem (process limit, memory), not the client's: like a flag
-                // that cannot be created, wait without counting an attempt (counting could
-                // end in deleting the request).
-                let _ = fs::remove_file(&flag_path);
-                if let JobKind::Ftp(j) = &cmd.kind {
-                    let _ = fs::remove_file(&j.cmdfile);
-                }
-                let msg = format!("could not fork ({e}); not counted as an attempt");
-                if let Ok(mut f) = open_append(&log_path) {
-                    let _ = writeln!(f, "{msg}");
-                }
-                self.log.line(&name, &msg);
-                self.defer(&plan.record, plan.client.timeout, now);
-                return;
-            }
-        }
-        let rec = self.records.get_mut(&plan.record).expect("record");
-        rec.attempts = plan.attempt;
-        rec.retry = plan.client.retry;
-        rec.port = plan
-            .port
-            .as_ref()
-            .map(|p| format!("{}:{}", p.host, p.port))
-            .unwrap_or_default();
-        let mut kind = cmd.kind;
         match res {
             Ok(pid) => {
-                rec.running = Some(pid);
-                rec.id = id;
-                rec.state = "running";
-                rec.next_at = None;
-                rec.next_wall = None;
-                if let JobKind::Ftp(j) = &mut kind {
-                    j.log_offset = log_offset;
-                }
                 let cp = &plan.client;
-                let job = Job {
-                    record: plan.record.clone(),
-                    client: name.clone(),
-                    attempt: plan.attempt,
+                let started = Started {
                     flag: flag_path,
                     log: log_path,
-                    started: now,
-                    deadline: (cp.maxtime > 0).then(|| now + Duration::from_secs(cp.maxtime)),
-                    killed: false,
+                    log_offset,
+                    record_id: id,
                     maxkill: cp
                         .maxkill
                         .as_ref()
                         .map(|m| split_words(&expand(m, &cp.fields, &vars))),
-                    timeout: cp.timeout,
-                    kind,
                 };
-                self.jobs.insert(pid, job);
-                let via = match (&plan.route, &plan.port) {
-                    (Some(r), Some(p)) => format!(" route {r} port {}:{}", p.host, p.port),
-                    (Some(r), None) => format!(" route {r}"),
-                    (None, _) => String::new(),
-                };
-                self.log.line(
-                    &name,
-                    &format!(
-                        "attempt {}/{} started{via} pid {pid}: {}",
-                        plan.attempt, cp.retry, cmd.display
-                    ),
-                );
+                self.attempt_started(plan, pid, cmd, started, now);
             }
-            Err(e) => {
-                let _ = fs::remove_file(&flag_path);
-                if let JobKind::Ftp(j) = &kind {
-                    let _ = fs::remove_file(&j.cmdfile);
-                }
-                let errno = e.raw_os_error().unwrap_or(0);
-                let msg = format!("Execlp error {errno} ({}: {e})", cmd.argv[0]);
-                if let Ok(mut f) = open_append(&log_path) {
-                    let _ = writeln!(f, "{msg}");
-                }
-                self.log.line(&name, &msg);
-                self.record_failure(
-                    &plan.record,
-                    &name,
-                    plan.client.timeout,
-                    now,
-                    "could not start",
-                );
-            }
+            Err(e) => self.spawn_failed(&plan, &cmd, &flag_path, &log_path, &e, now),
         }
+    }
+
+    /// The attempt's child runs: remember it as a job and the record as running.
+    fn attempt_started(
+        &mut self,
+        plan: Plan,
+        pid: i32,
+        cmd: Command,
+        started: Started,
+        now: Instant,
+    ) {
+        let cp = &plan.client;
+        let rec = self.records.get_mut(&plan.record).expect("record");
+        rec.attempts = plan.attempt;
+        rec.retry = cp.retry;
+        rec.port = port_text(plan.port.as_ref());
+        rec.running = Some(pid);
+        rec.id = started.record_id;
+        rec.state = RecordState::Running;
+        rec.next_at = None;
+        rec.next_wall = None;
+        let mut kind = cmd.kind;
+        if let JobKind::Ftp(j) = &mut kind {
+            j.log_offset = started.log_offset;
+        }
+        let job = Job {
+            record: plan.record.clone(),
+            client: cp.name.clone(),
+            attempt: plan.attempt,
+            flag: started.flag,
+            log: started.log,
+            started: now,
+            deadline: (cp.maxtime > 0).then(|| now + Duration::from_secs(cp.maxtime)),
+            killed: false,
+            maxkill: started.maxkill,
+            timeout: cp.timeout,
+            kind,
+        };
+        self.jobs.insert(pid, job);
+        let via = match (&plan.route, &plan.port) {
+            (Some(r), Some(p)) => format!(" route {r} port {}:{}", p.host, p.port),
+            (Some(r), None) => format!(" route {r}"),
+            (None, _) => String::new(),
+        };
+        self.log.line(
+            &cp.name,
+            &format!(
+                "attempt {}/{} started{via} pid {pid}: {}",
+                plan.attempt, cp.retry, cmd.display
+            ),
+        );
+    }
+
+    /// No child runs: its flag (and FTP command file) go. A fork that failed (process limit,
+    /// memory) is a system problem, not the client's: like a flag that cannot be created, the
+    /// record waits without counting an attempt (counting could end in deleting the
+    /// request). A program that could not be executed is a failed attempt.
+    fn spawn_failed(
+        &mut self,
+        plan: &Plan,
+        cmd: &Command,
+        flag: &Path,
+        log: &Path,
+        e: &std::io::Error,
+        now: Instant,
+    ) {
+        let _ = fs::remove_file(flag);
+        if let JobKind::Ftp(j) = &cmd.kind {
+            let _ = fs::remove_file(&j.cmdfile);
+        }
+        let name = &plan.client.name;
+        let fork_failed = could_not_fork(e);
+        let msg = if fork_failed {
+            format!("could not fork ({e}); not counted as an attempt")
+        } else {
+            let errno = e.raw_os_error().unwrap_or(0);
+            format!("Execlp error {errno} ({}: {e})", cmd.argv[0])
+        };
+        if let Ok(mut f) = open_append(log) {
+            let _ = writeln!(f, "{msg}");
+        }
+        self.log.line(name, &msg);
+        if fork_failed {
+            self.defer(&plan.record, plan.client.timeout, now);
+            return;
+        }
+        if let Some(rec) = self.records.get_mut(&plan.record) {
+            rec.attempts = plan.attempt;
+            rec.retry = plan.client.retry;
+            rec.port = port_text(plan.port.as_ref());
+        }
+        self.record_failure(
+            &plan.record,
+            name,
+            plan.client.timeout,
+            now,
+            "could not start",
+        );
     }
 
     /// The argv (transmitter or ftp) of an attempt, built before the fork.
@@ -309,7 +354,7 @@ impl Daemon {
             let d = Duration::from_secs(timeout.max(1));
             r.next_at = Some(now + d);
             r.next_wall = Some(SystemTime::now() + d);
-            r.state = "retry-wait";
+            r.state = RecordState::RetryWait;
         }
     }
 
@@ -330,7 +375,7 @@ impl Daemon {
             AfterFailure::RetryIn(d) => {
                 r.next_at = Some(now + d);
                 r.next_wall = Some(SystemTime::now() + d);
-                r.state = "retry-wait";
+                r.state = RecordState::RetryWait;
                 let msg = format!(
                     "attempt {}/{} failed ({why}); next attempt in {}s",
                     r.attempts,
@@ -399,58 +444,5 @@ impl Daemon {
             format!("{how}, control record still there")
         };
         self.record_failure(&job.record, &job.client, job.timeout, now, &why);
-    }
-
-    /// maxtime passed: run maxkill (pid appended) or TERM the group; KILL after the grace.
-    pub fn kill_overrun(&mut self, pid: i32, now: Instant) {
-        let grace = self.tables.params.grace;
-        let Some(job) = self.jobs.get_mut(&pid) else {
-            return;
-        };
-        job.killed = true;
-        let client = job.client.clone();
-        let secs = now.duration_since(job.started).as_secs();
-        match job.maxkill.clone() {
-            Some(mut words) if !words.is_empty() => {
-                words.push(pid.to_string());
-                let out = open_append(&job.log).ok();
-                let stdio = Stdio3 {
-                    stdin: Stdio::null(),
-                    stdout: out
-                        .as_ref()
-                        .and_then(|f| f.try_clone().ok())
-                        .map_or(Stdio::null(), Stdio::from),
-                    stderr: out.map_or(Stdio::null(), Stdio::from),
-                };
-                match spawn::spawn(&words, stdio, None, &self.paths.root) {
-                    Ok(kpid) => {
-                        self.helpers.insert(kpid, client.clone());
-                        self.kill_after.push((pid, now + grace, client.clone()));
-                        self.log.line(
-                            &client,
-                            &format!(
-                                "pid {pid} over maxtime ({secs}s): maxkill started: {}",
-                                words.join(" ")
-                            ),
-                        );
-                    }
-                    Err(e) => {
-                        spawn::kill_group(pid, Signal::SIGKILL);
-                        self.log.line(
-                            &client,
-                            &format!("pid {pid} over maxtime ({secs}s): maxkill could not start ({e}); SIGKILL sent"),
-                        );
-                    }
-                }
-            }
-            _ => {
-                spawn::kill_group(pid, Signal::SIGTERM);
-                self.kill_after.push((pid, now + grace, client.clone()));
-                self.log.line(
-                    &client,
-                    &format!("pid {pid} over maxtime ({secs}s): SIGTERM sent to its process group"),
-                );
-            }
-        }
     }
 }

@@ -3,14 +3,17 @@
 //!
 //! A record is any regular file whose name does not start with `.`; its content is ignored.
 //! The client is the last `|`-separated part of the name, a leading `SYN_` removed,
-//! uppercased (spec §2). Queue listings skip dot files (FIP's temporary files).
+//! uppercased (spec §2). A client name becomes file and directory names (its table file, its
+//! queue, its flag and logs), so [`refusal`] says which names must never run. Queue listings
+//! skip dot files (FIP's temporary files).
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The client a control record names, or `None` for dot files and names that leave no
-/// client (empty, `SYN_`, trailing `|`).
+/// The client a control record names, or `None` for a name that is no record (empty, or a
+/// dot file). The client may be one that must not run (empty after `SYN_`, `..`, `CONTROL`):
+/// such a record is still a record, kept and reported (see [`refusal`]).
 pub fn client_of_record(file_name: &str) -> Option<String> {
     if file_name.is_empty() || file_name.starts_with('.') {
         return None;
@@ -20,12 +23,31 @@ pub fn client_of_record(file_name: &str) -> Option<String> {
         Some(p) if p.eq_ignore_ascii_case("SYN_") => &last[4..],
         _ => last,
     };
-    let client = bare.trim().to_ascii_uppercase();
-    // A client name becomes a file name under tables/syn/client: refuse path tricks.
-    if client.is_empty() || client.contains('/') || client == "." || client == ".." {
-        return None;
+    Some(bare.trim().to_ascii_uppercase())
+}
+
+/// The longest client name whose file names still fit the usual 255-byte limit: the attempt
+/// log `<CLIENT>.ddMonyy.HH.MM` adds 14 bytes (the flag `SYN|nnn|` 8, the FTP command file
+/// `SYNFTP|nnn|` 11).
+pub const CLIENT_NAME_MAX: usize = 241;
+
+/// Why a record naming `client` must never start a transmission, if it must not. A client
+/// name becomes the file `tables/syn/client/<CLIENT>`, the queue `spool/syn/<client>` (which
+/// the transmitter empties) and the names of its flag and logs: a name that is no plain file
+/// name would reach outside those directories, and the queue `control` is the control queue
+/// itself, whose records the transmitter would send and delete.
+pub fn refusal(client: &str) -> Option<&'static str> {
+    if client.is_empty() {
+        Some("the record names no client")
+    } else if client == "." || client == ".." || client.contains('/') || client.contains('\0') {
+        Some("the client name is no plain file name")
+    } else if queue_name(client) == "control" {
+        Some("the client's queue would be spool/syn/control, the control queue itself")
+    } else if client.len() > CLIENT_NAME_MAX {
+        Some("the client name is too long for its flag and log file names")
+    } else {
+        None
     }
-    Some(client)
 }
 
 /// The queue directory of a client: `spool/syn/<client lowercase>` under `root`.
@@ -90,13 +112,46 @@ mod tests {
     }
 
     #[test]
-    fn no_client() {
+    fn no_record() {
         assert_eq!(client_of_record(""), None);
         assert_eq!(client_of_record(".JUKEBOX"), None);
         assert_eq!(client_of_record(".tmp|X"), None);
-        assert_eq!(client_of_record("SYN_"), None);
-        assert_eq!(client_of_record("X|"), None);
-        assert_eq!(client_of_record("a|.."), None);
+    }
+
+    #[test]
+    fn clients_that_must_not_run() {
+        let refused = |record: &str| refusal(&client_of_record(record).expect("a record"));
+        for record in ["SYN_", "X|", "a|..", "SYN_..", "SYN_.", "x| . "] {
+            assert!(refused(record).is_some(), "{record:?}");
+        }
+        // The control queue itself, however the record spells it.
+        for record in [
+            "CONTROL",
+            "SYN_CONTROL",
+            "syn_control",
+            "SYN|001|Control",
+            " control",
+        ] {
+            let why = refused(record).unwrap_or_else(|| panic!("{record:?} must be refused"));
+            assert!(why.contains("spool/syn/control"), "{why}");
+        }
+        // Names a file name cannot hold (a record's name never does), refused all the same.
+        assert!(refusal("A/B").is_some());
+        assert!(refusal("../CONTROL").is_some());
+        assert!(refusal("A\0B").is_some());
+        let long = "L".repeat(CLIENT_NAME_MAX);
+        assert_eq!(refusal(&long), None);
+        assert!(refusal(&format!("{long}L")).is_some());
+        for fine in [
+            "CONTROLS",
+            "XCONTROL",
+            "CONTROL_2",
+            ".HIDDEN",
+            "A B",
+            "JUKEBOX",
+        ] {
+            assert_eq!(refusal(fine), None, "{fine}");
+        }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! flag directory) and the signal self-pipe, with deadlines for the next attempt, maxtime,
 //! the TERM->KILL grace and the rescan safety net. Children are reaped only here.
 //!
-//! Choosing what starts lives in `dispatch.rs`, one attempt in `attempt.rs`, FTP mode in
-//! `ftp.rs`, inotify in `watch.rs`, the status rows in `report.rs`.
+//! Choosing what starts lives in `dispatch.rs`, one attempt in `attempt.rs`, ending one that
+//! overruns maxtime in `kill.rs`, FTP mode in `ftp.rs`, inotify in `watch.rs`, the status
+//! rows in `report.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
@@ -15,8 +16,9 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags};
 
+use super::kill::PendingKill;
 use super::log::{Log, NO_CLIENT};
-use super::record::Record;
+use super::record::{Record, RecordState};
 use super::tablecache::{TableCache, TableChange};
 use super::watch::Watches;
 use crate::sys::{poll, reap, sig::SignalPipe};
@@ -34,7 +36,6 @@ pub const EXIT_SYSTEM: i32 = 111;
 pub struct Paths {
     pub root: PathBuf,
     pub control: PathBuf,
-    pub spool: PathBuf,
     pub x: PathBuf,
     pub logsyn: PathBuf,
     pub log: PathBuf,
@@ -46,7 +47,6 @@ impl Paths {
         Paths {
             root: root.to_path_buf(),
             control: root.join("spool/syn/control"),
-            spool: root.join("spool/syn"),
             x: root.join("x"),
             logsyn: root.join("log/syn"),
             log: root.join("log/ipsynd.log"),
@@ -69,18 +69,25 @@ pub enum JobKind {
     Ftp(super::ftp::FtpJob),
 }
 
-/// A child ipsynd started and will reap.
+/// A running attempt: the child ipsynd started and will reap.
 pub struct Job {
+    /// The control record's file name.
     pub record: String,
     pub client: String,
+    /// 1-based number of this attempt.
     pub attempt: u32,
+    /// The in-use flag.
     pub flag: PathBuf,
+    /// The attempt's log.
     pub log: PathBuf,
     pub started: Instant,
+    /// When maxtime runs out (`None`: no limit).
     pub deadline: Option<Instant>,
     /// Killed for overrunning maxtime (ipsynd then removes the flag itself).
     pub killed: bool,
+    /// The expanded `maxkill:` words, decided at the start (the pid is appended when run).
     pub maxkill: Option<Vec<String>>,
+    /// The client's `timeout:` at the start, for the next attempt after a failure.
     pub timeout: u64,
     pub kind: JobKind,
 }
@@ -93,11 +100,14 @@ pub struct Daemon {
     pub records: BTreeMap<String, Record>,
     pub jobs: HashMap<i32, Job>,
     /// maxkill commands running: pid -> client.
-    pub helpers: HashMap<i32, String>,
-    /// Process groups to SIGKILL at a deadline if they still live: (pgid, when, client).
-    pub kill_after: Vec<(i32, Instant, String)>,
+    pub maxkills: HashMap<i32, String>,
+    /// Process groups to SIGKILL at the end of their grace if they still live.
+    pub kill_after: Vec<PendingKill>,
+    /// The last flag sequence number used (`nnn` of `x/SYN|nnn|CLIENT`, rolling mod 1000).
     pub seq: u32,
-    /// Flags and routes already reported (stale flags, routes without PORTS entries).
+    /// Problems already logged, by key (`flag:<path>` stale flags, `route:<ROUTE>` routes
+    /// without PORTS entries, forgotten at a table re-read; `badname:<name>` control names
+    /// that are not UTF-8).
     pub reported: HashSet<String>,
     /// Control entries that are not regular files, already reported (while they stay).
     pub odd_records: HashSet<String>,
@@ -110,7 +120,9 @@ pub struct Daemon {
     /// Client files (by name) changed since they were read; `PORTS` or `IPSYND` changing
     /// means a full re-read instead.
     pub clients_dirty: HashSet<String>,
+    /// The local host name (lowercase): the positional argv's host when `IPSYND` names none.
     pub defhost: String,
+    /// The status text last written (rewritten only when it changes, or on USR1).
     pub(super) last_status: String,
     /// The flags found by the last dispatch, with their staleness (for the status rows).
     pub flags_seen: Vec<(super::flags::FlagInfo, bool)>,
@@ -164,9 +176,9 @@ pub fn run(opts: &Options) -> i32 {
         tables,
         records: BTreeMap::new(),
         jobs: HashMap::new(),
-        helpers: HashMap::new(),
+        maxkills: HashMap::new(),
         kill_after: Vec::new(),
-        seq: (std::process::id() % 1000),
+        seq: std::process::id() % 1000,
         reported: HashSet::new(),
         odd_records: HashSet::new(),
         control_changed: HashSet::new(),
@@ -274,16 +286,7 @@ impl Daemon {
             }
             for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
                 if signals.take(sig) {
-                    self.finish_kills_on_exit();
-                    self.log.line(
-                        NO_CLIENT,
-                        &format!(
-                            "stopping on {name}; {} transmission(s) left running",
-                            self.jobs.len()
-                        ),
-                    );
-                    let _ = fs::remove_file(&self.paths.pidfile);
-                    return EXIT_OK;
+                    return self.stop(name);
                 }
             }
             if signals.take(libc::SIGHUP) {
@@ -302,12 +305,26 @@ impl Daemon {
         }
     }
 
+    /// TERM or INT: finish the kills begun, leave the other transmitters running, exit 0.
+    fn stop(&mut self, signal_name: &str) -> i32 {
+        self.finish_kills_on_exit();
+        self.log.line(
+            NO_CLIENT,
+            &format!(
+                "stopping on {signal_name}; {} transmission(s) left running",
+                self.jobs.len()
+            ),
+        );
+        let _ = fs::remove_file(&self.paths.pidfile);
+        EXIT_OK
+    }
+
     /// When the loop must wake up without an event. A past deadline counts only for a record
     /// still in `retry-wait` (its attempt failed after this turn's dispatch, e.g. an exec
-    /// error with `timeout:0`): the next turn starts it or marks it blocked. A due record
-    /// blocked on a port, its client or a busy flag is woken by the event that frees it (flag
-    /// deleted, child reaped, tables changed, rescan), and a killed job by its SIGCHLD; their
-    /// past deadlines would only make poll spin.
+    /// error with `timeout:0`): the next turn starts it or gives it the state it waits in. A
+    /// due record waiting for a port, its client or a busy flag is woken by the event that
+    /// frees it (flag deleted, child reaped, tables changed, rescan), and a killed job by its
+    /// SIGCHLD; their past deadlines would only make poll spin.
     fn next_deadline(&self, rescan_at: Instant, now: Instant) -> Option<Instant> {
         poll::earliest(
             std::iter::once(Some(rescan_at))
@@ -315,10 +332,13 @@ impl Daemon {
                     self.records
                         .values()
                         .filter(|r| r.running.is_none())
-                        .map(|r| r.next_at.filter(|t| *t > now || r.state == "retry-wait")),
+                        .map(|r| {
+                            r.next_at
+                                .filter(|t| *t > now || r.state == RecordState::RetryWait)
+                        }),
                 )
                 .chain(self.jobs.values().filter(|j| !j.killed).map(|j| j.deadline))
-                .chain(self.kill_after.iter().map(|k| Some(k.1))),
+                .chain(self.kill_after.iter().map(|k| Some(k.at))),
         )
     }
 
@@ -337,6 +357,7 @@ impl Daemon {
         }
     }
 
+    /// `PORTS` or `IPSYND` changed, HUP, or an inotify overflow: read everything again.
     fn reload_tables(&mut self) {
         let problems = self.tables.reload();
         self.log.line(NO_CLIENT, "tables read");
@@ -356,82 +377,8 @@ impl Daemon {
             let pid = pid.as_raw();
             if let Some(job) = self.jobs.remove(&pid) {
                 self.finish_attempt(pid, job, how);
-            } else if let Some(client) = self.helpers.remove(&pid) {
-                self.log
-                    .line(&client, &format!("maxkill command ended ({how})"));
-            }
-        }
-    }
-
-    /// maxtime and the TERM->KILL grace.
-    fn enforce_deadlines(&mut self, now: Instant) {
-        let over: Vec<i32> = self
-            .jobs
-            .iter()
-            .filter(|(_, j)| !j.killed && j.deadline.is_some_and(|d| d <= now))
-            .map(|(p, _)| *p)
-            .collect();
-        for pid in over {
-            self.kill_overrun(pid, now);
-        }
-        let grace_over: Vec<(i32, String)> = self
-            .kill_after
-            .iter()
-            .filter(|k| k.1 <= now)
-            .map(|k| (k.0, k.2.clone()))
-            .collect();
-        self.kill_after.retain(|k| k.1 > now);
-        for (pgid, client) in grace_over {
-            if super::spawn::group_alive(pgid)
-                && super::spawn::kill_group(pgid, nix::sys::signal::Signal::SIGKILL)
-            {
-                self.log.line(
-                    &client,
-                    &format!("process group {pgid} still alive: SIGKILL sent"),
-                );
-            }
-        }
-    }
-
-    /// Stopping: transmitters are left running, except those ipsynd has begun to kill
-    /// (maxtime) and whose grace has not passed: nobody would finish the kill, and a
-    /// TERM-proof one would keep its flag, locking its port for good. They get SIGKILL now
-    /// and their flags go, as they would have at the end of the grace.
-    fn finish_kills_on_exit(&mut self) {
-        use nix::sys::signal::Signal;
-        let killed: Vec<i32> = self
-            .jobs
-            .iter()
-            .filter(|(_, j)| j.killed)
-            .map(|(p, _)| *p)
-            .collect();
-        for &pid in &killed {
-            let Some(job) = self.jobs.remove(&pid) else {
-                continue;
-            };
-            super::spawn::kill_group(pid, Signal::SIGKILL);
-            let _ = fs::remove_file(&job.flag);
-            if let JobKind::Ftp(f) = &job.kind {
-                let _ = fs::remove_file(&f.cmdfile);
-            }
-            self.log.line(
-                &job.client,
-                &format!(
-                    "stopping while pid {pid} is killed for maxtime: SIGKILL sent to its process group, flag removed"
-                ),
-            );
-        }
-        for (pgid, _, client) in std::mem::take(&mut self.kill_after) {
-            // Groups whose leader was just killed above are done; the rest lost their
-            // leader already (reaped) but may hold its children.
-            if !killed.contains(&pgid)
-                && super::spawn::group_alive(pgid)
-                && super::spawn::kill_group(pgid, Signal::SIGKILL)
-            {
-                self.log.line(
-                    &client,
-                    &format!("stopping: process group {pgid} still alive: SIGKILL sent"),
-                );
+            } else if self.maxkills.contains_key(&pid) {
+                self.maxkill_ended(pid, how);
             }
         }
     }

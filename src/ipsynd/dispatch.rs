@@ -11,10 +11,22 @@ use super::attempt::Plan;
 use super::control::client_of_record;
 use super::daemon::Daemon;
 use super::flags;
-use super::record::{Record, RecordId};
+use super::record::{Record, RecordId, RecordState};
 use super::schedule::{self, Candidate};
 use super::tablecache::ClientLookup;
 use super::tables::{ClientParams, PhysPort};
+
+/// A control entry's metadata as `stat` sees it, not `lstat`: a link to a regular file is a
+/// record, as it was for the original. (`DirEntry::metadata` is an lstat relative to the
+/// directory: cheap; only a link costs a second, full-path stat.)
+fn followed_metadata(ent: &fs::DirEntry) -> std::io::Result<fs::Metadata> {
+    let md = ent.metadata()?;
+    if md.file_type().is_symlink() {
+        fs::metadata(ent.path())
+    } else {
+        Ok(md)
+    }
+}
 
 impl Daemon {
     /// Read the control directory into `records`: new records appear, vanished idle ones go.
@@ -51,17 +63,8 @@ impl Daemon {
                         continue;
                     }
                 }
-                // stat, not lstat: a link to a regular file is a record, as it was for the
-                // original. Anything else is reported once while it stays, and kept.
-                // (DirEntry::metadata is an lstat relative to the directory: cheap; only a
-                // link costs a second, full-path stat.)
-                let md = match ent.metadata().and_then(|md| {
-                    if md.file_type().is_symlink() {
-                        fs::metadata(ent.path())
-                    } else {
-                        Ok(md)
-                    }
-                }) {
+                // Anything but a regular file is reported once while it stays, and kept.
+                let md = match followed_metadata(&ent) {
                     Ok(md) if md.is_file() => md,
                     Ok(_) | Err(_) => {
                         odd.insert(name.clone());
@@ -76,14 +79,24 @@ impl Daemon {
                 };
                 seen.insert(name.clone());
                 let mtime = md.modified().unwrap_or(std::time::UNIX_EPOCH);
-                self.records
-                    .entry(name.clone())
-                    .and_modify(|r| {
-                        if r.running.is_none() {
-                            r.mtime = mtime;
-                        }
-                    })
-                    .or_insert_with(|| Record::new(&name, &client, mtime, RecordId::of(&md)));
+                if let Some(r) = self.records.get_mut(&name) {
+                    if r.running.is_none() {
+                        r.mtime = mtime;
+                    }
+                    continue;
+                }
+                let r = Record::new(&name, &client, mtime, RecordId::of(&md));
+                if let Some(why) = r.blocked {
+                    // Once per record: it stays in the status (blocked) while its file stays.
+                    self.log.line(
+                        &client,
+                        &format!(
+                            "control record {}: {why}; not run, record kept",
+                            self.paths.control.join(&name).display()
+                        ),
+                    );
+                }
+                self.records.insert(name, r);
             }
         }
         self.records
@@ -95,6 +108,75 @@ impl Daemon {
     /// Start every record that may start now, in service order, within port capacity.
     pub fn dispatch(&mut self, now: Instant) {
         self.sync_records();
+        let (mut in_use, mut busy) = self.read_flags();
+        let (mut cands, mut params) = self.candidates(now, &busy);
+        schedule::order(&mut cands);
+
+        for c in cands {
+            let cp = params.remove(&c.name).expect("params");
+            if busy.contains(&cp.name) {
+                // Another record of the same client started in this pass.
+                self.records.get_mut(&c.name).expect("record").state = RecordState::BusyElsewhere;
+                continue;
+            }
+            let attempt = self.records[&c.name].attempts + 1;
+            let Some((route, port)) = self.route_and_port(&cp, attempt, &in_use) else {
+                // Not an attempt: wait for a port, let others go ahead.
+                self.records.get_mut(&c.name).expect("record").state = RecordState::WaitingPort;
+                continue;
+            };
+            if let Some(p) = &port {
+                *in_use.entry(p.clone()).or_insert(0) += 1;
+            }
+            busy.insert(cp.name.clone());
+            self.start_attempt(
+                Plan {
+                    record: c.name.clone(),
+                    // A copy only for a record that starts now.
+                    client: ClientParams::clone(&cp),
+                    attempt,
+                    route,
+                    port,
+                },
+                now,
+            );
+        }
+    }
+
+    /// The route attempt `attempt` of `cp` uses (the tryalt rule) and a free port of it;
+    /// `None` when all its ports are in use. A route without a PORTS entry runs without a
+    /// port (warned once per table read).
+    fn route_and_port(
+        &mut self,
+        cp: &ClientParams,
+        attempt: u32,
+        in_use: &HashMap<PhysPort, u32>,
+    ) -> Option<(Option<String>, Option<PhysPort>)> {
+        let route = if schedule::use_alt(attempt, cp.tryalt, cp.alt.is_some()) {
+            cp.alt.clone()
+        } else {
+            cp.route.clone()
+        };
+        let Some(rt) = &route else {
+            return Some((None, None));
+        };
+        let ports = self.tables.ports.route_ports(rt);
+        if ports.is_empty() {
+            self.log_once(
+                format!("route:{rt}"),
+                &cp.name,
+                &format!("route {rt} has no entry in PORTS; running without a port lock"),
+            );
+            return Some((route, None));
+        }
+        let port = schedule::pick_port(&ports, in_use, &self.tables.ports)?;
+        Some((route, Some(port)))
+    }
+
+    /// Read the in-use flags (logging stale ones once, cleaning up orphaned FTP attempts):
+    /// how many flags hold each physical port, and which clients transmit now (live flags
+    /// and our own jobs).
+    fn read_flags(&mut self) -> (HashMap<PhysPort, u32>, HashSet<String>) {
         let unlock = self.tables.params.unlockstale;
         let mut in_use: HashMap<PhysPort, u32> = HashMap::new();
         let mut busy: HashSet<String> = HashSet::new();
@@ -139,16 +221,30 @@ impl Daemon {
         for j in self.jobs.values() {
             busy.insert(j.client.clone());
         }
+        (in_use, busy)
+    }
 
+    /// The records due now whose client may start, with their client's parameters; the
+    /// others get the state that says why they wait.
+    fn candidates(
+        &mut self,
+        now: Instant,
+        busy: &HashSet<String>,
+    ) -> (Vec<Candidate>, HashMap<String, Rc<ClientParams>>) {
         let mut cands = Vec::new();
         let mut params: HashMap<String, Rc<ClientParams>> = HashMap::new();
         let names: Vec<String> = self.records.keys().cloned().collect();
         for name in names {
-            let (client, due, running) = {
+            let (client, due, idle) = {
                 let r = &self.records[&name];
-                (r.client.clone(), r.due(now), r.running.is_some())
+                (
+                    r.client.clone(),
+                    r.due(now),
+                    r.running.is_none() && r.blocked.is_none(),
+                )
             };
-            if running {
+            if !idle {
+                // Running, or never to run: neither needs its client file.
                 continue;
             }
             let (lookup, problems) = self.tables.client(&client);
@@ -159,7 +255,7 @@ impl Daemon {
                 ClientLookup::Found(cp) => cp,
                 ClientLookup::Missing(why) => {
                     let r = self.records.get_mut(&name).expect("record");
-                    r.state = "no-client";
+                    r.state = RecordState::NoClient;
                     if !r.missing_reported {
                         r.missing_reported = true;
                         self.log
@@ -171,11 +267,11 @@ impl Daemon {
             let r = self.records.get_mut(&name).expect("record");
             r.retry = cp.retry;
             if !due {
-                r.state = "retry-wait";
+                r.state = RecordState::RetryWait;
                 continue;
             }
             if busy.contains(&client) {
-                r.state = "busy-elsewhere";
+                r.state = RecordState::BusyElsewhere;
                 continue;
             }
             cands.push(Candidate {
@@ -185,57 +281,7 @@ impl Daemon {
             });
             params.insert(name, cp);
         }
-        schedule::order(&mut cands);
-
-        for c in cands {
-            let cp = params.remove(&c.name).expect("params");
-            if busy.contains(&cp.name) {
-                // Another record of the same client started in this pass.
-                self.records.get_mut(&c.name).expect("record").state = "busy-elsewhere";
-                continue;
-            }
-            let attempt = self.records[&c.name].attempts + 1;
-            let route = if schedule::use_alt(attempt, cp.tryalt, cp.alt.is_some()) {
-                cp.alt.clone()
-            } else {
-                cp.route.clone()
-            };
-            let mut port = None;
-            if let Some(rt) = &route {
-                let ports = self.tables.ports.route_ports(rt);
-                if ports.is_empty() {
-                    self.log_once(
-                        format!("route:{rt}"),
-                        &cp.name,
-                        &format!("route {rt} has no entry in PORTS; running without a port lock"),
-                    );
-                } else {
-                    match schedule::pick_port(&ports, &in_use, &self.tables.ports) {
-                        Some(p) => port = Some(p),
-                        None => {
-                            // Not an attempt: wait for a port, let others go ahead.
-                            self.records.get_mut(&c.name).expect("record").state = "waiting-port";
-                            continue;
-                        }
-                    }
-                }
-            }
-            if let Some(p) = &port {
-                *in_use.entry(p.clone()).or_insert(0) += 1;
-            }
-            busy.insert(cp.name.clone());
-            self.start_attempt(
-                Plan {
-                    record: c.name.clone(),
-                    // A copy only for a record that starts now.
-                    client: ClientParams::clone(&cp),
-                    attempt,
-                    route,
-                    port,
-                },
-                now,
-            );
-        }
+        (cands, params)
     }
 
     /// An FTP attempt of a previous ipsynd (stopped while ftp ran) leaves its flag and its

@@ -2,7 +2,8 @@
 //! `<dd Mon yyyy HH:MM:SS> ipsynd <CLIENT> <message>`.
 //!
 //! The file is opened in append mode for every line, so an operator may rotate or delete it
-//! at any time; the line is echoed to stderr because ipsynd runs in the foreground.
+//! at any time. ipsynd runs in the foreground, so lines are also echoed to stderr (unless
+//! `-q`), and always when the file cannot be written.
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -2,8 +2,9 @@
 //!
 //! Pure pieces (`tables`, `fipseq`, `argv`, `schedule`, `ftpscript`, `control`, `record`,
 //! `status`) carry their own unit tests; the process pieces (`daemon` with `dispatch`,
-//! `attempt`, `watch`, `report`; `spawn`, `flags`, `ftp`, `tablecache`) have unit tests where
-//! they can and are covered end to end by `tests/ipsynd_*.rs`.
+//! `attempt`, `kill`, `watch`, `report`; `spawn`, `flags`, `ftp`, `tablecache`, `log`) have unit
+//! tests where they can and are covered end to end by `tests/ipsynd_*.rs`. `ipsyn` is the
+//! default transmitter and its receiver (binaries `ipsyn`, `ipsyn-recv`).
 
 pub mod argv;
 pub mod attempt;
@@ -15,6 +16,7 @@ pub mod flags;
 pub mod ftp;
 pub mod ftpscript;
 pub mod ipsyn;
+pub mod kill;
 pub mod log;
 pub mod record;
 pub mod report;

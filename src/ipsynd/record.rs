@@ -24,6 +24,40 @@ impl RecordId {
     }
 }
 
+/// Where a record stands (the status shows it as [`RecordState::word`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordState {
+    /// Due, not yet looked at by a dispatch.
+    Ready,
+    /// Its attempt runs.
+    Running,
+    /// Waiting for its next attempt's time.
+    RetryWait,
+    /// Due, but every port of its route is in use.
+    WaitingPort,
+    /// Its client file is missing or unreadable.
+    NoClient,
+    /// Its client transmits already (another record, or a flag with a live pid).
+    BusyElsewhere,
+    /// Never to run: see [`Record::blocked`].
+    Blocked,
+}
+
+impl RecordState {
+    /// The status file's word for it.
+    pub fn word(self) -> &'static str {
+        match self {
+            RecordState::Ready => "ready",
+            RecordState::Running => "running",
+            RecordState::RetryWait => "retry-wait",
+            RecordState::WaitingPort => "waiting-port",
+            RecordState::NoClient => "no-client",
+            RecordState::BusyElsewhere => "busy-elsewhere",
+            RecordState::Blocked => "blocked",
+        }
+    }
+}
+
 /// The per-record state kept by the daemon (the record file itself is the durable part).
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -41,14 +75,16 @@ pub struct Record {
     pub running: Option<i32>,
     /// The "client file missing" problem was logged already.
     pub missing_reported: bool,
-    /// Current state word for the status (see `status::Row::state`).
-    pub state: &'static str,
+    pub state: RecordState,
     /// `host:port` of the running or last attempt.
     pub port: String,
+    /// Why this record never runs (its client name is unusable, see `control::refusal`).
+    pub blocked: Option<&'static str>,
 }
 
 impl Record {
     pub fn new(name: &str, client: &str, mtime: SystemTime, id: RecordId) -> Record {
+        let blocked = super::control::refusal(client);
         Record {
             name: name.to_string(),
             client: client.to_string(),
@@ -60,14 +96,19 @@ impl Record {
             next_wall: None,
             running: None,
             missing_reported: false,
-            state: "ready",
+            state: if blocked.is_some() {
+                RecordState::Blocked
+            } else {
+                RecordState::Ready
+            },
             port: String::new(),
+            blocked,
         }
     }
 
     /// Whether the record may start an attempt at `now`.
     pub fn due(&self, now: Instant) -> bool {
-        self.running.is_none() && self.next_at.is_none_or(|t| t <= now)
+        self.blocked.is_none() && self.running.is_none() && self.next_at.is_none_or(|t| t <= now)
     }
 }
 
@@ -139,5 +180,15 @@ mod tests {
         r.next_at = Some(now);
         r.running = Some(3);
         assert!(!r.due(now));
+    }
+
+    #[test]
+    fn a_record_for_the_control_queue_is_blocked_for_good() {
+        let id = RecordId { ino: 1, born: None };
+        let r = Record::new("SYN_CONTROL", "CONTROL", SystemTime::now(), id);
+        assert_eq!(r.state, RecordState::Blocked);
+        assert!(r.blocked.is_some());
+        assert!(!r.due(Instant::now()));
+        assert_eq!(Record::new("A", "A", SystemTime::now(), id).blocked, None);
     }
 }

@@ -13,7 +13,7 @@ impl Daemon {
             .values()
             .map(|r| Row {
                 client: r.client.clone(),
-                state: r.state.to_string(),
+                state: r.state.word().to_string(),
                 attempt: r.attempts,
                 retry: r.retry,
                 port: r.port.clone(),
@@ -28,6 +28,7 @@ impl Daemon {
                     None
                 },
                 record: r.name.clone(),
+                reason: r.blocked.map(String::from),
             })
             .collect();
         // The flags as the last dispatch read them (one directory scan per turn).
@@ -52,6 +53,7 @@ impl Daemon {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
+                reason: None,
             });
         }
         rows

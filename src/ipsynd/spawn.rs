@@ -55,7 +55,7 @@ fn cstring(s: &[u8]) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in argv"))
 }
 
-/// Spawn `argv` (argv[0] = program) in a new session; returns the child's pid. An exec
+/// Spawn `argv` (`argv[0]` = program) in a new session; returns the child's pid. An exec
 /// failure (missing program, ENOEXEC, permission) is returned as the error, with its errno.
 pub fn spawn(
     argv: &[String],

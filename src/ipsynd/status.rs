@@ -2,7 +2,8 @@
 //! `log/syn/ipsynd.status.json` (the same rows), written atomically.
 //!
 //! Text columns: `client state attempt port pid next record`; empty values are `-` so each
-//! line splits on whitespace. `next` is local time `YYYY-MM-DDTHH:MM:SS`.
+//! line splits on whitespace. `next` is local time `YYYY-MM-DDTHH:MM:SS`. A `blocked` row
+//! ends with its reason, in words after the record.
 
 use std::io;
 use std::path::Path;
@@ -16,7 +17,7 @@ use crate::sys::fsutil::atomic_write;
 pub struct Row {
     pub client: String,
     /// `running`, `retry-wait`, `waiting-port`, `ready`, `no-client`, `busy-elsewhere`,
-    /// `stale` (a flag with a dead pid), `foreign` (a live flag of a transmitter ipsynd did
+    /// `blocked` (see `record::RecordState`), `stale` (a flag with a dead pid), `foreign` (a live flag of a transmitter ipsynd did
     /// not start in this run).
     pub state: String,
     /// Attempts started so far for this record (0 = none yet).
@@ -29,6 +30,8 @@ pub struct Row {
     pub next: Option<String>,
     /// The control record's file name or, for flag rows, the flag's file name.
     pub record: String,
+    /// Why a `blocked` record never runs.
+    pub reason: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -54,10 +57,15 @@ fn word(s: &str) -> String {
 
 /// The text form.
 pub fn render_text(rows: &[Row]) -> String {
-    let mut out = String::from("; client state attempt port pid next record\n");
+    let mut out = String::from("; client state attempt port pid next record [reason]\n");
     for r in rows {
+        let reason = r
+            .reason
+            .as_deref()
+            .map(|why| format!(" {}", why.replace(char::is_control, "_")))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{} {} {}/{} {} {} {} {}\n",
+            "{} {} {}/{} {} {} {} {}{reason}\n",
             word(&r.client),
             r.state,
             r.attempt,
@@ -110,6 +118,7 @@ mod tests {
             pid: 42,
             next: None,
             record: "SYN_JUKEBOX".into(),
+            reason: None,
         }];
         let t = render_text(&rows);
         let line = t.lines().nth(1).unwrap();
@@ -137,5 +146,28 @@ mod tests {
         let j: serde_json::Value = serde_json::from_str(&render_json(&rows, "now")).unwrap();
         assert_eq!(j["records"][0]["state"], "running");
         assert_eq!(j["records"][0]["pid"], 42);
+    }
+
+    #[test]
+    fn a_blocked_row_ends_with_its_reason() {
+        let row = Row {
+            client: "CONTROL".into(),
+            state: "blocked".into(),
+            attempt: 0,
+            retry: 0,
+            port: String::new(),
+            pid: 0,
+            next: None,
+            record: "SYN_CONTROL".into(),
+            reason: Some("the queue is\nthe control queue".into()),
+        };
+        let t = render_text(std::slice::from_ref(&row));
+        assert_eq!(t.lines().count(), 2, "{t}");
+        assert_eq!(
+            t.lines().nth(1).unwrap(),
+            "CONTROL blocked 0/0 - - - SYN_CONTROL the queue is_the control queue"
+        );
+        let j: serde_json::Value = serde_json::from_str(&render_json(&[row], "now")).unwrap();
+        assert_eq!(j["records"][0]["reason"], "the queue is\nthe control queue");
     }
 }

@@ -371,6 +371,12 @@ impl Drop for Fip {
     }
 }
 
+/// A uid (with no account) that no other test process uses at the same time: derived from
+/// this process's pid.
+pub fn unshared_uid() -> u32 {
+    60_000 + std::process::id() % 5_000
+}
+
 /// Make every directory of `dir` (itself included) writable and every file readable and
 /// writable by anybody, for an ipsynd running as another user.
 pub fn open_up(dir: &Path) {

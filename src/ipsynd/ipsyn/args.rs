@@ -35,7 +35,7 @@ pub const USAGE: &str = "usage: ipsyn [-v] -c CLIENT [-q queue] [-s host -p port
                          [-r inuse-flag] [-z control-file] [-t io-timeout-secs]\n       \
                          ipsyn CLIENT queue host port log inuse-flag control-file";
 
-/// Parse ipsyn's arguments (without argv[0]). On error the message says why; the caller
+/// Parse ipsyn's arguments (without `argv[0]`). On error the message says why; the caller
 /// still gets the flag path if one could be found (see [`flag_of`]).
 pub fn parse(args: &[String]) -> Result<IpsynArgs, String> {
     let mut a = IpsynArgs {
@@ -105,6 +105,10 @@ pub fn parse(args: &[String]) -> Result<IpsynArgs, String> {
     }
     if a.queue.contains('/') || a.queue.starts_with('.') {
         return Err(format!("queue {:?} must be a plain name", a.queue));
+    }
+    if a.queue == "control" {
+        // spool/syn/control holds the control records: sending it would delete them.
+        return Err("queue \"control\" is the control queue, not a client's queue".into());
     }
     if a.host.as_deref() == Some("-") || a.host.as_deref() == Some("") {
         a.host = None;
@@ -214,6 +218,9 @@ mod tests {
         assert!(parse(&v(&["a", "b"])).is_err());
         assert!(parse(&v(&["-c", "X", "-p", "http"])).is_err());
         assert!(parse(&v(&["-c", "X", "-q", "../etc"])).is_err());
+        assert!(parse(&v(&["-c", "X", "-q", "control"])).is_err());
+        assert!(parse(&v(&["-c", "Control"])).is_err());
+        assert!(parse(&v(&["-c", "X", "-q", "controls"])).is_ok());
         assert!(parse(&v(&["-c", "X", "-t", "0"])).is_err());
         assert_eq!(parse(&v(&["-c", "X", "-t", "5"])).unwrap().io_timeout, 5);
         // The flag is found even when the rest is bad.

@@ -4,7 +4,6 @@
 //! on any line naming it (default 1), so several routes on one port share it, and one route
 //! on several lines may use any of its ports (capacities add up).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -70,12 +69,16 @@ impl PortsTable {
         (table, problems)
     }
 
-    /// The valid lines, in file order.
+    /// The valid lines, in file order. (The queries below `lines` that only tests ask are
+    /// compiled for tests only: ipsynd needs a route's ports and a port's capacity; the
+    /// telnet flags are the transmitter's business.)
+    #[cfg(test)]
     pub fn lines(&self) -> &[PortLine] {
         &self.lines
     }
 
     /// Whether `route` (any case) has at least one PORTS line.
+    #[cfg(test)]
     pub fn has_route(&self, route: &str) -> bool {
         let r = route.to_ascii_uppercase();
         self.lines.iter().any(|l| l.route == r)
@@ -104,32 +107,13 @@ impl PortsTable {
             .unwrap_or(1)
     }
 
-    /// `(telnet, rawtelnet)` for a physical port: set if any line naming it sets it.
-    pub fn telnet_flags(&self, p: &PhysPort) -> (bool, bool) {
-        self.lines
-            .iter()
-            .filter(|l| &l.phys == p)
-            .fold((false, false), |(t, r), l| {
-                (t || l.telnet, r || l.rawtelnet)
-            })
-    }
-
     /// Total capacity of a route (sum over its distinct physical ports).
+    #[cfg(test)]
     pub fn route_capacity(&self, route: &str) -> u32 {
         self.route_ports(route)
             .iter()
             .map(|p| self.capacity(p))
             .sum()
-    }
-
-    /// Capacity of every physical port, for status reports.
-    pub fn capacities(&self) -> HashMap<PhysPort, u32> {
-        let mut m = HashMap::new();
-        for l in &self.lines {
-            m.entry(l.phys.clone())
-                .or_insert_with(|| self.capacity(&l.phys));
-        }
-        m
     }
 }
 
