@@ -5,6 +5,7 @@
 //! Runs until SIGTERM, SIGINT or SIGHUP, then closes every connection and removes the port file.
 
 use loncsyn::lonc::standin::{Standin, StandinOptions, DEFAULT_BUILDKEY};
+use loncsyn::sys::fsutil::atomic_write;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,14 +52,6 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     })
 }
 
-/// Writes the port through a temporary file and a rename, so a reader never sees it half-written.
-fn write_port_file(path: &PathBuf, port: u16) -> std::io::Result<()> {
-    let mut tmp = path.clone().into_os_string();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, format!("{port}\n"))?;
-    std::fs::rename(&tmp, path)
-}
-
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -87,7 +80,8 @@ fn main() -> ExitCode {
     };
     let addr = standin.local_addr();
     if let Some(path) = &args.port_file {
-        if let Err(e) = write_port_file(path, addr.port()) {
+        // Atomic, so a reader polling for the file never sees it half-written.
+        if let Err(e) = atomic_write(path, format!("{}\n", addr.port()).as_bytes()) {
             eprintln!("lond-standin: can't write {}: {e}", path.display());
             return ExitCode::from(1);
         }
