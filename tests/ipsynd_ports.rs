@@ -346,3 +346,24 @@ fn many_records_of_one_client_wait_then_all_go_one_at_a_time() {
         assert!(running <= 1, "two at once: {l}");
     }
 }
+
+#[test]
+fn a_stale_flag_that_comes_back_is_reported_again() {
+    let mut fip = Fip::new("staleback");
+    let s = fip.standin.display().to_string();
+    fip.ipsynd_table(&format!("ipsyn:{s}\nrescan:1\n"));
+    let flag = fip.path("x/SYN|997|GONE");
+    // pid 999999 is above the default pid_max on this kind of machine: dead.
+    fs::write(&flag, "R h 5 999999 1\n").unwrap();
+    fip.start();
+    assert!(
+        fip.wait_status(|s| s.contains("GONE stale")),
+        "{}",
+        fip.status()
+    );
+    assert!(fip.wait_log_count("stale flag", 1));
+    fs::remove_file(&flag).unwrap();
+    assert!(fip.wait_status(|s| !s.contains("GONE")), "{}", fip.status());
+    fs::write(&flag, "R h 5 999999 1\n").unwrap();
+    assert!(fip.wait_log_count("stale flag", 2), "{}", fip.log());
+}

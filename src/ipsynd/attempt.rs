@@ -351,10 +351,7 @@ impl Daemon {
     /// Try again `timeout` seconds from now without counting an attempt.
     fn defer(&mut self, record: &str, timeout: u64, now: Instant) {
         if let Some(r) = self.records.get_mut(record) {
-            let d = Duration::from_secs(timeout.max(1));
-            r.next_at = Some(now + d);
-            r.next_wall = Some(SystemTime::now() + d);
-            r.state = RecordState::RetryWait;
+            r.retry_in(now, Duration::from_secs(timeout.max(1)));
         }
     }
 
@@ -373,9 +370,7 @@ impl Daemon {
         r.running = None;
         match after_failure(r.attempts, r.retry, timeout) {
             AfterFailure::RetryIn(d) => {
-                r.next_at = Some(now + d);
-                r.next_wall = Some(SystemTime::now() + d);
-                r.state = RecordState::RetryWait;
+                r.retry_in(now, d);
                 let msg = format!(
                     "attempt {}/{} failed ({why}); next attempt in {}s",
                     r.attempts,

@@ -105,9 +105,9 @@ pub struct Daemon {
     pub kill_after: Vec<PendingKill>,
     /// The last flag sequence number used (`nnn` of `x/SYN|nnn|CLIENT`, rolling mod 1000).
     pub seq: u32,
-    /// Problems already logged, by key (`flag:<path>` stale flags, `route:<ROUTE>` routes
-    /// without PORTS entries, forgotten at a table re-read; `badname:<name>` control names
-    /// that are not UTF-8).
+    /// Problems already logged, by key (`flag:<path>` stale flags, forgotten once the flag
+    /// is gone; `route:<ROUTE>` routes without PORTS entries, forgotten at a table re-read;
+    /// `badname:<name>` control names that are not UTF-8).
     pub reported: HashSet<String>,
     /// Control entries that are not regular files, already reported (while they stay).
     pub odd_records: HashSet<String>,

@@ -181,6 +181,7 @@ impl Daemon {
         let mut in_use: HashMap<PhysPort, u32> = HashMap::new();
         let mut busy: HashSet<String> = HashSet::new();
         let mut seen = Vec::new();
+        let mut stale_keys = HashSet::new();
         for f in flags::scan(&self.paths.x) {
             let stale = f.is_stale();
             if stale && self.orphaned_ftp_attempt(&f) {
@@ -188,23 +189,26 @@ impl Daemon {
             }
             seen.push((f.clone(), stale));
             if stale {
-                let lock = if f.has_port() && !unlock {
-                    format!(
-                        "; port {}:{} stays locked until it is removed",
-                        f.host, f.port
-                    )
-                } else {
-                    String::new()
-                };
-                self.log_once(
-                    format!("flag:{}", f.path.display()),
-                    &f.client,
-                    &format!(
-                        "stale flag {} (pid {} not running){lock}",
-                        f.path.display(),
-                        f.pid
-                    ),
-                );
+                let key = format!("flag:{}", f.path.display());
+                if self.reported.insert(key.clone()) {
+                    let lock = if f.has_port() && !unlock {
+                        format!(
+                            "; port {}:{} stays locked until it is removed",
+                            f.host, f.port
+                        )
+                    } else {
+                        String::new()
+                    };
+                    self.log.line(
+                        &f.client,
+                        &format!(
+                            "stale flag {} (pid {} not running){lock}",
+                            f.path.display(),
+                            f.pid
+                        ),
+                    );
+                }
+                stale_keys.insert(key);
             } else {
                 busy.insert(f.client.clone());
             }
@@ -218,6 +222,9 @@ impl Daemon {
             }
         }
         self.flags_seen = seen;
+        // Forget stale flags that went away, so a flag of the same name is reported again.
+        self.reported
+            .retain(|k| !k.starts_with("flag:") || stale_keys.contains(k));
         for j in self.jobs.values() {
             busy.insert(j.client.clone());
         }

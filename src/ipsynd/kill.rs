@@ -50,7 +50,8 @@ impl Daemon {
             .partition(|k| k.at <= now);
         self.kill_after = waiting;
         for k in grace_over {
-            if spawn::group_alive(k.pgid) && spawn::kill_group(k.pgid, Signal::SIGKILL) {
+            // kill_group says whether the group still existed: no separate liveness check.
+            if spawn::kill_group(k.pgid, Signal::SIGKILL) {
                 let msg = match k.target {
                     KillTarget::Transmitter => {
                         format!("process group {} still alive: SIGKILL sent", k.pgid)
@@ -96,10 +97,7 @@ impl Daemon {
             // Transmitter groups whose leader was just killed above are done; the rest lost
             // their leader already (reaped) but may hold its children. A maxkill command
             // still running is ended too: nobody would bound it after this.
-            if !killed.contains(&k.pgid)
-                && spawn::group_alive(k.pgid)
-                && spawn::kill_group(k.pgid, Signal::SIGKILL)
-            {
+            if !killed.contains(&k.pgid) && spawn::kill_group(k.pgid, Signal::SIGKILL) {
                 let what = match k.target {
                     KillTarget::Transmitter => "process group",
                     KillTarget::Maxkill => "maxkill command's process group",

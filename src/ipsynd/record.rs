@@ -106,6 +106,13 @@ impl Record {
         }
     }
 
+    /// Wait `d` from `now` before the next attempt (the status shows the wall-clock time).
+    pub fn retry_in(&mut self, now: Instant, d: Duration) {
+        self.next_at = Some(now + d);
+        self.next_wall = Some(SystemTime::now() + d);
+        self.state = RecordState::RetryWait;
+    }
+
     /// Whether the record may start an attempt at `now`.
     pub fn due(&self, now: Instant) -> bool {
         self.blocked.is_none() && self.running.is_none() && self.next_at.is_none_or(|t| t <= now)

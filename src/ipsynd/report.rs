@@ -65,7 +65,7 @@ impl Daemon {
         if !force && text == self.last_status {
             return;
         }
-        if let Err(e) = status::write(&self.paths.logsyn, &rows) {
+        if let Err(e) = status::write(&self.paths.logsyn, &text, &rows) {
             self.log
                 .line(NO_CLIENT, &format!("unable to write the status: {e}"));
         }

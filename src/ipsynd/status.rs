@@ -93,10 +93,11 @@ pub fn render_json(rows: &[Row], updated: &str) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into()) + "\n"
 }
 
-/// Write both files atomically.
-pub fn write(dir: &Path, rows: &[Row]) -> io::Result<()> {
+/// Write both files atomically; `text` is [`render_text`] of `rows` (the caller already has
+/// it, to tell whether anything changed).
+pub fn write(dir: &Path, text: &str, rows: &[Row]) -> io::Result<()> {
     let updated = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string();
-    atomic_write(&dir.join("ipsynd.status"), render_text(rows).as_bytes())?;
+    atomic_write(&dir.join("ipsynd.status"), text.as_bytes())?;
     atomic_write(
         &dir.join("ipsynd.status.json"),
         render_json(rows, &updated).as_bytes(),

@@ -599,8 +599,8 @@ impl Child {
         let Link::Delayed(replay) = &mut self.link else {
             return;
         };
-        let cipher = self.cipher.clone();
-        let encrypt = move |cmd: &[u8]| match &cipher {
+        let cipher = &self.cipher;
+        let encrypt = |cmd: &[u8]| match cipher {
             Some(c) => c.encrypt_request(cmd),
             None => [b"encrypt:".as_slice(), cmd].concat(),
         };

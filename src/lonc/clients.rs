@@ -48,6 +48,11 @@ impl Client {
         self.pending + taken >= MAX_OWED || self.out.pending().len() > MAX_UNSENT
     }
 
+    /// Held back, and may be read again now.
+    fn released(&self) -> bool {
+        self.held && !self.refused && !self.busy(0)
+    }
+
     /// Move complete lines from `inbuf` to `input` while the client is not busy. False when
     /// reading must stop here (busy: `held` is set; or a line over `max_line`).
     fn take_lines(&mut self, input: &mut Input, max_line: usize) -> bool {
@@ -202,16 +207,14 @@ impl Clients {
     pub fn released(&self) -> Vec<ClientId> {
         self.map
             .iter()
-            .filter(|(_, c)| c.held && !c.refused && !c.busy(0))
+            .filter(|(_, c)| c.released())
             .map(|(&id, _)| id)
             .collect()
     }
 
     /// Whether [`Clients::released`] has anything (the poll loop must not sleep then).
     pub fn any_released(&self) -> bool {
-        self.map
-            .values()
-            .any(|c| c.held && !c.refused && !c.busy(0))
+        self.map.values().any(Client::released)
     }
 
     /// The client owes one more answer (its request was queued).

@@ -65,8 +65,9 @@ pub fn json(doc: &StatusDoc) -> String {
     s
 }
 
-/// Truncate and write the text page (creating `lon-status/` if needed).
-pub fn write_txt(path: &Path, text: &str) -> std::io::Result<()> {
+/// Replace a status file (the text page or the JSON) atomically, creating `lon-status/` if
+/// needed.
+pub fn write_page(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -76,14 +77,6 @@ pub fn write_txt(path: &Path, text: &str) -> std::io::Result<()> {
 /// Append one line to the text page with a single write (children share the file).
 pub fn append_txt(path: &Path, line: &str) {
     super::log::append(path, line.as_bytes());
-}
-
-/// Replace the JSON file atomically.
-pub fn write_json(path: &Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    atomic_write(path, text.as_bytes())
 }
 
 #[cfg(test)]

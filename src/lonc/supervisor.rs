@@ -495,7 +495,7 @@ impl Supervisor {
                 ));
             }
         }
-        if let Err(e) = status::write_txt(&self.cfg.status_txt(), &text) {
+        if let Err(e) = status::write_page(&self.cfg.status_txt(), &text) {
             self.log.log(&format!(
                 "WARNING: cannot write {}: {e}",
                 self.cfg.status_txt().display()
@@ -570,7 +570,7 @@ impl Supervisor {
             written_epoch: now.timestamp(),
             hosts: &hosts,
         };
-        match status::write_json(&self.cfg.status_json(), &status::json(&doc)) {
+        match status::write_page(&self.cfg.status_json(), &status::json(&doc)) {
             // Written on every state change: say so once per distinct problem, not each time.
             Err(e) => {
                 let msg = format!(
