@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -55,11 +55,6 @@ impl SignalPipe {
         self.reader.as_fd()
     }
 
-    /// Raw fd of the read end (for closing in children, diagnostics).
-    pub fn raw_fd(&self) -> RawFd {
-        self.reader.as_raw_fd()
-    }
-
     /// Empty the pipe. Call once per wake-up, before [`SignalPipe::take`].
     pub fn drain(&self) {
         let mut buf = [0u8; 64];
@@ -77,13 +72,6 @@ impl SignalPipe {
             .get(&sig)
             .map(|f| f.swap(false, Ordering::SeqCst))
             .unwrap_or(false)
-    }
-
-    /// Mark `sig` as pending, as if it had been delivered (used to re-queue work).
-    pub fn raise_flag(&self, sig: i32) {
-        if let Some(f) = self.flags.get(&sig) {
-            f.store(true, Ordering::SeqCst);
-        }
     }
 
     /// Remove the handlers of this pipe (after fork, in the child). Dispositions go back to
