@@ -4,10 +4,17 @@
 //! signals it cares about. The flag is registered before the pipe writer, so the flag is set
 //! before the wake-up byte arrives. After `fork` a child must call [`SignalPipe::unregister`]
 //! on the parent's pipe (so its handlers stop writing into the parent's pipe) and build its own.
+//!
+//! Ownership: `signal_hook::low_level::pipe::register` takes ownership of the write end it is
+//! given and closes it when the action is unregistered. Each signal therefore gets its own
+//! duplicate of the write end (`try_clone`), so every fd is closed exactly once: by
+//! signal-hook, on [`Drop`]. Handing one shared fd to `register_raw` for several signals (as an
+//! earlier version did) closed the same number once per signal, and in release builds silently
+//! closed whatever file had reused it.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,8 +24,6 @@ use signal_hook::SigId;
 /// A set of signals routed to flags plus a wake-up pipe.
 pub struct SignalPipe {
     reader: UnixStream,
-    // Kept so the write end stays open as long as the handlers may write to it.
-    _writer: UnixStream,
     flags: HashMap<i32, Arc<AtomicBool>>,
     ids: Vec<SigId>,
 }
@@ -34,20 +39,16 @@ impl SignalPipe {
         for &sig in signals {
             let flag = Arc::new(AtomicBool::new(false));
             ids.push(signal_hook::flag::register(sig, Arc::clone(&flag))?);
-            // One write end shared by every signal: `register_raw` does not take ownership,
-            // and `_writer` keeps the fd open for as long as the handlers may use it.
-            ids.push(signal_hook::low_level::pipe::register_raw(
+            // Each registration owns its own duplicate: signal-hook closes it on unregister.
+            ids.push(signal_hook::low_level::pipe::register(
                 sig,
-                writer.as_raw_fd(),
+                writer.try_clone()?,
             )?);
             flags.insert(sig, flag);
         }
-        Ok(SignalPipe {
-            reader,
-            _writer: writer,
-            flags,
-            ids,
-        })
+        // `writer` itself is dropped here: only the registered duplicates stay open.
+        drop(writer);
+        Ok(SignalPipe { reader, flags, ids })
     }
 
     /// The fd to poll for readability.
@@ -83,11 +84,58 @@ impl SignalPipe {
 }
 
 impl Drop for SignalPipe {
-    /// The handlers write to `_writer`'s fd number: they must be gone before it closes, or a
-    /// later signal would write into whatever file reuses that number.
+    /// Unregistering drops each action, which closes the duplicate write end it owns.
     fn drop(&mut self) {
         for id in self.ids.drain(..) {
             signal_hook::low_level::unregister(id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn fd_is_open(fd: i32) -> bool {
+        // SAFETY: F_GETFD only queries the descriptor table.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+    }
+
+    /// Several signals on one pipe, dropped and built again: every write end is closed once.
+    /// With one shared write end handed to signal-hook per signal, the drop closed the same
+    /// number several times, which a debug build aborts on ("owned file descriptor already
+    /// closed") and a release build turns into closing someone else's file.
+    #[test]
+    fn dropping_a_pipe_closes_only_its_own_fds() {
+        for _ in 0..3 {
+            let pipe = SignalPipe::new(&[libc::SIGWINCH, libc::SIGURG]).unwrap();
+            let bystander = std::fs::File::open("/dev/null").unwrap();
+            let fd = bystander.as_raw_fd();
+            drop(pipe);
+            assert!(
+                fd_is_open(fd),
+                "dropping the pipe closed fd {fd} it did not own"
+            );
+            drop(bystander);
+        }
+    }
+
+    #[test]
+    fn a_signal_sets_its_flag_and_wakes_the_pipe() {
+        let pipe = SignalPipe::new(&[libc::SIGWINCH, libc::SIGURG]).unwrap();
+        // SAFETY: raising a signal whose handler signal-hook installed above.
+        unsafe { libc::raise(libc::SIGURG) };
+        let mut fds = [libc::pollfd {
+            fd: pipe.fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, 2000) };
+        assert_eq!(n, 1);
+        pipe.drain();
+        assert!(pipe.take(libc::SIGURG));
+        assert!(!pipe.take(libc::SIGURG));
     }
 }
