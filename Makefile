@@ -16,8 +16,10 @@ build:
 setup:
 	bash scripts/setup.sh
 
+# The suite runs in both profiles: debug assertions catch what release hides (a double
+# close aborts a debug build and silently closes someone else's fd in release).
 test: setup
-	$(CARGO) build --release --bins
+	$(CARGO) test --all-targets
 	$(CARGO) test --release --all-targets
 
 lint:

@@ -1,11 +1,9 @@
 //! ipsynd with the real default transmitter `ipsyn` sending to a real `ipsyn-recv`.
 
-mod ipsynd_common;
-
 use std::fs;
 use std::process::{Child, Command, Stdio};
 
-use ipsynd_common::*;
+use crate::ipsynd_common::*;
 
 struct Recv(Child);
 impl Drop for Recv {

@@ -1,7 +1,6 @@
 //! Shared harness for the lonc integration tests: a temp-dir installation (config, hosts.tab,
 //! directories), lond stand-ins on their own loopback addresses sharing one port, the real
 //! `lonc` binary, Unix-socket clients, and waits on facts (files, log lines) with timeouts.
-#![allow(dead_code)]
 
 use std::fs;
 use std::io::{Read, Write};

@@ -1,13 +1,11 @@
 //! Relay through the real lonc: order with many clients, encryption both ways, arbitrary bytes,
 //! empty answers, the line limit, clients that leave early, close_connection_exit.
 
-mod lonc_common;
-
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use lonc_common::*;
+use crate::lonc_common::*;
 
 #[test]
 fn relays_plain_requests_to_the_right_peer() {

@@ -2,11 +2,9 @@
 //! newline each), perm-log records, empty and unreadable entries left in place, replay after a
 //! reconnect.
 
-mod lonc_common;
-
 use std::fs;
 
-use lonc_common::*;
+use crate::lonc_common::*;
 
 #[test]
 fn delayed_messages_are_replayed_in_order_and_logged_permanently() {

@@ -2,13 +2,11 @@
 //! handshake (back-off exit, restart counting, abandoned), an unreachable peer, a peer that
 //! stays down after a loss.
 
-mod lonc_common;
-
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use lonc_common::*;
+use crate::lonc_common::*;
 use nix::sys::signal::Signal;
 
 #[test]

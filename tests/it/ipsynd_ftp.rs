@@ -1,12 +1,10 @@
 //! FTP mode end to end: ipsynd drives the real system ftp client against a real pyftpdlib
 //! server on 127.0.0.1 (random port, temporary home), and the files really arrive.
 
-mod ipsynd_common;
-
 use std::fs;
 use std::process::{Child, Command, Stdio};
 
-use ipsynd_common::*;
+use crate::ipsynd_common::*;
 
 const SERVER: &str = r#"
 import sys, os

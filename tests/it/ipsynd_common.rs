@@ -1,6 +1,5 @@
 //! Test helpers for ipsynd: a temporary FIP tree, a stand-in transmitter script that records
 //! its argv, and a handle on a running `ipsynd`. Every wait has a timeout and waits on a fact.
-#![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -1,11 +1,9 @@
 //! Start-up: daemonizing and the pid file, refusing to start twice, stale pid files, the
 //! user check, missing or broken configuration, `-n`, `-v`, usage errors.
 
-mod lonc_common;
-
 use std::process::{Command, Output, Stdio};
 
-use lonc_common::*;
+use crate::lonc_common::*;
 
 /// Run lonc to completion, bounded: a lonc that does not exit within WAIT is killed (and the
 /// test fails on its exit status).

@@ -1,12 +1,10 @@
 //! ipsynd end to end on temporary FIP trees with a stand-in transmitter: the argv it gets,
 //! the in-use flag, success and failure, retries, tryalt, exec errors, tables problems.
 
-mod ipsynd_common;
-
 use std::fs;
 use std::process::Command;
 
-use ipsynd_common::*;
+use crate::ipsynd_common::*;
 
 fn ends_with_log_name(p: &str, client: &str) -> bool {
     // log/syn/<CLIENT>.<ddMonyy>.<HH>.<MM>

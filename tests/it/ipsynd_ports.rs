@@ -1,12 +1,10 @@
 //! Port capacity, shared ports, priorities and stale flags, measured from the stand-in's
 //! recorded start and end times.
 
-mod ipsynd_common;
-
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use ipsynd_common::*;
+use crate::ipsynd_common::*;
 
 #[test]
 fn multi_capacity_adds_up_across_lines() {

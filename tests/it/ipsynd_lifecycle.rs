@@ -1,12 +1,10 @@
 //! ipsynd's life: pid file, signals (USR1, HUP, TERM), restart while transmitters run,
 //! maxtime with SIGTERM, with maxkill, and with a maxkill that does not kill or hangs.
 
-mod ipsynd_common;
-
 use std::fs;
 use std::process::Command;
 
-use ipsynd_common::*;
+use crate::ipsynd_common::*;
 
 fn alive(pid: i32) -> bool {
     // A zombie is dead for our purposes.

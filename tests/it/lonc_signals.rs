@@ -2,12 +2,10 @@
 //! config, broken config kept out), TERM/INT clean-up, the exchange in flight finishing,
 //! children ignoring HUP, and children exiting when the parent dies.
 
-mod lonc_common;
-
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 
-use lonc_common::*;
+use crate::lonc_common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
