@@ -6,4 +6,5 @@
 pub mod fsutil;
 pub mod poll;
 pub mod reap;
+pub mod safedir;
 pub mod sig;
