@@ -128,6 +128,9 @@ pub struct LoncConfig {
     /// socket; any other value that is set, non-empty and not `0`/`no`/`off`/`false` means
     /// the system's `/dev/log`.
     pub syslog: Option<PathBuf>,
+    /// `loncRecheck`: period on which unreachable and abandoned hosts are probed again, their
+    /// attempts reset as USR1 does (default 600 s; 0 = never, as 1.29: only USR1 does it).
+    pub recheck: Duration,
 }
 
 pub const DEFAULT_USER: &str = "www";
@@ -139,6 +142,7 @@ pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_secs(120);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(360);
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(600);
 pub const DEFAULT_MAX_LINE: usize = 16 * 1024 * 1024;
 /// Answers are not tied to requests in size (a short `dump` request can fetch megabytes), and
 /// an encrypted answer is hex, twice its plain text: so four times the request limit, which no
@@ -426,6 +430,7 @@ impl LoncConfig {
         let max_line = l.bytes("loncMaxLine", DEFAULT_MAX_LINE);
         let max_answer = l.bytes("loncMaxAnswer", DEFAULT_MAX_ANSWER);
         let syslog = l.syslog("loncSyslog");
+        let recheck = l.duration("loncRecheck", DEFAULT_RECHECK);
         if backoff_min > backoff_max {
             let line = settings
                 .get("loncBackoffMax")
@@ -480,6 +485,7 @@ impl LoncConfig {
             max_line,
             max_answer,
             syslog,
+            recheck,
         };
         Ok((config, problems))
     }
@@ -572,6 +578,7 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_max, Duration::from_secs(360));
         assert_eq!(c.max_line, 16 * 1024 * 1024);
         assert_eq!(c.syslog, None);
+        assert_eq!(c.recheck, Duration::from_secs(600));
         assert_eq!(c.adm_email, None);
         assert_eq!(c.hosts_tab(), Path::new("/home/httpd/lonTabs/hosts.tab"));
         assert_eq!(c.pid_file(), Path::new("/home/httpd/perl/logs/lonc.pid"));
@@ -605,7 +612,7 @@ PerlSetVar lonDocRoot /home/httpd/html
              PerlSetVar loncPongDelay 0\nPerlSetVar loncInitTimeout 3\n\
              PerlSetVar loncReplyTimeout .25\nPerlSetVar loncBackoffMin 0.1\n\
              PerlSetVar loncBackoffMax 0.2\nPerlSetVar loncMaxLine 100\n\
-             PerlSetVar loncMaxAnswer 200\n\
+             PerlSetVar loncMaxAnswer 200\nPerlSetVar loncRecheck 0\n\
              PerlSetVar loncSyslog yes\nPerlSetVar lonAdmEMail adm@example.org\n\
              PerlSetVar lonSysEMail sys@example.org\r\n"
         );
@@ -622,6 +629,7 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_max, Duration::from_millis(200));
         assert_eq!(c.max_line, 100);
         assert_eq!(c.max_answer, 200);
+        assert_eq!(c.recheck, Duration::ZERO, "0 turns the recheck off");
         assert_eq!(c.syslog.as_deref(), Some(Path::new("/dev/log")));
         assert_eq!(c.adm_email.as_deref(), Some("adm@example.org"));
         // A trailing \r is dropped, as Perl's split on \s+ did.
@@ -716,6 +724,7 @@ PerlSetVar lonDocRoot /home/httpd/html
             ("loncMaxAnswer", "64M"),
             ("loncBackoffMin", "nan"),
             ("loncInitTimeout", "0"),
+            ("loncRecheck", "10m"),
             ("loncReplyTimeout", "0.0"),
             ("loncProbeTimeout", "0"),
         ] {

@@ -16,6 +16,7 @@ mod ipsynd_lifecycle;
 mod ipsynd_ports;
 mod lonc_delayed;
 mod lonc_faults;
+mod lonc_recheck;
 mod lonc_relay;
 mod lonc_signals;
 mod lonc_standin;
