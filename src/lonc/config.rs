@@ -42,6 +42,36 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// `error` for a fatal problem, else `warning`.
+    pub fn severity(&self) -> &'static str {
+        if self.fatal {
+            "error"
+        } else {
+            "warning"
+        }
+    }
+
+    /// `file:line: error: message` (or `warning`), as `lonc -n` prints it.
+    pub fn report(&self) -> String {
+        let at = if self.line == 0 {
+            format!("{}", self.file.display())
+        } else {
+            format!("{}:{}", self.file.display(), self.line)
+        };
+        format!("{at}: {}: {}", self.severity(), self.msg)
+    }
+}
+
+/// The `lonTabDir` a config names, even when the config is otherwise unusable (so `-n` can
+/// still check hosts.tab).
+pub fn lon_tab_dir_of(text: &str, path: &Path) -> Option<PathBuf> {
+    let (vars, _) = read_vars(text, path);
+    vars.get("lonTabDir")
+        .map(|s| PathBuf::from(&s.value))
+        .filter(|p| !p.as_os_str().is_empty())
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
@@ -738,6 +768,25 @@ PerlSetVar lonDocRoot /home/httpd/html
                 .to_string()
                 .starts_with("/etc/httpd/conf/access.conf:8: "));
         }
+    }
+
+    #[test]
+    fn reports_say_error_or_warning_and_tab_dir_survives_fatal_errors() {
+        let text = format!("{BASE}PerlSetVar londPort x\n#PerlSetVar a b\n");
+        let p = invalid(&text);
+        let shown: Vec<String> = p.iter().map(Problem::report).collect();
+        assert!(shown.contains(&"/etc/httpd/conf/access.conf:8: error: londPort \"x\" is not a port number (1-65535)".to_string()), "{shown:?}");
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.starts_with("/etc/httpd/conf/access.conf:9: warning: ")),
+            "{shown:?}"
+        );
+        assert_eq!(
+            lon_tab_dir_of(&text, path()),
+            Some(PathBuf::from("/home/httpd/lonTabs"))
+        );
+        assert_eq!(lon_tab_dir_of("PerlSetVar lonTabDir\n", path()), None);
     }
 
     #[test]

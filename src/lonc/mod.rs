@@ -21,6 +21,7 @@ pub mod linebuf;
 pub mod log;
 pub mod logfmt;
 pub mod netconn;
+pub mod preflight;
 pub mod standin;
 pub mod startup;
 pub mod status;

@@ -21,3 +21,4 @@ mod lonc_relay;
 mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
+mod lonc_trust;
