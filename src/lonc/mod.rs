@@ -22,6 +22,7 @@ pub mod linebuf;
 pub mod log;
 pub mod logfmt;
 pub mod netconn;
+pub mod preflight;
 #[cfg(feature = "testkit")]
 pub mod standin;
 pub mod startup;
