@@ -14,6 +14,7 @@ mod ipsynd_ftp;
 mod ipsynd_ipsyn;
 mod ipsynd_lifecycle;
 mod ipsynd_ports;
+mod ipsynd_trust;
 mod lonc_delayed;
 mod lonc_faults;
 mod lonc_recheck;
