@@ -225,6 +225,19 @@ impl Netns {
         Ok(())
     }
 
+    /// Start a thread inside this namespace (not joined: the caller keeps the handle).
+    pub fn spawn<F: FnOnce() + Send + 'static>(&self, f: F) -> std::thread::JoinHandle<()> {
+        let fd = self.fd.try_clone().unwrap();
+        std::thread::spawn(move || {
+            // SAFETY: as in enter_thread.
+            assert_eq!(
+                unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
+            f()
+        })
+    }
+
     /// Run `f` on a thread inside this namespace (e.g. to bind or connect a socket there).
     pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         let fd = self.fd.try_clone().unwrap();
@@ -703,6 +716,22 @@ impl Drop for Proxy {
     }
 }
 
+/// Reset a TCP connection now, while other descriptors of the socket still exist (a shutdown
+/// sends FIN, and SO_LINGER 0 resets only on the last close): Linux's connect(AF_UNSPEC)
+/// disconnects a TCP socket with an RST.
+pub fn reset_now(s: &TcpStream) {
+    // SAFETY: a zeroed sockaddr with family AF_UNSPEC, passed with its true size.
+    unsafe {
+        let mut sa: libc::sockaddr = std::mem::zeroed();
+        sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+        libc::connect(
+            s.as_raw_fd(),
+            &sa,
+            std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+        );
+    }
+}
+
 /// One relayed connection: connect to the target, then one pump per direction.
 fn relay(client: TcpStream, target: SocketAddr, sh: Arc<ProxyShared>) {
     let Ok(server) = TcpStream::connect_timeout(&target, Duration::from_secs(5)) else {
@@ -727,22 +756,9 @@ fn relay(client: TcpStream, target: SocketAddr, sh: Arc<ProxyShared>) {
 fn pump(mut from: TcpStream, mut to: TcpStream, sh: &ProxyShared) {
     let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
     let mut buf = vec![0u8; 16 * 1024];
-    // A reset now, while other descriptors of the sockets still exist (a shutdown would send
-    // FIN, and SO_LINGER 0 only resets on the last close): Linux's connect(AF_UNSPEC)
-    // disconnects a TCP socket with an RST.
     let reset = |a: &TcpStream, b: &TcpStream| {
-        for s in [a, b] {
-            // SAFETY: a zeroed sockaddr with family AF_UNSPEC, its true size.
-            unsafe {
-                let mut sa: libc::sockaddr = std::mem::zeroed();
-                sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
-                libc::connect(
-                    s.as_raw_fd(),
-                    &sa,
-                    std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
-                );
-            }
-        }
+        reset_now(a);
+        reset_now(b);
     };
     loop {
         if sh.stop.load(Ordering::SeqCst) {

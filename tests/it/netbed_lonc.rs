@@ -4,8 +4,8 @@
 //! nothing is lost (delayed files intact until delivered, every answer matches its request).
 
 use std::fs;
-use std::io::Write;
-use std::net::Ipv4Addr;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -265,4 +265,193 @@ fn netbed_twenty_silent_hosts_at_start_cost_one_probe_timeout() {
     assert!(wait_for(WAIT, || ids
         .iter()
         .all(|id| json_state(&s, id).as_deref() == Some("unreachable"))));
+}
+
+/// A lond that crashes on every connection: it accepts, reads the `init` line and dies (the
+/// connection is reset, the port refuses until its supervisor has restarted it 100 ms later).
+/// Records when each connection came.
+struct CrashingLond {
+    stop: Arc<AtomicBool>,
+    accepts: Arc<Mutex<Vec<Instant>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CrashingLond {
+    fn start(h: &Host) -> CrashingLond {
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepts = Arc::new(Mutex::new(Vec::new()));
+        let addr = SocketAddr::new(IpAddr::V4(h.ip), LOND_PORT);
+        let (st, acc) = (Arc::clone(&stop), Arc::clone(&accepts));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = h.ns.spawn(move || {
+            let mut first = Some(tx);
+            while !st.load(Ordering::SeqCst) {
+                let l = std::net::TcpListener::bind(addr).unwrap();
+                l.set_nonblocking(true).unwrap();
+                if let Some(tx) = first.take() {
+                    tx.send(()).unwrap();
+                }
+                let conn = loop {
+                    if st.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    match l.accept() {
+                        Ok((c, _)) => break c,
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                };
+                acc.lock().unwrap().push(Instant::now());
+                conn.set_nonblocking(false).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut b = [0u8; 64];
+                let _ = (&conn).read(&mut b);
+                reset_now(&conn);
+                drop(l);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        rx.recv().unwrap();
+        CrashingLond {
+            stop,
+            accepts,
+            thread: Some(thread),
+        }
+    }
+
+    fn accepts(&self) -> Vec<Instant> {
+        self.accepts.lock().unwrap().clone()
+    }
+}
+
+impl Drop for CrashingLond {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn netbed_crash_looping_peer_stays_within_max_attempts_and_is_abandoned() {
+    let Some(mut bed) = Bed::new("crashloop") else {
+        return;
+    };
+    bed.add_host("h1");
+    bed.add_host("h2");
+    let crash = CrashingLond::start(bed.host("h1"));
+    let _l2 = Lond::start(&bed, "h2", LOCAL_ID);
+    let mut s = setup(&bed, "crashloop");
+    s.set("loncMaxAttempts", "3");
+    s.set("loncBackoffMin", "0.3");
+    s.set("loncBackoffMax", "0.5");
+    s.set("loncRecheck", "4");
+    let _lonc = start(&bed, &s);
+    assert!(
+        s.wait_log("INFO: Skipping h1 (3 of 3 attempts)"),
+        "{}",
+        s.log()
+    );
+    assert!(wait_for(WAIT, || json_state(&s, "h1").as_deref()
+        == Some("abandoned")));
+    // Up to the first Skipping: one start and exactly loncMaxAttempts restarts, each failing
+    // in init, none numbered beyond the maximum.
+    let log = s.log();
+    let upto: Vec<&str> = log
+        .lines()
+        .take_while(|l| !l.contains("INFO: Skipping h1"))
+        .collect();
+    let count = |needle: &str| upto.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("INFO: Trying to reconnect for h1 ("), 3, "{log}");
+    assert_eq!(count("WARNING: Init failed h1 ("), 4, "{log}");
+    for n in 1..=3 {
+        assert_eq!(
+            count(&format!(
+                "INFO: Trying to reconnect for h1 ({n} of 3 attempts)"
+            )),
+            1
+        );
+    }
+    assert!(!log.contains("(4 of 3 attempts)"));
+    // The back-off separates the attempts: at least loncBackoffMin between connections.
+    let acc = crash.accepts();
+    assert!(acc.len() >= 4);
+    let gaps: Vec<Duration> = acc[..4].windows(2).map(|w| w[1] - w[0]).collect();
+    say(&format!("netbed crashloop: gaps between attempts {gaps:?}"));
+    for g in &gaps {
+        assert!(*g >= Duration::from_millis(290), "{gaps:?}");
+        assert!(*g < Duration::from_secs(4), "{gaps:?}");
+    }
+    // The other peer never noticed.
+    assert_eq!(ask(&s.sock("h2"), "ping"), "h2");
+}
+
+#[test]
+fn netbed_link_down_during_requests_gives_con_lost_and_keeps_delayed_files() {
+    let Some(mut bed) = Bed::new("linkdown") else {
+        return;
+    };
+    bed.add_host("h1");
+    bed.add_host("h2");
+    let l1 = Lond::start(&bed, "h1", LOCAL_ID);
+    let _l2 = Lond::start(&bed, "h2", LOCAL_ID);
+    let mut s = setup(&bed, "linkdown");
+    s.set("loncReplyTimeout", "2");
+    s.set("loncProbeTimeout", "1");
+    s.set("loncMaxAttempts", "2");
+    s.set("loncRecheck", "2");
+    let _lonc = start(&bed, &s);
+    assert!(wait_online(&s, "h1") && wait_online(&s, "h2"));
+    // One request in flight (lond answers it after 4 s, too late), two queued behind it.
+    let t_sent = Instant::now();
+    let mut waiting = vec![send(&s.sock("h1"), "sleep:4000:too late")];
+    assert!(wait_for(WAIT, || l1.got("sleep:4000:too late") == 1));
+    bed.link_down("h1");
+    waiting.push(send(&s.sock("h1"), "echo:queued 1"));
+    waiting.push(send(&s.sock("h1"), "encrypt:encecho:queued 2"));
+    // The other peer is unaffected meanwhile.
+    for i in 0..20 {
+        let (a, d) = timed_ask(&s.sock("h2"), &format!("echo:h2 {i}"));
+        assert_eq!(a, Some(format!("h2 {i}")));
+        assert!(d < Duration::from_millis(900), "{d:?}");
+    }
+    let mut got = Vec::new();
+    for c in waiting.iter_mut() {
+        got.push(read_line(c).map(|a| String::from_utf8_lossy(&a).into_owned()));
+    }
+    let lost_after = t_sent.elapsed();
+    say(&format!(
+        "netbed linkdown: con_lost {lost_after:?} after the request (loncReplyTimeout 2 s)"
+    ));
+    for a in &got {
+        assert_eq!(a.as_deref(), Some("con_lost"), "{}", s.log());
+    }
+    assert!(lost_after >= Duration::from_millis(1900), "{lost_after:?}");
+    assert!(lost_after < Duration::from_secs(5), "{lost_after:?}");
+    assert!(s
+        .log()
+        .contains("CRITICAL: Timeout h1: sleep:4000:too late"));
+    // lonnet's part during the outage: messages for h1 are left in the delayed directory.
+    let d = s.delayed_dir();
+    let msgs = [
+        ("100.echo.h1", "echo:delayed one\n"),
+        ("200.encecho.h1", "encrypt:encecho:delayed two\n"),
+        ("300.echo.h1", "echo:delayed three\n"),
+    ];
+    for (name, text) in msgs {
+        fs::write(d.join(name), text).unwrap();
+    }
+    // The reconnect fails (network unreachable): the host ends up without a child.
+    assert!(s.wait_log("WARNING: Couldn't connect h1 ("), "{}", s.log());
+    assert!(wait_for(WAIT, || matches!(
+        json_state(&s, "h1").as_deref(),
+        Some("unreachable") | Some("abandoned")
+    )));
+    assert!(!s.sock("h1").exists());
+    // Two recheck periods with the link still down: the files stay as they were.
+    std::thread::sleep(Duration::from_secs(4));
+    for (name, text) in msgs {
+        assert_eq!(fs::read_to_string(d.join(name)).unwrap(), text, "{name}");
+    }
+    assert_eq!(ask(&s.sock("h2"), "ping"), "h2");
 }
