@@ -7,6 +7,8 @@
 mod ipsynd_common;
 #[allow(dead_code)]
 mod lonc_common;
+#[allow(dead_code)]
+mod netbed;
 
 mod ipsyn_transfer;
 mod ipsynd_basic;
@@ -23,3 +25,5 @@ mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
 mod lonc_trust;
+mod netbed_ipsynd;
+mod netbed_lonc;
