@@ -6,7 +6,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 FIP_ROOT ?= /fip
 
-.PHONY: all build standin setup test lint demo bench install clean
+.PHONY: all build standin benchtools setup test lint demo bench install clean
 
 all: build
 
@@ -16,6 +16,11 @@ build:
 # The lond stand-in for the demo and the bench (test code: only with the testkit feature).
 standin:
 	$(CARGO) build --release --features testkit --bin lond-standin
+
+# The bench tools (test code too): peer, minimal relay, load generator, transmitter, records.
+BENCH_BINS = bench-peer bench-relay bench-load bench-transmit bench-ipsynd
+benchtools:
+	$(CARGO) build --release --features testkit $(addprefix --bin ,$(BENCH_BINS))
 
 setup:
 	bash scripts/setup.sh
@@ -33,7 +38,7 @@ lint:
 demo: setup build standin
 	bash scripts/demo.sh
 
-bench: setup build standin
+bench: setup build benchtools
 	bash scripts/bench.sh
 
 install: build

@@ -10,6 +10,7 @@ mod lonc_common;
 #[allow(dead_code)]
 mod netbed;
 
+mod bench_tools;
 mod ipsyn_transfer;
 mod ipsynd_basic;
 mod ipsynd_ftp;
