@@ -35,7 +35,9 @@ fn usr1_writes_status_text_and_json() {
     let mut lines = t.lines();
     let head = lines.next().unwrap();
     assert!(
-        head.starts_with("LONC status ") && head.ends_with(&format!(" - parent {}", l.pid)),
+        head.starts_with("LONC status ")
+            && head.contains(&format!(" - parent {} (started ", l.pid))
+            && head.ends_with(')'),
         "{t}"
     );
     assert_eq!(lines.next(), Some(""));
@@ -318,11 +320,14 @@ fn status_page_and_json_have_exactly_the_settled_format() {
     let lines: Vec<&str> = t.split('\n').collect();
     assert_eq!(lines.len(), 7, "six lines and a final newline: {t:?}");
     assert_eq!(lines[6], "");
-    let head = lines[0]
+    // 1.29's header, then when this lonc started.
+    let (head, started) = lines[0]
         .strip_prefix("LONC status ")
-        .and_then(|h| h.strip_suffix(&format!(" - parent {}", l.pid)))
+        .and_then(|h| h.strip_suffix(')'))
+        .and_then(|h| h.split_once(&format!(" - parent {} (started ", l.pid)))
         .unwrap_or_else(|| panic!("header: {t}"));
     assert!(is_perl_localtime(head), "{head:?}");
+    assert!(is_perl_localtime(started), "{started:?}");
     assert_eq!(lines[1], "");
     for (line, pid) in [(lines[2], l.pid), (lines[5], kid)] {
         let f: Vec<&str> = line.split('\t').collect();
@@ -352,8 +357,10 @@ fn status_page_and_json_have_exactly_the_settled_format() {
         serde_json::from_str(&std::fs::read_to_string(s.status_json()).unwrap_or_default())
             .unwrap_or_default()
     };
-    assert!(wait_for(WAIT, || json()["hosts"][0]["last_log"].is_string()));
+    // usr1_served counts the reports whose children's lines are all in.
+    assert!(wait_for(WAIT, || json()["usr1_served"] == 1));
     let j = json();
+    assert!(j["hosts"][0]["last_log"].is_string(), "{j}");
     let obj = j.as_object().unwrap();
     let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     keys.sort();
@@ -363,11 +370,23 @@ fn status_page_and_json_have_exactly_the_settled_format() {
             "hosts",
             "next_recheck",
             "next_recheck_epoch",
+            "parent_last_log",
             "parent_pid",
+            "parent_status",
+            "started",
+            "started_epoch",
+            "state",
+            "usr1_served",
             "written",
             "written_epoch"
         ]
     );
+    assert_eq!(j["state"], "running");
+    assert!(is_perl_localtime(j["started"].as_str().unwrap()));
+    assert!(j["started_epoch"].as_i64().unwrap() <= j["written_epoch"].as_i64().unwrap());
+    assert!(is_stamped(j["parent_status"].as_str().unwrap()));
+    assert!(is_stamped(j["parent_last_log"].as_str().unwrap()));
+    assert_eq!(j["usr1_served"], 1);
     // USR1 probes the childless hosts again, so a recheck may or may not be planned now.
     if let Some(t) = j["next_recheck"].as_str() {
         assert!(is_perl_localtime(t), "{t}");
@@ -392,7 +411,16 @@ fn status_page_and_json_have_exactly_the_settled_format() {
         keys.sort();
         assert_eq!(
             keys,
-            ["attempts", "id", "last_log", "max_attempts", "pid", "state"],
+            [
+                "attempts",
+                "id",
+                "last_log",
+                "max_attempts",
+                "pid",
+                "since",
+                "since_epoch",
+                "state"
+            ],
             "{h}"
         );
         assert_eq!(h["max_attempts"], 1);

@@ -21,4 +21,5 @@ mod lonc_relay;
 mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
+mod lonc_status;
 mod lonc_trust;
