@@ -7,6 +7,8 @@
 mod ipsynd_common;
 #[allow(dead_code)]
 mod lonc_common;
+#[allow(dead_code)]
+mod netbed;
 
 mod ipsyn_transfer;
 mod ipsynd_basic;
@@ -14,6 +16,7 @@ mod ipsynd_ftp;
 mod ipsynd_ipsyn;
 mod ipsynd_lifecycle;
 mod ipsynd_ports;
+mod ipsynd_trust;
 mod lonc_delayed;
 mod lonc_faults;
 mod lonc_recheck;
@@ -23,3 +26,5 @@ mod lonc_standin;
 mod lonc_startup;
 mod lonc_status;
 mod lonc_trust;
+mod netbed_ipsynd;
+mod netbed_lonc;
