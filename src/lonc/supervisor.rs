@@ -21,7 +21,8 @@ use super::hosts::{load_hosts, Host};
 use super::log::Logger;
 use super::logfmt::perl_localtime;
 use super::netconn::{probe_target, Probe, Reach};
-use super::startup::{close_inherited_fds, EXIT_OK, EXIT_STARTUP};
+use super::preflight;
+use super::startup::{close_inherited_fds, create_private_dir, EXIT_OK, EXIT_STARTUP};
 use super::status::{self, HostStatus, StatusDoc};
 use crate::sys::poll as spoll;
 use crate::sys::reap::{reap_all, ExitKind};
@@ -116,6 +117,8 @@ struct Supervisor {
     started: DateTime<Local>,
     /// USR1 reports completed (children's lines collected): `lonc -s` waits for it to grow.
     usr1_served: u64,
+    /// HUP: the new configuration, hosts and warnings, checked before any child was stopped.
+    reloaded: Option<(LoncConfig, Vec<Host>, Vec<Problem>)>,
 }
 
 /// Run the parent's main loop with the start-up results; never returns.
@@ -144,6 +147,7 @@ pub fn start(
         next_recheck: None,
         started: Local::now(),
         usr1_served: 0,
+        reloaded: None,
     };
     sup.start_all();
     sup.main_loop()
@@ -814,7 +818,18 @@ impl Supervisor {
         std::process::exit(EXIT_OK)
     }
 
+    /// HUP: check the new configuration and hosts.tab first; only if a start would accept
+    /// them do the children stop (else nothing changes and the log says why).
     fn begin_restart(&mut self) {
+        match reload(&self.cfg.path) {
+            Ok(new) => self.reloaded = Some(new),
+            Err(msg) => {
+                self.log.log(&format!(
+                    "CRITICAL: Cannot use the new configuration, keeping the old one and the running children: {msg}"
+                ));
+                return;
+            }
+        }
         self.term_children();
         self.phase = Phase::Restarting {
             deadline: Instant::now() + CHILD_GRACE,
@@ -822,8 +837,8 @@ impl Supervisor {
         };
     }
 
-    /// Old children are gone: re-read config and hosts.tab (keep the old ones if broken),
-    /// then start over in the same process (spec §7.6).
+    /// Old children are gone: switch to the configuration checked when HUP came, then start
+    /// over in the same process (spec §7.6).
     fn finish_restart(&mut self) {
         // Children that ignored KILL's deadline are forgotten; their reaping is harmless later.
         for s in &mut self.slots {
@@ -831,7 +846,11 @@ impl Supervisor {
                 let _ = std::fs::remove_file(self.cfg.socket_path(&s.host.id));
             }
         }
-        match reload(&self.cfg.path) {
+        match self
+            .reloaded
+            .take()
+            .ok_or_else(|| "not checked".to_string())
+        {
             Ok((cfg, hosts, problems)) => {
                 for p in &problems {
                     self.log.log(&format!("WARNING: {p}"));
@@ -882,11 +901,33 @@ fn death_message(pid: Pid, id: &str, attempts: u32, stop_sent: bool, kind: ExitK
     }
 }
 
-/// Re-read config and hosts.tab for HUP; any fatal problem keeps the old ones.
+/// Re-read config and hosts.tab for HUP and check them as a start would (user, directories);
+/// a hosts.tab whose every row is refused counts as broken too (a file caught mid-write).
+/// Any fatal problem keeps the old ones.
 fn reload(path: &Path) -> Result<(LoncConfig, Vec<Host>, Vec<Problem>), String> {
     let (cfg, mut problems) = LoncConfig::load(path).map_err(|e| e.to_string())?;
-    let (hosts, hp) = load_hosts(&cfg.hosts_tab()).map_err(|e| e.to_string())?;
+    let tab = cfg.hosts_tab();
+    let (hosts, hp) = load_hosts(&tab).map_err(|e| e.to_string())?;
+    if hosts.is_empty() && !hp.is_empty() {
+        return Err(format!(
+            "{}: no usable host ({} rows refused)",
+            tab.display(),
+            hp.len()
+        ));
+    }
     problems.extend(hp);
+    create_private_dir(&cfg.lon_sock_dir)
+        .map_err(|e| format!("cannot create {}: {e}", cfg.lon_sock_dir.display()))?;
+    let env = preflight::environment_problems(&cfg);
+    let fatal: Vec<String> = env
+        .iter()
+        .filter(|p| p.fatal)
+        .map(|p| p.to_string())
+        .collect();
+    if !fatal.is_empty() {
+        return Err(fatal.join("; "));
+    }
+    problems.extend(env);
     Ok((cfg, hosts, problems))
 }
 

@@ -124,7 +124,8 @@ fn hup_restarts_children_any_number_of_times_in_the_same_process() {
         "{:?}",
         l.children()
     );
-    // A broken config keeps the old one.
+    // A broken config keeps the old one, and the children: nothing was stopped.
+    let kids = l.children();
     std::fs::write(&s.config, "PerlSetVar londPort notaport\n").unwrap();
     l.signal(Signal::SIGHUP);
     assert!(
@@ -132,6 +133,12 @@ fn hup_restarts_children_any_number_of_times_in_the_same_process() {
         "{}",
         s.log()
     );
+    assert_eq!(s.log_count("CRITICAL: Restarting"), 4, "{}", s.log());
+    assert_eq!(l.children(), kids);
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    // Mended, the next HUP restarts.
+    s.write_config();
+    l.signal(Signal::SIGHUP);
     assert!(s.wait_log_n("CRITICAL: Restarting", 5));
     assert!(s.wait_online("h1"));
     assert_eq!(ask(&s.sock("h1"), "ping"), "h1");

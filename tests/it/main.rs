@@ -21,6 +21,7 @@ mod lonc_delayed;
 mod lonc_faults;
 mod lonc_recheck;
 mod lonc_relay;
+mod lonc_reload;
 mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
