@@ -27,5 +27,6 @@ pub mod preflight;
 pub mod standin;
 pub mod startup;
 pub mod status;
+pub mod statuscmd;
 pub mod supervisor;
 pub mod syslog;

@@ -125,6 +125,7 @@ fn hup_restarts_children_any_number_of_times_in_the_same_process() {
         l.children()
     );
     // A broken config keeps the old one, and the children: nothing was stopped.
+    assert!(s.wait_online("h1"));
     let kids = l.children();
     std::fs::write(&s.config, "PerlSetVar londPort notaport\n").unwrap();
     l.signal(Signal::SIGHUP);

@@ -17,6 +17,7 @@ mod ipsynd_ipsyn;
 mod ipsynd_lifecycle;
 mod ipsynd_ports;
 mod ipsynd_trust;
+mod lonc_cli;
 mod lonc_delayed;
 mod lonc_faults;
 mod lonc_recheck;
