@@ -21,6 +21,7 @@ pub mod linebuf;
 pub mod log;
 pub mod logfmt;
 pub mod netconn;
+pub mod redact;
 pub mod standin;
 pub mod startup;
 pub mod status;
