@@ -15,6 +15,8 @@ const USAGE: &str = "usage: lonc [-c CONFIG] [-f] [-n]\n       lonc -v\n\
   -v         print the version and exit";
 
 fn main() {
+    // First, while single-threaded: `ps` shows the parent's and each child's title.
+    loncsyn::sys::proctitle::init();
     let mut config = PathBuf::from(DEFAULT_CONFIG);
     let (mut foreground, mut check, mut version) = (false, false, false);
     let mut args = std::env::args_os().skip(1);

@@ -141,6 +141,8 @@ impl Supervisor {
     fn main_loop(&mut self) -> ! {
         loop {
             self.log.status("Sleeping");
+            let n = self.slots.iter().filter(|s| s.pid.is_some()).count();
+            crate::sys::proctitle::set(&format!("lonc: parent {n} children"));
             let mut idx = Vec::new();
             let mut fds = Vec::new();
             let Some(sig) = &self.sig else {

@@ -14,6 +14,7 @@ mod ipsynd_ftp;
 mod ipsynd_ipsyn;
 mod ipsynd_lifecycle;
 mod ipsynd_ports;
+mod lonc_child_ops;
 mod lonc_delayed;
 mod lonc_faults;
 mod lonc_relay;
