@@ -9,3 +9,4 @@ pub mod proctitle;
 pub mod reap;
 pub mod safedir;
 pub mod sig;
+pub mod stdio;

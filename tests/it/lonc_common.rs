@@ -245,8 +245,8 @@ impl Setup {
         self.spawn_with(|_| {})
     }
 
-    /// [`Setup::spawn`] with the command adjusted first (limits, environment).
-    pub fn spawn_with(&self, adjust: impl FnOnce(&mut Command)) -> Lonc {
+    /// `spawn` with extra settings on the command (e.g. another network namespace).
+    pub fn spawn_with(&self, f: impl FnOnce(&mut Command)) -> Lonc {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lonc"));
         cmd.arg("-c")
             .arg(&self.config)
@@ -255,7 +255,7 @@ impl Setup {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0);
-        adjust(&mut cmd);
+        f(&mut cmd);
         let child = cmd.spawn().unwrap();
         let pid = child.id() as i32;
         Lonc {
@@ -270,9 +270,9 @@ impl Setup {
         self.start_with(|_| {})
     }
 
-    /// [`Setup::start`] with the command adjusted first.
-    pub fn start_with(&self, adjust: impl FnOnce(&mut Command)) -> Lonc {
-        let l = self.spawn_with(adjust);
+    /// `start` with extra settings on the command.
+    pub fn start_with(&self, f: impl FnOnce(&mut Command)) -> Lonc {
+        let l = self.spawn_with(f);
         assert!(
             wait_for(WAIT, || self
                 .log()

@@ -7,6 +7,8 @@
 mod ipsynd_common;
 #[allow(dead_code)]
 mod lonc_common;
+#[allow(dead_code)]
+mod netbed;
 
 mod ipsyn_transfer;
 mod ipsynd_basic;
@@ -14,10 +16,15 @@ mod ipsynd_ftp;
 mod ipsynd_ipsyn;
 mod ipsynd_lifecycle;
 mod ipsynd_ports;
+mod ipsynd_trust;
 mod lonc_child_ops;
 mod lonc_delayed;
 mod lonc_faults;
+mod lonc_recheck;
 mod lonc_relay;
 mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
+mod lonc_trust;
+mod netbed_ipsynd;
+mod netbed_lonc;
