@@ -18,6 +18,7 @@ mod ipsynd_lifecycle;
 mod ipsynd_ports;
 mod ipsynd_trust;
 mod lonc_cli;
+mod lonc_child_ops;
 mod lonc_delayed;
 mod lonc_faults;
 mod lonc_recheck;
