@@ -189,6 +189,7 @@ impl Daemon {
             started: now,
             deadline: (cp.maxtime > 0).then(|| now + Duration::from_secs(cp.maxtime)),
             killed: false,
+            kill_reason: "",
             maxkill: started.maxkill,
             timeout: cp.timeout,
             kind,
@@ -434,7 +435,7 @@ impl Daemon {
             return;
         }
         let why = if job.killed {
-            format!("killed after maxtime, {how}")
+            format!("{}, {how}", job.kill_reason)
         } else {
             format!("{how}, control record still there")
         };

@@ -8,3 +8,4 @@ pub mod poll;
 pub mod reap;
 pub mod safedir;
 pub mod sig;
+pub mod stdio;

@@ -10,6 +10,8 @@ mod lonc_common;
 
 mod ipsyn_transfer;
 mod ipsynd_basic;
+mod ipsynd_check;
+mod ipsynd_cli;
 mod ipsynd_ftp;
 mod ipsynd_ipsyn;
 mod ipsynd_lifecycle;
