@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use loncsyn::ipsynd::ipsyn::recv::{serve, RecvOptions};
 use loncsyn::sys::sig::SignalPipe;
-use loncsyn::sys::stdio::{err, out};
+use loncsyn::sys::stdio::Out;
 
 const USAGE: &str = "usage: ipsyn-recv --listen ADDR --dir DIR [--port-file F] [--reject-after N] [--idle SECS]\n       ipsyn-recv -v | --version | -h | --help";
 
@@ -70,25 +70,25 @@ fn main() {
         } else {
             format!("ipsyn-recv {}\n", env!("CARGO_PKG_VERSION"))
         };
-        let _ = out(&text);
+        Out::stdout().text(&text);
         return;
     }
     let opts = match parse(&args) {
         Ok(o) => o,
         Err(m) => {
-            err(&format!("ipsyn-recv: {m}\n{USAGE}\n"));
+            Out::stderr().text(&format!("ipsyn-recv: {m}\n{USAGE}\n"));
             std::process::exit(100);
         }
     };
     let sig = match SignalPipe::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
-            err(&format!("ipsyn-recv: cannot set up signals: {e}\n"));
+            Out::stderr().text(&format!("ipsyn-recv: cannot set up signals: {e}\n"));
             std::process::exit(111);
         }
     };
     if let Err(e) = serve(opts, &sig) {
-        err(&format!("ipsyn-recv: {e}\n"));
+        Out::stderr().text(&format!("ipsyn-recv: {e}\n"));
         std::process::exit(111);
     }
 }

@@ -12,7 +12,7 @@ use loncsyn::ipsynd::ipsyn::conn::STOP_SIGNALS;
 use loncsyn::ipsynd::ipsyn::send::{self, exit, Log};
 use loncsyn::ipsynd::ipsyn::{args, fip_root};
 use loncsyn::sys::sig::SignalPipe;
-use loncsyn::sys::stdio::{self, err, out};
+use loncsyn::sys::stdio::{self, Out};
 
 /// Removes the in-use flag when dropped: on every return path and on a panic.
 struct FlagGuard(Option<PathBuf>);
@@ -23,7 +23,7 @@ impl Drop for FlagGuard {
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => stdio::err(&format!(
+                Err(e) => stdio::Out::stderr().text(&format!(
                     "ipsyn: cannot delete in-use flag {}: {e}\n",
                     p.display()
                 )),
@@ -37,7 +37,7 @@ fn main() {
     let sig = match SignalPipe::new(&STOP_SIGNALS) {
         Ok(s) => s,
         Err(e) => {
-            stdio::err(&format!("ipsyn: cannot set up signals: {e}\n"));
+            stdio::Out::stderr().text(&format!("ipsyn: cannot set up signals: {e}\n"));
             std::process::exit(exit::SYSTEM);
         }
     };
@@ -46,11 +46,11 @@ fn main() {
     if argv.len() == 1 {
         match argv[0].as_str() {
             "-v" | "--version" => {
-                let _ = out(&format!("ipsyn {}\n", env!("CARGO_PKG_VERSION")));
+                Out::stdout().text(&format!("ipsyn {}\n", env!("CARGO_PKG_VERSION")));
                 return;
             }
             "-h" | "--help" => {
-                let _ = out(&format!("{}\n", args::USAGE));
+                Out::stdout().text(&format!("{}\n", args::USAGE));
                 return;
             }
             _ => {}
@@ -66,7 +66,7 @@ fn run(argv: &[String], sig: &SignalPipe) -> i32 {
     let a = match args::parse(argv) {
         Ok(a) => a,
         Err(m) => {
-            err(&format!("ipsyn: {m}\n{}\n", args::USAGE));
+            Out::stderr().text(&format!("ipsyn: {m}\n{}\n", args::USAGE));
             return exit::USAGE;
         }
     };

@@ -12,7 +12,7 @@ use std::process::exit;
 use loncsyn::ipsynd::ctl::Request;
 use loncsyn::ipsynd::daemon::{self, Options, EXIT_OK, EXIT_USAGE};
 use loncsyn::ipsynd::{check, cli};
-use loncsyn::sys::stdio::{err, out};
+use loncsyn::sys::stdio::Out;
 
 const USAGE: &str = "\
 usage: ipsynd [-q] [-r ROOT]              run the daemon (in the foreground)
@@ -47,11 +47,11 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "-v" | "--version" => {
-                let _ = out(&format!("ipsynd version {}\n", daemon::VERSION));
+                Out::stdout().text(&format!("ipsynd version {}\n", daemon::VERSION));
                 exit(EXIT_OK);
             }
             "-h" | "--help" => {
-                let _ = out(USAGE);
+                Out::stdout().text(USAGE);
                 exit(EXIT_OK);
             }
             "-q" => echo = false,
@@ -101,6 +101,6 @@ fn main() {
 }
 
 fn usage(msg: &str) -> ! {
-    err(&format!("ipsynd: {msg}\n{USAGE}"));
+    Out::stderr().text(&format!("ipsynd: {msg}\n{USAGE}"));
     exit(EXIT_USAGE);
 }

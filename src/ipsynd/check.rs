@@ -289,7 +289,7 @@ pub fn has_errors(report: &Report) -> bool {
 /// `ipsynd -n [-r ROOT]`: 0 without errors, 1 with.
 pub fn run(root: &Path) -> i32 {
     let mut report = check(root, nix::unistd::geteuid().as_raw());
-    let _ = crate::sys::stdio::out(&render(&mut report));
+    crate::sys::stdio::Out::stdout().text(&render(&mut report));
     i32::from(has_errors(&report))
 }
 

@@ -22,7 +22,7 @@ use super::daemon::{Paths, EXIT_SYSTEM};
 use super::queueview;
 use super::status::{self, Doc};
 use crate::sys::fsutil::{pid_alive, process_name};
-use crate::sys::stdio::{err, out};
+use crate::sys::stdio::Out;
 
 pub const EXIT_RUNNING: i32 = 0;
 pub const EXIT_DEAD: i32 = 1;
@@ -115,7 +115,7 @@ fn print_doc(doc: &Doc, json: bool) {
         queueview::render(doc, now, &today)
     };
     // A reader that went away (`| head -0`) is no error of ours.
-    let _ = out(&text);
+    Out::stdout().text(&text);
 }
 
 /// `ipsynd -s [--json]`.
@@ -129,10 +129,10 @@ pub fn status(root: &Path, json: bool) -> i32 {
                 (Some(doc), true) => print_doc(doc, true),
                 (Some(doc), false) if doc.stopped.is_some() => {
                     let at = doc.stopped.as_deref().unwrap_or("");
-                    let _ = out(&format!("{msg} (pid {} stopped {at})\n", doc.pid));
+                    Out::stdout().text(&format!("{msg} (pid {} stopped {at})\n", doc.pid));
                 }
                 _ => {
-                    let _ = out(&format!("{msg}\n"));
+                    Out::stdout().text(&format!("{msg}\n"));
                 }
             }
             return code;
@@ -142,7 +142,7 @@ pub fn status(root: &Path, json: bool) -> i32 {
         .filter(|d| d.pid == pid as u32)
         .map_or(0, |d| d.serial);
     if let Err(e) = kill(Pid::from_raw(pid), Signal::SIGUSR1) {
-        err(&format!("ipsynd: cannot signal pid {pid}: {e}\n"));
+        Out::stderr().text(&format!("ipsynd: cannot signal pid {pid}: {e}\n"));
         return EXIT_NO_ANSWER;
     }
     let fresh = wait_for(|| {
@@ -154,7 +154,7 @@ pub fn status(root: &Path, json: bool) -> i32 {
             EXIT_RUNNING
         }
         None => {
-            err(&format!(
+            Out::stderr().text(&format!(
                 "ipsynd: pid {pid} wrote no status within {}s\n",
                 ANSWER_WAIT.as_secs()
             ));
@@ -169,14 +169,14 @@ pub fn request(root: &Path, req: &Request) -> i32 {
     let pid = match running_pid(&paths) {
         Ok(pid) => pid,
         Err((code, msg)) => {
-            err(&format!("{msg}\n"));
+            Out::stderr().text(&format!("{msg}\n"));
             return code;
         }
     };
     let id = match ctl::send(&paths.ctl, req) {
         Ok(id) => id,
         Err(e) => {
-            err(&format!(
+            Out::stderr().text(&format!(
                 "ipsynd: cannot write the request into {}: {e} (only ipsynd's user or root can)\n",
                 paths.ctl.display()
             ));
@@ -185,21 +185,21 @@ pub fn request(root: &Path, req: &Request) -> i32 {
     };
     if let Err(e) = kill(Pid::from_raw(pid), Signal::SIGUSR1) {
         ctl::withdraw(&paths.ctl, &id);
-        err(&format!("ipsynd: cannot signal pid {pid}: {e}\n"));
+        Out::stderr().text(&format!("ipsynd: cannot signal pid {pid}: {e}\n"));
         return EXIT_NO_ANSWER;
     }
     match wait_for(|| ctl::take_answer(&paths.ctl, &id)) {
         Some(Answer::Done(m)) => {
-            let _ = out(&format!("ipsynd: {m}\n"));
+            Out::stdout().text(&format!("ipsynd: {m}\n"));
             EXIT_RUNNING
         }
         Some(Answer::Refused(m)) => {
-            err(&format!("ipsynd: {m}\n"));
+            Out::stderr().text(&format!("ipsynd: {m}\n"));
             1
         }
         None => {
             ctl::withdraw(&paths.ctl, &id);
-            err(&format!(
+            Out::stderr().text(&format!(
                 "ipsynd: no answer from pid {pid} within {}s\n",
                 ANSWER_WAIT.as_secs()
             ));

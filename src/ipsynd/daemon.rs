@@ -157,14 +157,14 @@ pub fn run(opts: &Options) -> i32 {
     ] {
         // 0755 at most (the umask may take more): never a directory the check below refuses.
         if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o755).create(d) {
-            stdio::err(&format!("ipsynd: unable to create {}: {e}\n", d.display()));
+            stdio::Out::stderr().text(&format!("ipsynd: unable to create {}: {e}\n", d.display()));
             return EXIT_SYSTEM;
         }
     }
     // The request directory: only ipsynd's user may write it (checked below).
     if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&paths.ctl) {
         if e.kind() != io::ErrorKind::AlreadyExists {
-            stdio::err(&format!(
+            stdio::Out::stderr().text(&format!(
                 "ipsynd: unable to create {}: {e}\n",
                 paths.ctl.display()
             ));
@@ -183,7 +183,7 @@ pub fn run(opts: &Options) -> i32 {
                 log.line(NO_CLIENT, &format!("refusing to start: {u}"));
             }
             if !log_ok || !opts.echo {
-                stdio::err(&format!("ipsynd: refusing to start: {u}\n"));
+                stdio::Out::stderr().text(&format!("ipsynd: refusing to start: {u}\n"));
             }
         }
         return EXIT_SYSTEM;
@@ -191,7 +191,7 @@ pub fn run(opts: &Options) -> i32 {
     let _pidlock = match lock_pidfile(&paths.pidfile) {
         Ok(l) => l,
         Err(msg) => {
-            stdio::err(&format!("ipsynd: {msg}\n"));
+            stdio::Out::stderr().text(&format!("ipsynd: {msg}\n"));
             return EXIT_SYSTEM;
         }
     };
@@ -204,7 +204,7 @@ pub fn run(opts: &Options) -> i32 {
     ]) {
         Ok(s) => s,
         Err(e) => {
-            stdio::err(&format!("ipsynd: unable to set up signals: {e}\n"));
+            stdio::Out::stderr().text(&format!("ipsynd: unable to set up signals: {e}\n"));
             return EXIT_SYSTEM;
         }
     };

@@ -7,6 +7,8 @@
 mod ipsynd_common;
 #[allow(dead_code)]
 mod lonc_common;
+#[allow(dead_code)]
+mod netbed;
 
 mod ipsyn_transfer;
 mod ipsynd_basic;
@@ -19,7 +21,11 @@ mod ipsynd_ports;
 mod ipsynd_trust;
 mod lonc_delayed;
 mod lonc_faults;
+mod lonc_recheck;
 mod lonc_relay;
 mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
+mod lonc_trust;
+mod netbed_ipsynd;
+mod netbed_lonc;

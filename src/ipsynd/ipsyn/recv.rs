@@ -295,7 +295,7 @@ fn accept_all(
         match listener.accept() {
             Ok((stream, _)) => {
                 if let Err(e) = stream.set_nonblocking(true) {
-                    stdio::err(&format!("ipsyn-recv: accept: {e}\n"));
+                    stdio::Out::stderr().text(&format!("ipsyn-recv: accept: {e}\n"));
                     continue;
                 }
                 *next_id += 1;
@@ -312,7 +312,7 @@ fn accept_all(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             // EMFILE and friends: try again on the next wake-up.
             Err(e) => {
-                stdio::err(&format!("ipsyn-recv: accept: {e}\n"));
+                stdio::Out::stderr().text(&format!("ipsyn-recv: accept: {e}\n"));
                 return;
             }
         }

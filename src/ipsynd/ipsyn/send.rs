@@ -47,7 +47,10 @@ impl Log {
                 .create(true)
                 .append(true)
                 .open(p)
-                .map_err(|e| stdio::err(&format!("ipsyn: cannot open log {}: {e}\n", p.display())))
+                .map_err(|e| {
+                    stdio::Out::stderr()
+                        .text(&format!("ipsyn: cannot open log {}: {e}\n", p.display()))
+                })
                 .ok()
         });
         Log {
