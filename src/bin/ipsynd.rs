@@ -91,7 +91,12 @@ fn main() {
         usage("--json goes with -s");
     }
     let code = match mode {
-        Mode::Run => daemon::run(&Options { root, echo }),
+        Mode::Run => {
+            // Still one thread: the title block may be taken over now (`ps` then shows
+            // `ipsynd: <n> running, <m> waiting`).
+            loncsyn::sys::proctitle::init();
+            daemon::run(&Options { root, echo })
+        }
         Mode::Check => check::run(&root),
         Mode::Status => cli::status(&root, json),
         Mode::Force(c) => cli::request(&root, &Request::Force(c.map(|c| c.to_ascii_uppercase()))),

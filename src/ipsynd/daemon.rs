@@ -139,6 +139,8 @@ pub struct Daemon {
     pub(super) status_at: Option<Instant>,
     /// A changed status waits to be written then (coalescing).
     pub(super) status_due: Option<Instant>,
+    /// The counts the process title shows (running, waiting).
+    pub(super) title_counts: Option<(usize, usize)>,
     /// The flags found by the last dispatch, with their staleness (for the status rows).
     pub flags_seen: Vec<(super::flags::FlagInfo, bool)>,
 }
@@ -234,6 +236,7 @@ pub fn run(opts: &Options) -> i32 {
         status_serial: 0,
         status_at: None,
         status_due: None,
+        title_counts: None,
         flags_seen: Vec::new(),
     };
     d.log.line(
@@ -311,6 +314,7 @@ impl Daemon {
             self.enforce_deadlines(Instant::now());
             self.dispatch(Instant::now());
             self.write_status(force_status, Instant::now());
+            self.update_title();
             force_status = false;
 
             let deadline = self.next_deadline(rescan_at, Instant::now());

@@ -74,6 +74,21 @@ impl Daemon {
         rows
     }
 
+    /// The process title, `ipsynd: <n> running, <m> waiting` (records not running), set
+    /// when the counts change.
+    pub(super) fn update_title(&mut self) {
+        let running = self.jobs.len();
+        let waiting = self
+            .records
+            .values()
+            .filter(|r| r.running.is_none())
+            .count();
+        if self.title_counts != Some((running, waiting)) {
+            self.title_counts = Some((running, waiting));
+            crate::sys::proctitle::set(&format!("ipsynd: {running} running, {waiting} waiting"));
+        }
+    }
+
     /// Write the status if it changed (coalesced, see the module header), or now if
     /// `force`.
     pub(super) fn write_status(&mut self, force: bool, now: Instant) {

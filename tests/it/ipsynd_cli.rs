@@ -349,3 +349,38 @@ fn every_binary_has_help_version_and_usage_errors() {
     let out = Command::new(IPSYND).args(["--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(100));
 }
+
+/// What `ps` shows for `pid`: its command line, NUL bytes as spaces, trailing ones dropped.
+fn cmdline(pid: i32) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw)
+        .trim_end_matches('\0')
+        .replace('\0', " ")
+}
+
+#[test]
+fn the_process_title_counts_running_and_waiting_records() {
+    let mut fip = Fip::new("proctitle");
+    fip.client("HOLDER", "retry:4\n");
+    fip.knob("HOLDER", "HOLD=1\n");
+    fip.client("LATER", "timeout:600\n");
+    fip.knob("LATER", "FAIL=9\n");
+    let pid = fip.start();
+    let title = |want: &str| wait_for(WAIT, || cmdline(pid) == want);
+    assert!(title("ipsynd: 0 running, 0 waiting"), "{}", cmdline(pid));
+    fip.record("HOLDER");
+    fip.wait_calls("HOLDER", 1);
+    assert!(title("ipsynd: 1 running, 0 waiting"), "{}", cmdline(pid));
+    fip.record("LATER");
+    assert!(title("ipsynd: 1 running, 1 waiting"), "{}", cmdline(pid));
+    fip.release("HOLDER");
+    assert!(title("ipsynd: 0 running, 1 waiting"), "{}", cmdline(pid));
+    // The name stays ipsynd (pgrep, start-stop-daemon --name).
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap()
+            .trim(),
+        "ipsynd"
+    );
+    assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
+}
