@@ -384,3 +384,36 @@ fn the_process_title_counts_running_and_waiting_records() {
     );
     assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
 }
+
+#[test]
+fn status_writes_are_coalesced_to_one_a_second() {
+    let mut fip = Fip::new("coalesce");
+    const N: usize = 40;
+    for i in 0..N {
+        fip.client(&format!("Q{i}"), "retry:1\n");
+    }
+    fip.start();
+    assert!(fip.wait_status(|s| s.contains("state=running")));
+    let serial = |fip: &Fip| json(fip)["serial"].as_u64().unwrap();
+    let before = serial(&fip);
+    let t0 = std::time::Instant::now();
+    // A change every 50 ms or so (a record comes, starts, is done): each would be a write.
+    for i in 0..N {
+        fip.record(&format!("Q{i}"));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(fip.wait_log_count("attempt 1 done", N), "{}", fip.log());
+    let busy = t0.elapsed().as_secs();
+    // The last change is written within the second after it.
+    assert!(
+        fip.wait_status(|s| s.lines().count() == 2),
+        "{}",
+        fip.status()
+    );
+    let writes = serial(&fip) - before;
+    assert!(
+        writes <= busy + 3,
+        "{writes} status writes in {busy}s of changes"
+    );
+    assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
+}
