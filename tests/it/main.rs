@@ -12,6 +12,9 @@ mod netbed;
 
 mod ipsyn_transfer;
 mod ipsynd_basic;
+mod ipsynd_check;
+mod ipsynd_cli;
+mod ipsynd_fds;
 mod ipsynd_ftp;
 mod ipsynd_ipsyn;
 mod ipsynd_lifecycle;

@@ -18,6 +18,7 @@ use nix::poll::{PollFd, PollFlags};
 use crate::sys::fsutil::atomic_write;
 use crate::sys::poll;
 use crate::sys::sig::SignalPipe;
+use crate::sys::stdio;
 
 use super::wire::{self, Ack, Request, MAX_LINE};
 
@@ -294,7 +295,7 @@ fn accept_all(
         match listener.accept() {
             Ok((stream, _)) => {
                 if let Err(e) = stream.set_nonblocking(true) {
-                    eprintln!("ipsyn-recv: accept: {e}");
+                    stdio::Out::stderr().text(&format!("ipsyn-recv: accept: {e}\n"));
                     continue;
                 }
                 *next_id += 1;
@@ -311,7 +312,7 @@ fn accept_all(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             // EMFILE and friends: try again on the next wake-up.
             Err(e) => {
-                eprintln!("ipsyn-recv: accept: {e}");
+                stdio::Out::stderr().text(&format!("ipsyn-recv: accept: {e}\n"));
                 return;
             }
         }
