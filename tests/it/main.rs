@@ -8,6 +8,7 @@ mod ipsynd_common;
 #[allow(dead_code)]
 mod lonc_common;
 
+mod fuzz_replay;
 mod ipsyn_transfer;
 mod ipsynd_basic;
 mod ipsynd_ftp;

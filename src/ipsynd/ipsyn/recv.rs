@@ -391,6 +391,26 @@ pub fn serve(opts: RecvOptions, sig: &SignalPipe) -> io::Result<()> {
     }
 }
 
+/// The protocol side of one connection without its socket: `reads` as the socket brought
+/// them, files stored under `opts.dir`, as [`serve`] does per read. Returns what was answered
+/// and whether the session ended; a file left unfinished is removed. (The fuzz target of the
+/// framing drives the receiver through this.)
+pub fn answer_session<'a>(
+    opts: RecvOptions,
+    reads: impl IntoIterator<Item = &'a [u8]>,
+) -> (Vec<u8>, bool) {
+    let mut rx = Receiver::new(opts);
+    let mut s = Session::new();
+    for r in reads {
+        if s.closing {
+            break;
+        }
+        s.inbuf.extend_from_slice(r);
+        rx.process(&mut s);
+    }
+    (std::mem::take(&mut s.out), s.closing)
+}
+
 /// Whether `dir` holds any leftover temporary file of a receiver (for tests).
 pub fn has_temp_files(dir: &Path) -> bool {
     fs::read_dir(dir)
