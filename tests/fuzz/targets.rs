@@ -629,8 +629,24 @@ pub fn ipsyn_recv(data: &[u8]) {
     use loncsyn::ipsynd::ipsyn::{recv, wire};
     let step = 1 + usize::from(data.first().copied().unwrap_or(0) % 64);
 
+    // How TCP cuts the stream into reads changes nothing: the same answers and files as
+    // when everything arrives in one read.
     let raw = Scratch::new();
-    let (out, _) = recv::answer_session(recv_opts(&raw.0), data.chunks(step));
+    let (out, closed) = recv::answer_session(recv_opts(&raw.0), data.chunks(step));
+    let whole = Scratch::new();
+    let (out1, closed1) = recv::answer_session(recv_opts(&whole.0), [data]);
+    assert_eq!(
+        text(&out),
+        text(&out1),
+        "answers depend on the read size {step}"
+    );
+    assert_eq!(closed, closed1);
+    assert_eq!(
+        raw.files(),
+        whole.files(),
+        "files depend on the read size {step}"
+    );
+    drop(whole);
     assert!(
         out.is_empty() || out.ends_with(b"\n"),
         "answer not a whole line"
@@ -654,12 +670,26 @@ pub fn ipsyn_recv(data: &[u8]) {
     let mut session = wire::hello(&client).into_bytes();
     let mut want = wire::hello_ok();
     let mut stored: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut stored_all = true;
+    if wire::hello(&client).len() - 1 > wire::MAX_LINE {
+        want = "ERR - line too long\n".into();
+        stored_all = false;
+    }
     for pair in p[1..].chunks(2) {
+        if !stored_all {
+            break;
+        }
         // The sender never puts a name with a newline on the wire (it would end the line).
         let name = pair[0].replace('\n', " ");
         let body = pair.get(1).cloned().unwrap_or_default().into_bytes();
-        session.extend_from_slice(wire::file_header(body.len() as u64, &name).as_bytes());
+        let header = wire::file_header(body.len() as u64, &name);
+        session.extend_from_slice(header.as_bytes());
         session.extend_from_slice(&body);
+        if header.len() - 1 > wire::MAX_LINE {
+            want.push_str("ERR - line too long\n");
+            stored_all = false;
+            break;
+        }
         // The receiver reads the header line without a trailing CR.
         let seen = name.trim_end_matches('\r').to_string();
         match wire::name_problem(&seen) {
@@ -671,7 +701,9 @@ pub fn ipsyn_recv(data: &[u8]) {
         }
     }
     session.extend_from_slice(b"QUIT\n");
-    want.push_str("BYE\n");
+    if stored_all {
+        want.push_str("BYE\n");
+    }
     let dir = Scratch::new();
     let (out, closed) = recv::answer_session(recv_opts(&dir.0), session.chunks(step));
     assert_eq!(text(&out), want, "answers of an encoded session");

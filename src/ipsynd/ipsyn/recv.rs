@@ -236,10 +236,14 @@ impl Receiver {
                 }
                 return;
             }
-            let Some(pos) = s.inbuf.iter().position(|&b| b == b'\n') else {
-                if s.inbuf.len() > MAX_LINE {
-                    s.fail("ERR - line too long\n");
-                }
+            let pos = s.inbuf.iter().position(|&b| b == b'\n');
+            // Too long whether or not its newline came in the same read, so the verdict
+            // does not depend on how the stream was cut into reads.
+            if pos.unwrap_or(s.inbuf.len()) > MAX_LINE {
+                s.fail("ERR - line too long\n");
+                return;
+            }
+            let Some(pos) = pos else {
                 return;
             };
             let raw: Vec<u8> = s.inbuf.drain(..=pos).collect();
