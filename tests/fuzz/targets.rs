@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use loncsyn::ipsynd::{argv, control, fipseq, flags, ftpscript, tables};
-use loncsyn::lonc::{cipher, config, hosts, linebuf};
+use loncsyn::lonc::{cipher, config, handshake, hosts, linebuf, log};
 
 /// A target's body: panics when a property fails.
 pub type Target = fn(&[u8]);
@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("lonc_hosts", lonc_hosts),
     ("lonc_enc", lonc_enc),
     ("lonc_linebuf", lonc_linebuf),
+    ("lonc_handshake", lonc_handshake),
     ("ipsynd_ports", ipsynd_ports),
     ("ipsynd_client", ipsynd_client),
     ("ipsynd_params", ipsynd_params),
@@ -243,6 +244,71 @@ pub fn lonc_linebuf(data: &[u8]) {
     assert_eq!(written, stream, "OutBuf lost or reordered bytes");
     ob.consume(ob.pending().len());
     assert!(ob.is_empty() && ob.pending().is_empty());
+}
+
+/// The handshake with lond, fed whatever lond says: every log text is one line with its
+/// control characters escaped, the phases only move forward, and the key is the one derived
+/// from the ekey answer. Parts: the peer id, then lond's lines.
+pub fn lonc_handshake(data: &[u8]) {
+    use handshake::{Action, Event, Phase};
+    let (remote, said) = match data.iter().position(|&b| b == 0) {
+        Some(p) => (text(&data[..p]), &data[p + 1..]),
+        None => ("alpha".to_string(), data),
+    };
+    let local = "beta";
+    let order = |p: Phase| match p {
+        Phase::Connecting => 0,
+        Phase::AwaitChallenge => 1,
+        Phase::AwaitOk => 2,
+        Phase::PongDelay => 3,
+        Phase::AwaitPong => 4,
+        Phase::AwaitEkey => 5,
+        Phase::Up => 6,
+    };
+    let mut phase = Phase::Connecting;
+    let mut lines = said.split_inclusive(|&b| b == b'\n');
+    let mut ev_line: Option<&[u8]> = None;
+    for round in 0..64 {
+        let ev = match (round, phase) {
+            (0, _) => Event::Connected,
+            (_, Phase::PongDelay) => Event::DelayOver,
+            _ => match lines.next() {
+                Some(l) => {
+                    ev_line = Some(l);
+                    Event::Line(l)
+                }
+                None => break,
+            },
+        };
+        let before = phase;
+        let (next, actions) = handshake::step(phase, ev, &remote, local);
+        assert!(order(next) >= order(before), "{before:?} -> {next:?}");
+        for a in &actions {
+            match a {
+                Action::Log(m) | Action::Status(m) => {
+                    // The peer's bytes are escaped; only the peer id (ours) is not.
+                    let m = m.replace(remote.as_str(), "");
+                    assert!(!m.contains(|c: char| c.is_control()), "log text {m:?}");
+                }
+                Action::Up(key) => {
+                    assert_eq!(before, Phase::AwaitEkey);
+                    let l = ev_line.expect("Up follows a line");
+                    assert_eq!(*key, cipher::derive_key(&remote, local, l));
+                }
+                Action::Send(b) => assert!(b.ends_with(b"\n") || b.is_empty()),
+                Action::StartDelay | Action::Fail => {}
+            }
+        }
+        if actions.contains(&Action::Fail) || next == Phase::Up {
+            break;
+        }
+        phase = next;
+    }
+    let s = log::shown(said);
+    assert!(
+        !s.contains(|c: char| c.is_control()),
+        "shown() let a control character through"
+    );
 }
 
 // ---- ipsynd -----------------------------------------------------------------------------
