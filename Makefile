@@ -6,12 +6,16 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 FIP_ROOT ?= /fip
 
-.PHONY: all build setup test lint demo bench install clean fuzz
+.PHONY: all build standin setup test lint demo bench install clean fuzz
 
 all: build
 
 build:
 	$(CARGO) build --release
+
+# The lond stand-in for the demo and the bench (test code: only with the testkit feature).
+standin:
+	$(CARGO) build --release --features testkit --bin lond-standin
 
 setup:
 	bash scripts/setup.sh
@@ -45,10 +49,10 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-demo: setup build
+demo: setup build standin
 	bash scripts/demo.sh
 
-bench: setup build
+bench: setup build standin
 	bash scripts/bench.sh
 
 install: build

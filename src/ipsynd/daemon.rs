@@ -8,8 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::AsFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use nix::poll::{PollFd, PollFlags};
 use super::kill::PendingKill;
 use super::log::{Log, NO_CLIENT};
 use super::record::{Record, RecordState};
+use super::strict;
 use super::tablecache::{TableCache, TableChange};
 use super::watch::Watches;
 use crate::sys::{poll, reap, sig::SignalPipe};
@@ -140,10 +142,27 @@ pub fn run(opts: &Options) -> i32 {
         &paths.logsyn,
         &opts.root.join("tables/syn/client"),
     ] {
-        if let Err(e) = fs::create_dir_all(d) {
+        // 0755 at most (the umask may take more): never a directory the check below refuses.
+        if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o755).create(d) {
             eprintln!("ipsynd: unable to create {}: {e}", d.display());
             return EXIT_SYSTEM;
         }
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    let unsafe_dirs = strict::unsafe_dirs(&opts.root, euid);
+    if !unsafe_dirs.is_empty() {
+        // In the log too, unless the log directory itself is one of them.
+        let log_ok = !unsafe_dirs.iter().any(|u| u.path == opts.root.join("log"));
+        let log = Log::new(&paths.log, opts.echo);
+        for u in &unsafe_dirs {
+            if log_ok {
+                log.line(NO_CLIENT, &format!("refusing to start: {u}"));
+            }
+            if !log_ok || !opts.echo {
+                let _ = writeln!(io::stderr(), "ipsynd: refusing to start: {u}");
+            }
+        }
+        return EXIT_SYSTEM;
     }
     let _pidlock = match lock_pidfile(&paths.pidfile) {
         Ok(l) => l,
@@ -199,6 +218,9 @@ pub fn run(opts: &Options) -> i32 {
     );
     for p in problems {
         d.log.line(NO_CLIENT, &p);
+    }
+    if let Some(w) = strict::root_warning(euid, d.tables.params.root) {
+        d.log.line(NO_CLIENT, w);
     }
     let watches = d.watch();
     d.main_loop(&signals, &watches)

@@ -23,6 +23,7 @@ pub mod report;
 pub mod schedule;
 pub mod spawn;
 pub mod status;
+pub mod strict;
 pub mod tablecache;
 pub mod tables;
 pub mod watch;

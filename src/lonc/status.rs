@@ -18,9 +18,19 @@ pub fn header(localtime: &str, parent_pid: u32) -> String {
     format!("LONC status {localtime} - parent {parent_pid}\n\n")
 }
 
-/// The line for a host that has no child: `-\t<state>\t<id> (<n> of <max> attempts)`.
-pub fn childless_line(id: &str, state: &str, attempts: u32, max: u32) -> String {
-    format!("-\t{state}\t{id} ({attempts} of {max} attempts)\n")
+/// The line for a host that has no child: `-\t<state>\t<id> (<n> of <max> attempts)`, and
+/// `, next recheck <localtime>` inside the parentheses when `loncRecheck` has one planned.
+pub fn childless_line(
+    id: &str,
+    state: &str,
+    attempts: u32,
+    max: u32,
+    recheck: Option<&str>,
+) -> String {
+    match recheck {
+        Some(t) => format!("-\t{state}\t{id} ({attempts} of {max} attempts, next recheck {t})\n"),
+        None => format!("-\t{state}\t{id} ({attempts} of {max} attempts)\n"),
+    }
 }
 
 /// The last-log field of every `<pid>\t<status>\t<lastlog>` line in a status page, by pid.
@@ -55,6 +65,9 @@ pub struct StatusDoc<'a> {
     pub parent_pid: u32,
     pub written: &'a str,
     pub written_epoch: i64,
+    /// When `loncRecheck` next probes the unreachable and abandoned hosts (none planned: null).
+    pub next_recheck: Option<String>,
+    pub next_recheck_epoch: Option<i64>,
     pub hosts: &'a [HostStatus],
 }
 
@@ -90,8 +103,12 @@ mod tests {
             "LONC status Sun Nov 22 11:31:00 2026 - parent 42\n\n"
         );
         assert_eq!(
-            childless_line("msul1", "abandoned", 5, 5),
+            childless_line("msul1", "abandoned", 5, 5, None),
             "-\tabandoned\tmsul1 (5 of 5 attempts)\n"
+        );
+        assert_eq!(
+            childless_line("h", "unreachable", 0, 5, Some("Tue Dec  1 10:10:00 2026")),
+            "-\tunreachable\th (0 of 5 attempts, next recheck Tue Dec  1 10:10:00 2026)\n"
         );
     }
 
@@ -118,6 +135,8 @@ mod tests {
             parent_pid: 9,
             written: "now",
             written_epoch: 1,
+            next_recheck: None,
+            next_recheck_epoch: None,
             hosts: &hosts,
         };
         let v: serde_json::Value = serde_json::from_str(&json(&doc)).unwrap();

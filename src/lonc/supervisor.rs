@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::Local;
+use chrono::{DateTime, Local};
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::{fork, ForkResult, Pid};
@@ -93,6 +93,9 @@ struct Supervisor {
     foreground: bool,
     /// The last JSON write failure logged (logged again only when it changes).
     json_error: Option<String>,
+    /// `loncRecheck`: when the unreachable and abandoned hosts are probed again (and that
+    /// moment on the wall clock, for the status page).
+    next_recheck: Option<(Instant, DateTime<Local>)>,
 }
 
 /// Run the parent's main loop with the start-up results; never returns.
@@ -118,6 +121,7 @@ pub fn start(
         child_last: BTreeMap::new(),
         foreground,
         json_error: None,
+        next_recheck: None,
     };
     sup.start_all();
     sup.main_loop()
@@ -163,12 +167,18 @@ impl Supervisor {
                 self.slots
                     .iter()
                     .map(|s| {
-                        s.probe
-                            .as_ref()
-                            .filter(|(p, _)| p.result.is_none())
-                            .map(|(p, _)| p.deadline)
+                        // A probe that finished at once (refused, unresolvable) is collected
+                        // without waiting for anything else.
+                        s.probe.as_ref().map(|(p, _)| match p.result {
+                            Some(_) => Instant::now(),
+                            None => p.deadline,
+                        })
                     })
-                    .chain([phase_deadline, self.json_due.map(|(t, _)| t)]),
+                    .chain([
+                        phase_deadline,
+                        self.json_due.map(|(t, _)| t),
+                        self.next_recheck.map(|(t, _)| t),
+                    ]),
             );
             let woke = spoll::wait(&mut fds, deadline).is_ok();
             let sig_ready = woke && fds[0].revents().is_some_and(|e| !e.is_empty());
@@ -190,7 +200,59 @@ impl Supervisor {
             }
             self.collect_probes();
             self.advance_phase();
+            self.recheck_tick();
             self.status_json_tick();
+        }
+    }
+
+    /// Hosts `loncRecheck` is for: no child, no probe in flight, and given up on (unreachable
+    /// or out of attempts).
+    fn recheck_due_for(s: &Slot) -> bool {
+        s.pid.is_none() && s.probe.is_none() && s.mark != Mark::None
+    }
+
+    /// `loncRecheck`: keep a recheck scheduled while some host waits for one; when it is due,
+    /// reset those hosts' attempts as USR1 does and probe them (an answer restarts the child).
+    fn recheck_tick(&mut self) {
+        let period = self.cfg.recheck;
+        if period.is_zero() || !matches!(self.phase, Phase::Running) {
+            self.next_recheck = None;
+            return;
+        }
+        let waiting: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| Self::recheck_due_for(&self.slots[i]))
+            .collect();
+        let now = Instant::now();
+        match self.next_recheck {
+            _ if waiting.is_empty() => {
+                if self.next_recheck.take().is_some() {
+                    self.json_dirty = true;
+                }
+            }
+            None => {
+                let wall = Local::now() + chrono::Duration::from_std(period).unwrap_or_default();
+                self.next_recheck = Some((now + period, wall));
+                self.json_dirty = true;
+            }
+            Some((due, _)) if now >= due => {
+                self.next_recheck = None;
+                let ids: Vec<&str> = waiting
+                    .iter()
+                    .map(|&i| self.slots[i].host.id.as_str())
+                    .collect();
+                let msg = format!(
+                    "INFO: Recheck after {} s: probing {}",
+                    period.as_secs_f64(),
+                    ids.join(" ")
+                );
+                self.log.log(&msg);
+                for i in waiting {
+                    self.slots[i].attempts = 0;
+                    self.start_probe(i, Why::Restart);
+                }
+                self.json_dirty = true;
+            }
+            Some(_) => {}
         }
     }
 
@@ -480,6 +542,7 @@ impl Supervisor {
     fn write_status_header(&mut self) {
         let mut text = status::header(&perl_localtime(&Local::now()), std::process::id());
         text.push_str(&self.log.status_line());
+        let recheck = self.next_recheck.map(|(_, w)| perl_localtime(&w));
         for s in &self.slots {
             if s.pid.is_none() {
                 let state = if s.mark == Mark::Abandoned {
@@ -492,6 +555,7 @@ impl Supervisor {
                     state,
                     s.attempts,
                     self.cfg.max_attempts,
+                    recheck.as_deref(),
                 ));
             }
         }
@@ -568,6 +632,8 @@ impl Supervisor {
             parent_pid: std::process::id(),
             written: &lt,
             written_epoch: now.timestamp(),
+            next_recheck: self.next_recheck.map(|(_, w)| perl_localtime(&w)),
+            next_recheck_epoch: self.next_recheck.map(|(_, w)| w.timestamp()),
             hosts: &hosts,
         };
         match status::write_page(&self.cfg.status_json(), &status::json(&doc)) {

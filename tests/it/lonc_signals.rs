@@ -17,6 +17,7 @@ fn status_txt(s: &Setup) -> String {
 fn usr1_writes_status_text_and_json() {
     let mut s = Setup::new("usr1", &[peer("h1"), peer("h2"), peer("h3")]);
     let _bh = s.blackhole(&["h3"], "0.5");
+    s.set("loncRecheck", "0");
     let l = s.start();
     assert!(s.wait_online("h1") && s.wait_online("h2"));
     let kids = l.children();
@@ -329,8 +330,20 @@ fn status_page_and_json_have_exactly_the_settled_format() {
         assert_eq!(f[0], pid.to_string());
         assert!(is_stamped(f[1]) && is_stamped(f[2]), "{line:?}");
     }
-    assert_eq!(lines[3], "-\tabandoned\th2 (1 of 1 attempts)");
-    assert_eq!(lines[4], "-\tunreachable\th3 (0 of 1 attempts)");
+    // loncRecheck (default 600 s) has a recheck planned for both: its time is on the line.
+    for (line, want) in [
+        (lines[3], "-\tabandoned\th2 (1 of 1 attempts, next recheck "),
+        (
+            lines[4],
+            "-\tunreachable\th3 (0 of 1 attempts, next recheck ",
+        ),
+    ] {
+        let t = line
+            .strip_prefix(want)
+            .and_then(|r| r.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{line:?}"));
+        assert!(is_perl_localtime(t), "{line:?}");
+    }
     assert!(lines[2].ends_with(": USR1: Trying to establish connections again"));
     assert!(lines[5].ends_with(": h1 online"), "{}", lines[5]);
 
@@ -344,7 +357,26 @@ fn status_page_and_json_have_exactly_the_settled_format() {
     let obj = j.as_object().unwrap();
     let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["hosts", "parent_pid", "written", "written_epoch"]);
+    assert_eq!(
+        keys,
+        [
+            "hosts",
+            "next_recheck",
+            "next_recheck_epoch",
+            "parent_pid",
+            "written",
+            "written_epoch"
+        ]
+    );
+    // USR1 probes the childless hosts again, so a recheck may or may not be planned now.
+    if let Some(t) = j["next_recheck"].as_str() {
+        assert!(is_perl_localtime(t), "{t}");
+        let in_secs =
+            j["next_recheck_epoch"].as_i64().unwrap() - j["written_epoch"].as_i64().unwrap();
+        assert!((0..=600).contains(&in_secs), "{in_secs}");
+    } else {
+        assert!(j["next_recheck_epoch"].is_null());
+    }
     assert_eq!(j["parent_pid"], l.pid);
     assert!(is_perl_localtime(j["written"].as_str().unwrap()));
     let now = std::time::SystemTime::now()

@@ -178,7 +178,7 @@ fn check_mode_prints_problems_with_file_and_line_and_the_plan() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
     assert!(
-        out.contains(&format!("{}:{line}:", s.config.display())),
+        out.contains(&format!("{}:{line}: error: ", s.config.display())),
         "{out}"
     );
 }
@@ -430,12 +430,12 @@ fn check_mode_names_what_1_29_would_have_misread_and_exits_0_on_warnings() {
     assert_eq!(o.status.code(), Some(0), "warnings only: {out}");
     let conf = s.config.display();
     assert!(
-        out.contains(&format!("{conf}:{}: indented PerlSetVar", n - 1))
+        out.contains(&format!("{conf}:{}: warning: indented PerlSetVar", n - 1))
             && out.contains("1.29 would have misread it"),
         "{out}"
     );
     assert!(
-        out.contains(&format!("{conf}:{n}: commented-out line ignored")),
+        out.contains(&format!("{conf}:{n}: warning: commented-out line ignored")),
         "{out}"
     );
     // The plan: the local host and every host with an ip; the row without an ip is skipped.
@@ -446,7 +446,10 @@ fn check_mode_names_what_1_29_would_have_misread_and_exits_0_on_warnings() {
         "{out}"
     );
     assert!(!out.contains("h9: lond at"), "{out}");
-    assert!(out.ends_with("configuration OK\n"), "{out}");
+    assert!(
+        out.ends_with("configuration OK (0 errors, 3 warnings)\n"),
+        "{out}"
+    );
     assert!(
         !s.pid_path().exists() && !s.log_path().exists(),
         "-n touches nothing"

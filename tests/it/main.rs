@@ -7,6 +7,8 @@
 mod ipsynd_common;
 #[allow(dead_code)]
 mod lonc_common;
+#[allow(dead_code)]
+mod netbed;
 
 mod fuzz_replay;
 mod ipsyn_transfer;
@@ -15,9 +17,14 @@ mod ipsynd_ftp;
 mod ipsynd_ipsyn;
 mod ipsynd_lifecycle;
 mod ipsynd_ports;
+mod ipsynd_trust;
 mod lonc_delayed;
 mod lonc_faults;
+mod lonc_recheck;
 mod lonc_relay;
 mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
+mod lonc_trust;
+mod netbed_ipsynd;
+mod netbed_lonc;

@@ -28,6 +28,8 @@ pub struct DaemonParams {
     pub unlockstale: bool,
     /// Seconds between TERM and KILL (0..=600 s).
     pub grace: Duration,
+    /// Running as root is meant (`root:yes`): no warning at start.
+    pub root: bool,
 }
 
 impl Default for DaemonParams {
@@ -39,6 +41,7 @@ impl Default for DaemonParams {
             argstyle: ArgStyle::Switches,
             unlockstale: false,
             grace: Duration::from_secs(GRACE_DEFAULT),
+            root: false,
         }
     }
 }
@@ -90,6 +93,14 @@ pub fn parse_ipsynd(text: &str, path: &Path) -> (DaemonParams, Vec<Problem>) {
                     path,
                     lineno,
                     format!("unlockstale:{v} is neither yes nor no, using no"),
+                )),
+            },
+            "root" => match parse_bool(v) {
+                Some(b) => d.root = b,
+                None => problems.push(Problem::new(
+                    path,
+                    lineno,
+                    format!("root:{v} is neither yes nor no, using no"),
                 )),
             },
             k => problems.push(Problem::new(
