@@ -65,6 +65,18 @@ fn check_lines(what: &str, path: &Path, text: &str, problems: &[(PathBuf, usize,
     }
 }
 
+/// lonc logs a problem as it is (1.29's log has no escaping) and `-n` prints it: text from
+/// the file must come out escaped, so one problem is one line and forges no other.
+fn one_visible_line(what: &str, problems: &[config::Problem]) {
+    for p in problems {
+        let m = p.to_string();
+        assert!(
+            !m.contains(char::is_control),
+            "{what}: control character in {m:?}"
+        );
+    }
+}
+
 // ---- lonc -------------------------------------------------------------------------------
 
 /// lonc's config (`PerlSetVar NAME VALUE` lines).
@@ -107,6 +119,7 @@ pub fn lonc_config(data: &[u8]) {
         .map(|p| (p.file.clone(), p.line, p.to_string()))
         .collect();
     check_lines("lonc config", path, &t, &lined);
+    one_visible_line("lonc config", &problems);
     for p in &problems {
         assert!(p.to_string().starts_with(&path.display().to_string()));
     }
@@ -122,6 +135,7 @@ pub fn lonc_hosts(data: &[u8]) {
         .map(|p| (p.file.clone(), p.line, p.to_string()))
         .collect();
     check_lines("hosts.tab", path, &t, &lined);
+    one_visible_line("hosts.tab", &problems);
     assert!(problems.iter().all(|p| !p.fatal));
     let rows: Vec<&str> = t.split('\n').collect();
     let mut seen = std::collections::BTreeSet::new();
@@ -139,7 +153,14 @@ pub fn lonc_hosts(data: &[u8]) {
             Path::new(&h.id).components().collect::<Vec<_>>()[..],
             [Component::Normal(_)]
         ));
-        assert!(!h.id.contains('\0'));
+        // Settled detail 8.7: letters, digits, `.`, `_`, `-`, not starting with `-` or `.`.
+        assert!(
+            h.id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && !h.id.starts_with(['-', '.']),
+            "host id {:?} is not a plain name",
+            h.id
+        );
         assert!(!h.ip.is_empty() && h.ip != "0");
         for f in [&h.id, &h.domain, &h.role, &h.name, &h.ip] {
             assert_eq!(f.trim(), f.as_str(), "field not trimmed");
