@@ -6,7 +6,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 FIP_ROOT ?= /fip
 
-.PHONY: all build standin setup test lint demo bench install clean
+.PHONY: all build standin setup test lint demo bench install clean fuzz
 
 all: build
 
@@ -25,6 +25,25 @@ setup:
 test: setup
 	$(CARGO) test --all-targets
 	$(CARGO) test --release --all-targets
+
+# Coverage-guided fuzzing of every parser and decoder (tests/fuzz, cargo-fuzz + libFuzzer),
+# FUZZ_SECONDS per target. Not part of `make test`, which replays the saved corpus and the
+# regression inputs on stable (tests/it/fuzz_replay.rs). cargo-fuzz needs nightly flags; the
+# stable toolchain takes them with RUSTC_BOOTSTRAP=1. New inputs go to tests/fuzz/target/;
+# a crash is saved under tests/fuzz/artifacts/<target>/: fix it and copy the input into
+# tests/fuzz/regressions/<target>/.
+FUZZ_SECONDS ?= 300
+FUZZ = RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+fuzz:
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	set -e; for t in $$($(FUZZ) list --fuzz-dir tests/fuzz); do \
+	  seeds=tests/fuzz/corpus/$$t; \
+	  if [ -d tests/fuzz/regressions/$$t ]; then seeds="$$seeds tests/fuzz/regressions/$$t"; fi; \
+	  mkdir -p tests/fuzz/target/corpus/$$t; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ) run --fuzz-dir tests/fuzz $$t tests/fuzz/target/corpus/$$t $$seeds -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1; \
+	done
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -10,6 +10,7 @@ mod lonc_common;
 #[allow(dead_code)]
 mod netbed;
 
+mod fuzz_replay;
 mod ipsyn_transfer;
 mod ipsynd_basic;
 mod ipsynd_check;
