@@ -7,6 +7,8 @@
 mod ipsynd_common;
 #[allow(dead_code)]
 mod lonc_common;
+#[allow(dead_code)]
+mod pkg_common;
 
 mod ipsyn_transfer;
 mod ipsynd_basic;
@@ -20,3 +22,6 @@ mod lonc_relay;
 mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
+mod pkg_install;
+mod pkg_man;
+mod pkg_systemd;
