@@ -51,12 +51,11 @@ loncsyn_as() {
 # loncsyn_status NAME PIDFILE BINARY: the LSB status action (0 running, 1 dead with a pid
 # file, 3 not running), with one line saying which.
 loncsyn_status() {
-  if _pid=$(loncsyn_live_pid "$2" "$3"); then
-    echo "$1 is running (pid $_pid)"
-    return 0
-  fi
+  _pid=$(loncsyn_live_pid "$2" "$3")
   _rc=$?
-  if [ $_rc = 1 ]; then
+  if [ $_rc = 0 ]; then
+    echo "$1 is running (pid $_pid)"
+  elif [ $_rc = 1 ]; then
     echo "$1 is not running (pid file $2 names no live $1)"
   else
     echo "$1 is not running"

@@ -22,6 +22,7 @@ mod lonc_relay;
 mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
+mod pkg_initd;
 mod pkg_install;
 mod pkg_man;
 mod pkg_systemd;

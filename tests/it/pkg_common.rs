@@ -171,3 +171,38 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Kills, on drop, whatever live process a pid file names (and its process group): the
+/// daemons the init scripts start are nobody's children, so no other handle ends them
+/// when a test fails half-way.
+pub struct KillOnDrop(pub PathBuf);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = pid_in(&self.0) {
+            if alive(pid) && pid > 1 {
+                // SAFETY: plain kill(2) calls.
+                unsafe {
+                    libc::kill(-pid, libc::SIGKILL);
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// Write the site settings file `etc/default/<name>` of an installed tree.
+pub fn write_defaults(tree: &TempTree, name: &str, text: &str) {
+    fs::write(tree.path(&format!("etc/default/{name}")), text).unwrap();
+}
+
+/// The uid of a running process (from /proc).
+pub fn uid_of(pid: i32) -> Option<u32> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
