@@ -26,3 +26,4 @@ mod pkg_initd;
 mod pkg_install;
 mod pkg_man;
 mod pkg_systemd;
+mod pkg_watchdog;
