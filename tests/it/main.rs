@@ -24,6 +24,7 @@ mod lonc_standin;
 mod lonc_startup;
 mod pkg_initd;
 mod pkg_install;
+mod pkg_logrotate;
 mod pkg_man;
 mod pkg_systemd;
 mod pkg_watchdog;
