@@ -3,10 +3,15 @@
 # `make test` installs what the tests need (scripts/setup.sh) and runs the whole suite.
 
 CARGO ?= cargo
+# Where `make install` puts things (below $(DESTDIR)); scripts/install.sh has the rest
+# (SBINDIR, BINDIR, MANDIR, DOCDIR, LIBDIR, SYSTEMDUNITDIR default from PREFIX).
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
 FIP_ROOT ?= /fip
+DESTDIR ?=
+export PREFIX SYSCONFDIR FIP_ROOT DESTDIR
 
-.PHONY: all build standin setup test lint demo bench install clean fuzz
+.PHONY: all build standin setup test lint demo bench install uninstall clean fuzz
 
 all: build
 
@@ -55,11 +60,15 @@ demo: setup build standin
 bench: setup build standin
 	bash scripts/bench.sh
 
+# Stripped binaries, the watchdog, man pages, examples, units, init scripts, /etc/default,
+# logrotate and cron files; an existing file under $(SYSCONFDIR) is never overwritten.
+# Everything installed is listed in $(PREFIX)/share/doc/loncsyn/install-manifest, which
+# `make uninstall` (same variables) follows to remove exactly that.
 install: build
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(FIP_ROOT)/bin
-	install -m 0755 target/release/lonc $(DESTDIR)$(PREFIX)/sbin/lonc
-	install -m 0755 target/release/ipsynd $(DESTDIR)$(PREFIX)/sbin/ipsynd
-	install -m 0755 target/release/ipsyn $(DESTDIR)$(FIP_ROOT)/bin/ipsyn
+	bash scripts/install.sh install
+
+uninstall:
+	bash scripts/install.sh uninstall
 
 clean:
 	$(CARGO) clean

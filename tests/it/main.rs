@@ -9,6 +9,8 @@ mod ipsynd_common;
 mod lonc_common;
 #[allow(dead_code)]
 mod netbed;
+#[allow(dead_code)]
+mod pkg_common;
 
 mod fuzz_replay;
 mod ipsyn_transfer;
@@ -35,3 +37,9 @@ mod lonc_status;
 mod lonc_trust;
 mod netbed_ipsynd;
 mod netbed_lonc;
+mod pkg_initd;
+mod pkg_install;
+mod pkg_logrotate;
+mod pkg_man;
+mod pkg_systemd;
+mod pkg_watchdog;
