@@ -333,7 +333,7 @@ impl Drop for CrashingLond {
 }
 
 #[test]
-fn netbed_crash_looping_peer_stays_within_max_attempts_and_is_abandoned() {
+fn netbed_crash_looping_peer_stays_within_max_attempts_is_abandoned_and_comes_back_by_recheck() {
     let Some(mut bed) = Bed::new("crashloop") else {
         return;
     };
@@ -384,10 +384,32 @@ fn netbed_crash_looping_peer_stays_within_max_attempts_and_is_abandoned() {
     }
     // The other peer never noticed.
     assert_eq!(ask(&s.sock("h2"), "ping"), "h2");
+    // The peer stops crashing; the recheck (not a USR1) brings it back.
+    drop(crash);
+    let t0 = Instant::now();
+    let l1 = Lond::start(&bed, "h1", LOCAL_ID);
+    assert!(
+        wait_for(WAIT, || request(&s.sock("h1"), b"ping")
+            == Some(b"h1".to_vec())),
+        "{}",
+        s.log()
+    );
+    say(&format!(
+        "netbed crashloop: back {:?} after the peer was healthy",
+        t0.elapsed()
+    ));
+    assert!(l1.connections() >= 1);
+    assert!(!s.log().contains("USR1"), "{}", s.log());
+    assert!(
+        s.log().contains("INFO: Recheck after 4 s: probing h1"),
+        "{}",
+        s.log()
+    );
+    assert!(wait_for(WAIT, || json_state(&s, "h1").as_deref() == Some("running")));
 }
 
 #[test]
-fn netbed_link_down_during_requests_gives_con_lost_and_keeps_delayed_files() {
+fn netbed_link_down_during_requests_con_lost_then_delayed_replayed_by_recheck() {
     let Some(mut bed) = Bed::new("linkdown") else {
         return;
     };
@@ -454,4 +476,39 @@ fn netbed_link_down_during_requests_gives_con_lost_and_keeps_delayed_files() {
         assert_eq!(fs::read_to_string(d.join(name)).unwrap(), text, "{name}");
     }
     assert_eq!(ask(&s.sock("h2"), "ping"), "h2");
+    let t_up = Instant::now();
+    bed.link_up("h1");
+    for want in [
+        "Delayed echo:delayed one to h1: >delayed one<",
+        "Delayed echo:delayed three to h1: >delayed three<",
+    ] {
+        assert!(s.wait_log(want), "{}", s.log());
+    }
+    say(&format!(
+        "netbed linkdown: delayed messages replayed {:?} after the link came back",
+        t_up.elapsed()
+    ));
+    for (name, _) in msgs {
+        assert!(!d.join(name).exists(), "{name} not delivered");
+    }
+    for m in [
+        "echo:delayed one",
+        "encecho:delayed two",
+        "echo:delayed three",
+    ] {
+        assert_eq!(l1.got(m), 1, "{m}: {:?}", l1.received());
+    }
+    let perm = fs::read_to_string(s.perm_path()).unwrap();
+    assert!(perm.contains(":S:h1:echo:delayed one:"), "{perm}");
+    assert!(
+        perm.contains(":S:h1:encrypt:encecho:delayed two:"),
+        "{perm}"
+    );
+    assert!(!s.log().contains("USR1"), "no USR1 was needed\n{}", s.log());
+    assert!(
+        s.log().contains("INFO: Recheck after 2 s: probing h1"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
 }
