@@ -136,8 +136,10 @@ fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() 
     let _l2 = Lond::start(&bed, "h2", LOCAL_ID);
     let _l3 = Lond::start(&bed, "h3", LOCAL_ID);
     let mut s = setup(&bed, "sigstop");
-    s.set("loncReplyTimeout", "1");
-    s.set("loncInitTimeout", "1");
+    // Long enough that a request held up behind the frozen peer would stand out (>= 3 s)
+    // from any delay a loaded machine adds.
+    s.set("loncReplyTimeout", "3");
+    s.set("loncInitTimeout", "3");
     s.set("loncMaxAttempts", "3");
     let _lonc = start(&bed, &s);
     for id in ["h1", "h2", "h3"] {
@@ -206,8 +208,9 @@ fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() 
     for a in &answers {
         assert_eq!(a.as_deref(), Some("con_lost"), "{}", s.log());
     }
-    // Within loncReplyTimeout (1 s) of the request, with slack for a loaded machine.
-    assert!(lost_after < Duration::from_secs(4), "{lost_after:?}");
+    // At loncReplyTimeout (3 s) after the request, with slack for a loaded machine.
+    assert!(lost_after >= Duration::from_millis(2900), "{lost_after:?}");
+    assert!(lost_after < Duration::from_secs(6), "{lost_after:?}");
     assert!(
         s.log().contains("CRITICAL: Timeout h1: echo:frozen "),
         "{}",
@@ -219,7 +222,7 @@ fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() 
         md <= mb * 5 + Duration::from_millis(50),
         "median {md:?} vs {mb:?}"
     );
-    assert!(worst < Duration::from_millis(900), "worst {worst:?}");
+    assert!(worst < Duration::from_millis(2000), "worst {worst:?}");
 }
 
 #[test]
@@ -435,7 +438,8 @@ fn netbed_link_down_during_requests_con_lost_then_delayed_replayed_by_recheck() 
     for i in 0..20 {
         let (a, d) = timed_ask(&s.sock("h2"), &format!("echo:h2 {i}"));
         assert_eq!(a, Some(format!("h2 {i}")));
-        assert!(d < Duration::from_millis(900), "{d:?}");
+        // Waiting behind h1 would take its reply timeout (2 s).
+        assert!(d < Duration::from_millis(1500), "{d:?}");
     }
     let mut got = Vec::new();
     for c in waiting.iter_mut() {
