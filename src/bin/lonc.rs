@@ -32,6 +32,8 @@ enum Mode {
 }
 
 fn main() {
+    // First, while single-threaded: `ps` shows the parent's and each child's title.
+    loncsyn::sys::proctitle::init();
     let mut config = PathBuf::from(DEFAULT_CONFIG);
     let mut foreground = false;
     let mut json = false;

@@ -23,6 +23,7 @@ pub mod log;
 pub mod logfmt;
 pub mod netconn;
 pub mod preflight;
+pub mod redact;
 #[cfg(feature = "testkit")]
 pub mod standin;
 pub mod startup;

@@ -179,6 +179,8 @@ impl Supervisor {
             if matches!(self.phase, Phase::Running | Phase::Starting) && !probing {
                 self.log.status("Sleeping");
             }
+            let n = self.slots.iter().filter(|s| s.pid.is_some()).count();
+            crate::sys::proctitle::set(&format!("lonc: parent {n} children"));
             let mut idx = Vec::new();
             let mut fds = Vec::new();
             let Some(sig) = &self.sig else {
