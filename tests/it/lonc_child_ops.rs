@@ -282,6 +282,9 @@ fn clients_beyond_the_fd_limit_get_con_lost_and_one_warning() {
         .count();
     assert_eq!(lost + served, total, "{outcomes:?}");
     assert!(lost >= 10 && served >= 1, "{lost} lost, {served} served");
+    eprintln!(
+        "emfile: RLIMIT_NOFILE {LIMIT}, {total} clients: {served} served, {lost} told con_lost"
+    );
     assert_eq!(
         s.log_count("WARNING: Out of file descriptors on h1"),
         1,
