@@ -28,5 +28,6 @@ pub mod redact;
 pub mod standin;
 pub mod startup;
 pub mod status;
+pub mod statuscmd;
 pub mod supervisor;
 pub mod syslog;

@@ -186,7 +186,7 @@ fn a_child_reads_idle_once_its_last_client_has_left() {
 }
 
 /// What a client got: a line, end of file, or nothing yet.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Got {
     Line(Vec<u8>),
     Eof,
@@ -266,10 +266,15 @@ fn clients_beyond_the_fd_limit_get_con_lost_and_one_warning() {
         "{}",
         s.log()
     );
-    // Each client is either served or told con_lost, none left waiting.
-    let mut outcomes = Vec::new();
+    // Each client is either served or told con_lost, none left waiting. A client's outcome is
+    // kept once seen: its answer is consumed by the read, so reading it again finds nothing.
+    let mut outcomes = vec![Got::Nothing; clients.len()];
     assert!(wait_for(WAIT, || {
-        outcomes = clients.iter_mut().map(try_read).collect();
+        for (o, c) in outcomes.iter_mut().zip(clients.iter_mut()) {
+            if *o == Got::Nothing {
+                *o = try_read(c);
+            }
+        }
         outcomes.iter().all(|o| *o != Got::Nothing)
     }));
     let lost = outcomes

@@ -103,7 +103,7 @@ pub fn parse_ipsynd(text: &str, path: &Path) -> (DaemonParams, Vec<Problem>) {
                     format!("root:{v} is neither yes nor no, using no"),
                 )),
             },
-            k => problems.push(Problem::new(
+            k => problems.push(Problem::warning(
                 path,
                 lineno,
                 format!("unknown keyword {k}:, ignored"),
