@@ -324,6 +324,8 @@ fn clients_of_a_failing_reconnect_get_con_lost_not_a_bare_eof() {
     standin.fail_handshakes(Some(slow));
     standin.disconnect_all();
     assert!(wait_for(WAIT, || standin.accepted() >= 2));
+    // Give the child time to send `init`, so the stand-in's delay runs while it is frozen.
+    std::thread::sleep(Duration::from_millis(200));
     // Frozen while the refusal arrives: B and C wait in the backlog, B with a request.
     kill(Pid::from_raw(kid), Signal::SIGSTOP).unwrap();
     let mut b = UnixStream::connect(s.sock("h1")).unwrap();
