@@ -23,9 +23,11 @@ pub mod log;
 pub mod logfmt;
 pub mod netconn;
 pub mod preflight;
+pub mod redact;
 #[cfg(feature = "testkit")]
 pub mod standin;
 pub mod startup;
 pub mod status;
+pub mod statuscmd;
 pub mod supervisor;
 pub mod syslog;

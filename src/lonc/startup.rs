@@ -273,7 +273,7 @@ pub fn run(opts: &Options) -> i32 {
 
 /// Create `dir` (and its parents) if missing, the last one mode 0755 whatever the umask, so a
 /// directory lonc makes itself never fails its own StrictModes check.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());
