@@ -803,16 +803,26 @@ impl Child {
         }
     }
 
-    /// Before the listener closes for a back-off: nobody connected meets a bare end of file.
-    /// Clients still in the backlog are accepted, requests already sent are read, and every
-    /// one of them gets `con_lost`, as does each client that is owed nothing yet.
+    /// Close the listener for a back-off so that nobody connected meets a bare end of file:
+    /// the socket is unlinked, clients still in the backlog are accepted, requests already
+    /// sent are read, and every one of them gets `con_lost`, as does each client that is owed
+    /// nothing yet.
     fn farewell(&mut self) {
-        if let Some(l) = &self.listener {
-            let pass = self.clients.accept_from(l);
-            if pass.refused > 0 {
-                *self.fd_episode.get_or_insert(0) += pass.refused;
+        // Unlink first: from then on a connect finds no socket (lonnet's con_lost), so nobody
+        // slips into the backlog after it was drained and meets a bare end of file when the
+        // listener closes (the network test bed caught clients doing just that).
+        if let Some(l) = self.listener.take() {
+            let _ = std::fs::remove_file(&self.sock_path);
+            loop {
+                let pass = self.clients.accept_from(&l);
+                if pass.refused > 0 {
+                    *self.fd_episode.get_or_insert(0) += pass.refused;
+                }
+                self.clients.restore_reserve();
+                if pass.accepted + pass.refused == 0 || pass.error.is_some() {
+                    break;
+                }
             }
-            self.clients.restore_reserve();
         }
         let ids = self.clients.ids();
         for cid in ids {

@@ -603,9 +603,10 @@ fn netbed_heavy_delay_and_loss_every_answer_matches_its_request() {
         l1.received().len()
     ));
     assert!(bad.is_empty(), "answers that do not match: {bad:#?}");
-    // Every request got exactly one outcome. A bare EOF (a client accepted while a reconnect
-    // handshake fails, issue 7 §5) is counted apart: lonnet reads it as con_lost too.
+    // Every request got exactly one outcome, never a bare EOF (a client accepted while a
+    // reconnect handshake fails gets con_lost too).
     assert_eq!(ok + lost + nosock + eof, 48);
+    assert_eq!(eof, 0, "clients left with a bare EOF\n{}", s.log());
     // lonc never sends a request twice (a con_lost one is not retried behind the client's back).
     let mut seen = std::collections::HashSet::new();
     for r in l1.received() {
@@ -619,4 +620,74 @@ fn netbed_heavy_delay_and_loss_every_answer_matches_its_request() {
     proxy.set_faults(Faults::none());
     assert!(wait_for(WAIT, || request(&s.sock("h1"), b"echo:clean")
         == Some(b"clean".to_vec())));
+}
+
+#[test]
+fn netbed_clients_arriving_while_a_reconnect_handshake_fails_get_con_lost_never_eof() {
+    let Some(mut bed) = Bed::new("eof") else {
+        return;
+    };
+    bed.add_host("h1");
+    let _l1 = Lond::start(&bed, "h1", LOCAL_ID);
+    let h1 = bed.host("h1");
+    let proxy = Proxy::start(
+        &bed.hub,
+        SocketAddr::new(IpAddr::V4(h1.hub_ip), LOND_PORT),
+        SocketAddr::new(IpAddr::V4(h1.ip), LOND_PORT),
+        Faults::none(),
+    );
+    let mut s = setup_at("eof", &[("h1", h1.hub_ip)]);
+    s.set("loncBackoffMin", "2");
+    s.set("loncBackoffMax", "2");
+    let _lonc = start(&bed, &s);
+    assert!(wait_online(&s, "h1"), "{}", s.log());
+    // From now on the path holds every fragment 0.8 s, then dies: the request in flight is
+    // lost, and so is the handshake of the immediate reconnect.
+    proxy.set_faults(Faults {
+        stall_per_mille: 1000,
+        stall_ms: (800, 800),
+        reset_per_mille: 1000,
+        ..Faults::none()
+    });
+    let first = send(&s.sock("h1"), "echo:first");
+    // Clients keep arriving until the failing child has closed its socket: some land in the
+    // listener's backlog, or are accepted with their request unread, as the handshake fails.
+    let sock = s.sock("h1");
+    let hs: Vec<_> = (0..4)
+        .map(|t| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                let (mut lost, mut eof, mut other) = (0, 0, Vec::new());
+                let end = Instant::now() + WAIT;
+                while Instant::now() < end {
+                    let Ok(mut c) = UnixStream::connect(&sock) else {
+                        break;
+                    };
+                    c.set_read_timeout(Some(WAIT)).unwrap();
+                    let _ = c.write_all(format!("echo:{t}\n").as_bytes());
+                    match read_line(&mut c) {
+                        Some(x) if x == b"con_lost" => lost += 1,
+                        Some(x) => other.push(String::from_utf8_lossy(&x).into_owned()),
+                        None => eof += 1,
+                    }
+                }
+                (lost, eof, other)
+            })
+        })
+        .collect();
+    let mut first = first;
+    assert_eq!(read_line(&mut first), Some(b"con_lost".to_vec()));
+    let (mut lost, mut eof) = (0, 0);
+    for h in hs {
+        let (l, e, other) = h.join().unwrap();
+        assert!(other.is_empty(), "{other:?}");
+        lost += l;
+        eof += e;
+    }
+    say(&format!(
+        "netbed eof: clients during the failing reconnect: {lost} con_lost, {eof} bare EOF"
+    ));
+    assert!(s.log().contains("WARNING: Init failed h1 ("), "{}", s.log());
+    assert!(lost >= 4, "{lost}");
+    assert_eq!(eof, 0, "clients left with a bare EOF\n{}", s.log());
 }
