@@ -183,7 +183,9 @@ impl Daemon {
         let mut seen = Vec::new();
         let mut stale_keys = HashSet::new();
         for f in flags::scan(&self.paths.x) {
-            let stale = f.is_stale();
+            // Our own child is never stale: exited but not yet reaped (a zombie, which
+            // `is_stale` counts as dead), its attempt is finished by the reaper.
+            let stale = !self.jobs.contains_key(&f.pid) && f.is_stale();
             if stale && self.orphaned_ftp_attempt(&f) {
                 continue;
             }

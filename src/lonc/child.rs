@@ -241,6 +241,7 @@ impl Child {
                 self.stopping,
                 self.backoff_until,
                 self.accept_pause,
+                self.log.perm_retry_at(),
             ]);
             let ready = match spoll::wait(&mut fds, deadline) {
                 Ok(_) => fds
@@ -260,6 +261,7 @@ impl Child {
                 }
             }
             self.on_deadlines(Instant::now());
+            self.log.retry_perm(Instant::now());
             self.serve_released();
             self.pump();
             for msg in self.clients.take_dropped() {
@@ -836,6 +838,7 @@ impl Child {
     }
 
     fn exit_clean(&mut self, code: i32) -> ! {
+        self.log.before_exit();
         self.close_listener();
         self.clients.flush_all();
         std::process::exit(code)

@@ -4,7 +4,10 @@
 //! single-threaded, because both daemons fork from their main loop.
 
 pub mod fsutil;
+pub mod logfile;
+pub mod pidfile;
 pub mod poll;
 pub mod reap;
 pub mod safedir;
 pub mod sig;
+pub mod syslog;

@@ -44,12 +44,21 @@ pub fn severity(msg: &str) -> u8 {
 /// One RFC 3164 message: `<PRI>Mmm dd hh:mm:ss <ident>[<pid>]: <msg>`, the day padded with a
 /// space, no host name (the local syslog daemon adds it). Severity comes from `sev_text` (the
 /// message, or the part of it that carries the prefix).
-pub fn format<Tz: TimeZone>(t: &DateTime<Tz>, ident: &str, pid: u32, sev_text: &str, msg: &str) -> String
+pub fn format<Tz: TimeZone>(
+    t: &DateTime<Tz>,
+    ident: &str,
+    pid: u32,
+    sev_text: &str,
+    msg: &str,
+) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
     let pri = FACILITY_DAEMON * 8 + severity(sev_text);
-    format!("<{pri}>{} {ident}[{pid}]: {msg}", t.format("%b %e %H:%M:%S"))
+    format!(
+        "<{pri}>{} {ident}[{pid}]: {msg}",
+        t.format("%b %e %H:%M:%S")
+    )
 }
 
 /// A syslog setting's value (`loncSyslog`, ipsynd's `syslog:`), already known to be on: an
@@ -217,7 +226,13 @@ mod tests {
         );
         let t = Utc.with_ymd_and_hms(2026, 11, 22, 11, 31, 0).unwrap();
         assert_eq!(
-            format(&t, "lonc", 7, "WARNING: Init", "WARNING: Init failed h1 (120 secs)"),
+            format(
+                &t,
+                "lonc",
+                7,
+                "WARNING: Init",
+                "WARNING: Init failed h1 (120 secs)"
+            ),
             "<28>Nov 22 11:31:00 lonc[7]: WARNING: Init failed h1 (120 secs)"
         );
         assert_eq!(
@@ -230,7 +245,9 @@ mod tests {
     fn setting_values() {
         assert_eq!(socket_for("/run/x.sock").unwrap(), Path::new("/run/x.sock"));
         assert_eq!(socket_for("yes").unwrap(), Path::new(SYSTEM_SOCKET));
-        assert!(socket_for("run/x.sock").unwrap_err().contains("not an absolute path"));
+        assert!(socket_for("run/x.sock")
+            .unwrap_err()
+            .contains("not an absolute path"));
     }
 
     #[test]
@@ -256,7 +273,10 @@ mod tests {
         );
         drop(rx);
         let _ = std::fs::remove_file(&path);
-        assert!(s.send(&now, "x", "x").is_some(), "a new failure is noted again");
+        assert!(
+            s.send(&now, "x", "x").is_some(),
+            "a new failure is noted again"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

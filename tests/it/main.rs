@@ -20,3 +20,5 @@ mod lonc_relay;
 mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
+mod sys_files;
+mod sys_syslog;

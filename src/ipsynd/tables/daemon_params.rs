@@ -28,6 +28,9 @@ pub struct DaemonParams {
     pub unlockstale: bool,
     /// Seconds between TERM and KILL (0..=600 s).
     pub grace: Duration,
+    /// `syslog:` (the values `loncSyslog` takes): copy every log line to this syslog socket;
+    /// `None` = off (the default).
+    pub syslog: Option<PathBuf>,
 }
 
 impl Default for DaemonParams {
@@ -39,6 +42,38 @@ impl Default for DaemonParams {
             argstyle: ArgStyle::Switches,
             unlockstale: false,
             grace: Duration::from_secs(GRACE_DEFAULT),
+            syslog: None,
+        }
+    }
+}
+
+/// `syslog:` as `loncSyslog`: yes/no, or an absolute path naming the socket (a relative path
+/// is warned about and means the system's socket).
+fn syslog_value(
+    v: &str,
+    path: &Path,
+    lineno: usize,
+    problems: &mut Vec<Problem>,
+) -> Option<PathBuf> {
+    if !v.contains('/') {
+        return match parse_bool(v) {
+            Some(true) => Some(PathBuf::from(crate::sys::syslog::SYSTEM_SOCKET)),
+            Some(false) => None,
+            None => {
+                problems.push(Problem::new(
+                    path,
+                    lineno,
+                    format!("syslog:{v} is neither yes, no nor an absolute path, using no"),
+                ));
+                None
+            }
+        };
+    }
+    match crate::sys::syslog::socket_for(v) {
+        Ok(p) => Some(p),
+        Err(w) => {
+            problems.push(Problem::new(path, lineno, format!("syslog: {w}")));
+            Some(PathBuf::from(crate::sys::syslog::SYSTEM_SOCKET))
         }
     }
 }
@@ -92,6 +127,7 @@ pub fn parse_ipsynd(text: &str, path: &Path) -> (DaemonParams, Vec<Problem>) {
                     format!("unlockstale:{v} is neither yes nor no, using no"),
                 )),
             },
+            "syslog" => d.syslog = syslog_value(v, path, lineno, &mut problems),
             k => problems.push(Problem::new(
                 path,
                 lineno,
