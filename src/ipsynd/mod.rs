@@ -8,7 +8,11 @@
 
 pub mod argv;
 pub mod attempt;
+pub mod check;
+pub mod cli;
+pub mod commands;
 pub mod control;
+pub mod ctl;
 pub mod daemon;
 pub mod dispatch;
 pub mod fipseq;
@@ -18,11 +22,13 @@ pub mod ftpscript;
 pub mod ipsyn;
 pub mod kill;
 pub mod log;
+pub mod queueview;
 pub mod record;
 pub mod report;
 pub mod schedule;
 pub mod spawn;
 pub mod status;
+pub mod strict;
 pub mod tablecache;
 pub mod tables;
 pub mod watch;

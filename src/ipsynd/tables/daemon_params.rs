@@ -28,6 +28,8 @@ pub struct DaemonParams {
     pub unlockstale: bool,
     /// Seconds between TERM and KILL (0..=600 s).
     pub grace: Duration,
+    /// Running as root is meant (`root:yes`): no warning at start.
+    pub root: bool,
     /// `syslog:` (the values `loncSyslog` takes): copy every log line to this syslog socket;
     /// `None` = off (the default).
     pub syslog: Option<PathBuf>,
@@ -42,6 +44,7 @@ impl Default for DaemonParams {
             argstyle: ArgStyle::Switches,
             unlockstale: false,
             grace: Duration::from_secs(GRACE_DEFAULT),
+            root: false,
             syslog: None,
         }
     }
@@ -72,7 +75,7 @@ fn syslog_value(
     match crate::sys::syslog::socket_for(v) {
         Ok(p) => Some(p),
         Err(w) => {
-            problems.push(Problem::new(path, lineno, format!("syslog: {w}")));
+            problems.push(Problem::warning(path, lineno, format!("syslog: {w}")));
             Some(PathBuf::from(crate::sys::syslog::SYSTEM_SOCKET))
         }
     }
@@ -128,7 +131,15 @@ pub fn parse_ipsynd(text: &str, path: &Path) -> (DaemonParams, Vec<Problem>) {
                 )),
             },
             "syslog" => d.syslog = syslog_value(v, path, lineno, &mut problems),
-            k => problems.push(Problem::new(
+            "root" => match parse_bool(v) {
+                Some(b) => d.root = b,
+                None => problems.push(Problem::new(
+                    path,
+                    lineno,
+                    format!("root:{v} is neither yes nor no, using no"),
+                )),
+            },
+            k => problems.push(Problem::warning(
                 path,
                 lineno,
                 format!("unknown keyword {k}:, ignored"),
