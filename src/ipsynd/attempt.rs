@@ -1,7 +1,7 @@
 //! The life of one attempt: flag, per-attempt log, spawn, and the verdict when the child
 //! has been reaped (ending one that overruns `maxtime` is `kill.rs`).
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
@@ -28,9 +28,10 @@ pub struct Plan {
     pub port: Option<PhysPort>,
 }
 
-/// Open a log file for appending (children write their output to it).
+/// Open a per-attempt log for appending (children write their output to it): mode 0600, as
+/// it holds traffic; never through a symlink (`sys::logfile`).
 pub fn open_append(path: &Path) -> std::io::Result<fs::File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    crate::sys::logfile::open_append(path, crate::sys::logfile::SECRET_MODE)
 }
 
 /// The command of one attempt, ready to spawn.

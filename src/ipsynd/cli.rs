@@ -32,16 +32,9 @@ pub const EXIT_NO_ANSWER: i32 = 4;
 /// How long a command waits for the daemon's answer or fresh status.
 pub const ANSWER_WAIT: Duration = Duration::from_secs(10);
 
-/// Whether `pid` is a live (not zombie) ipsynd.
+/// Whether `pid` is a live (not zombie: `pid_alive` says so) ipsynd.
 fn live_ipsynd(pid: i32) -> bool {
-    let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, a)| a.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false);
-    pid_alive(pid) && !zombie && process_name(pid).is_some_and(|n| n.starts_with("ipsynd"))
+    pid_alive(pid) && process_name(pid).is_some_and(|n| n.starts_with("ipsynd"))
 }
 
 /// Whether some process holds the pid file's lock (the daemon keeps it while it runs;

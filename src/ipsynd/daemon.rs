@@ -7,14 +7,13 @@
 //! rows in `report.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags};
 
 use super::kill::PendingKill;
@@ -23,7 +22,7 @@ use super::record::{Record, RecordState};
 use super::strict;
 use super::tablecache::{TableCache, TableChange};
 use super::watch::Watches;
-use crate::sys::{poll, reap, sig::SignalPipe, stdio};
+use crate::sys::{pidfile, poll, reap, sig::SignalPipe, stdio};
 
 /// Version printed by `ipsynd -v`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -212,6 +211,7 @@ pub fn run(opts: &Options) -> i32 {
     };
     let log = Log::new(&paths.log, opts.echo);
     let (tables, problems) = TableCache::load(&opts.root);
+    log.set_syslog(tables.params.syslog.clone());
     let defhost = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().to_lowercase())
         .unwrap_or_else(|_| "localhost".into());
@@ -257,32 +257,14 @@ pub fn run(opts: &Options) -> i32 {
     d.main_loop(&signals, &watches)
 }
 
-/// Take the pid file with an exclusive `flock`; a live holder means another ipsynd runs here.
-fn lock_pidfile(path: &Path) -> Result<Flock<File>, String> {
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| format!("unable to open {}: {e}", path.display()))?;
-    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => {
-            use std::io::{Seek, Write};
-            let mut f: &File = &lock;
-            let _ = f.set_len(0);
-            let _ = f.seek(io::SeekFrom::Start(0));
-            let _ = writeln!(f, "{}", std::process::id());
-            Ok(lock)
+/// Take the pid file (`sys::pidfile::lock`); a live holder means another ipsynd runs here.
+fn lock_pidfile(path: &Path) -> Result<pidfile::Locked, String> {
+    pidfile::lock(path).map_err(|e| match e {
+        pidfile::LockError::Held(other) => {
+            format!("another ipsynd (pid {other}) is running on this root; refusing to start")
         }
-        Err((_, _)) => {
-            let other = fs::read_to_string(path).unwrap_or_default();
-            Err(format!(
-                "another ipsynd (pid {}) is running on this root; refusing to start",
-                other.trim()
-            ))
-        }
-    }
+        pidfile::LockError::Open(e) => format!("unable to open {}: {e}", path.display()),
+    })
 }
 
 impl Daemon {
@@ -421,6 +403,7 @@ impl Daemon {
     /// `PORTS` or `IPSYND` changed, HUP, or an inotify overflow: read everything again.
     fn reload_tables(&mut self) {
         let problems = self.tables.reload();
+        self.log.set_syslog(self.tables.params.syslog.clone());
         self.log.line(NO_CLIENT, "tables read");
         for p in problems {
             self.log.line(NO_CLIENT, &p);

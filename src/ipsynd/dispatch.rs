@@ -225,7 +225,9 @@ impl Daemon {
             }
         };
         for f in found {
-            let stale = f.is_stale();
+            // Our own child is never stale: exited but not yet reaped (a zombie, which
+            // `is_stale` counts as dead), its attempt is finished by the reaper.
+            let stale = !self.jobs.contains_key(&f.pid) && f.is_stale();
             if stale && self.orphaned_ftp_attempt(&f) {
                 continue;
             }

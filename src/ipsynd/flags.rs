@@ -34,7 +34,7 @@ impl FlagInfo {
     pub fn has_port(&self) -> bool {
         self.host != "-"
     }
-    /// A flag whose pid is dead (or unknown) and which nobody removed. A live pid that
+    /// A flag whose pid is dead (a zombie counts as dead; or unknown) and which nobody removed. A live pid that
     /// started well after the flag was written is a reused pid (after a reboot, say): the
     /// flag's own process is gone, so the flag is stale too.
     pub fn is_stale(&self) -> bool {

@@ -169,9 +169,9 @@ pub fn kill_group(pgid: i32, sig: nix::sys::signal::Signal) -> bool {
     nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), sig).is_ok()
 }
 
-/// Whether any process of group `pgid` still exists (zombies included).
+/// Whether any process of group `pgid` still lives (zombies do not count: `sys::fsutil`).
 pub fn group_alive(pgid: i32) -> bool {
-    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None).is_ok()
+    crate::sys::fsutil::group_alive(pgid)
 }
 
 #[cfg(test)]

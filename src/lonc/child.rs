@@ -257,6 +257,7 @@ impl Child {
                 self.stopping,
                 self.backoff_until,
                 self.accept_pause,
+                self.log.perm_retry_at(),
             ]);
             let ready = match spoll::wait(&mut fds, deadline) {
                 Ok(_) => fds
@@ -276,6 +277,7 @@ impl Child {
                 }
             }
             self.on_deadlines(Instant::now());
+            self.log.retry_perm(Instant::now());
             self.serve_released();
             self.pump();
             for msg in self.clients.take_dropped() {
@@ -945,6 +947,7 @@ impl Child {
 
     fn exit_clean(&mut self, code: i32) -> ! {
         self.end_fd_episode();
+        self.log.before_exit();
         self.close_listener();
         self.clients.flush_all();
         std::process::exit(code)

@@ -408,11 +408,11 @@ impl Lookup<'_> {
                 line,
                 format!(
                     "{key} {v:?} is not an absolute path; using {}",
-                    super::syslog::SYSTEM_SOCKET
+                    crate::sys::syslog::SYSTEM_SOCKET
                 ),
             ));
         }
-        Some(PathBuf::from(super::syslog::SYSTEM_SOCKET))
+        Some(PathBuf::from(crate::sys::syslog::SYSTEM_SOCKET))
     }
 
     /// A timeout of 0 would fail every probe, handshake or request at once.

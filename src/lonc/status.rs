@@ -110,7 +110,7 @@ pub fn write_page(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Append one line to the text page with a single write (children share the file).
 pub fn append_txt(path: &Path, line: &str) {
-    super::log::append(path, line.as_bytes());
+    let _ = crate::sys::logfile::append_to(path, line.as_bytes(), crate::sys::logfile::PUBLIC_MODE);
 }
 
 #[cfg(test)]

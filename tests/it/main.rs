@@ -43,3 +43,5 @@ mod pkg_logrotate;
 mod pkg_man;
 mod pkg_systemd;
 mod pkg_watchdog;
+mod sys_files;
+mod sys_syslog;
