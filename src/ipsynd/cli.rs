@@ -28,6 +28,8 @@ pub const EXIT_RUNNING: i32 = 0;
 pub const EXIT_DEAD: i32 = 1;
 pub const EXIT_NOT_RUNNING: i32 = 3;
 pub const EXIT_NO_ANSWER: i32 = 4;
+/// `-f`/`-k`: the daemon refused the request (no such record, nothing running).
+pub const EXIT_REFUSED: i32 = 1;
 
 /// How long a command waits for the daemon's answer or fresh status.
 pub const ANSWER_WAIT: Duration = Duration::from_secs(10);
@@ -188,7 +190,7 @@ pub fn request(root: &Path, req: &Request) -> i32 {
         }
         Some(Answer::Refused(m)) => {
             Out::stderr().text(&format!("ipsynd: {m}\n"));
-            1
+            EXIT_REFUSED
         }
         None => {
             ctl::withdraw(&paths.ctl, &id);
