@@ -288,7 +288,10 @@ pub fn lonc_handshake(data: &[u8]) {
         Phase::Up => 6,
     };
     let mut phase = Phase::Connecting;
-    let mut lines = said.split_inclusive(|&b| b == b'\n');
+    // LineBuf hands over whole lines only, each with its newline.
+    let mut lines = said
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.ends_with(b"\n"));
     let mut ev_line: Option<&[u8]> = None;
     for round in 0..64 {
         let ev = match (round, phase) {
@@ -826,8 +829,13 @@ pub fn ipsyn_args(data: &[u8]) {
         "p" => tables::ArgStyle::Positional,
         _ => tables::ArgStyle::Switches,
     };
-    // A PORTS host is one token, lowercase, non-empty.
-    let port = p[3].split_whitespace().next().map(|h| tables::PhysPort {
+    // A PORTS host is one token, lowercase, non-empty; no host name starts with `-` (it
+    // would read as a switch).
+    let host = p[3]
+        .split_whitespace()
+        .next()
+        .filter(|h| !h.starts_with('-'));
+    let port = host.map(|h| tables::PhysPort {
         host: h.to_ascii_lowercase(),
         port: p[4].trim().parse().unwrap_or(0),
     });
@@ -851,7 +859,25 @@ pub fn ipsyn_args(data: &[u8]) {
         &vars,
     );
     let words = &av[1..];
-    let a = args::parse(words).unwrap_or_else(|e| panic!("ipsyn refuses {av:?}: {e}"));
+    // The script's own words (what stands before the standard block), after substitution.
+    let block = match (style, &port) {
+        (tables::ArgStyle::Positional, _) => 7,
+        (tables::ArgStyle::Switches, Some(_)) => 14,
+        (tables::ArgStyle::Switches, None) => 10,
+    };
+    let script = &av[1..av.len() - block];
+    let has = |sw: &str| script.iter().any(|w| w == sw);
+    if style == tables::ArgStyle::Positional && has("-c") {
+        // ipsyn cannot tell the styles apart: with a `-c` anywhere it reads switches
+        // (args.rs: "without any -c, the last seven words are read as the positional block").
+        return;
+    }
+    let a = match args::parse(words) {
+        Ok(a) => a,
+        // The script may give -t or -p itself; a bad value is refused, rightly.
+        Err(_) if has("-t") || has("-p") => return,
+        Err(e) => panic!("ipsyn refuses {av:?}: {e}"),
+    };
     assert_eq!(a.client, c.name, "client of {av:?}");
     assert_eq!(a.queue, paths.queue, "queue of {av:?}");
     assert_eq!(a.log.as_ref(), Some(&paths.log));
@@ -863,6 +889,9 @@ pub fn ipsyn_args(data: &[u8]) {
         (None, tables::ArgStyle::Positional) => (Some("localhost".to_string()), 0),
         (None, tables::ArgStyle::Switches) => (None, 0),
     };
+    if port.is_none() && style == tables::ArgStyle::Switches && (has("-s") || has("-p")) {
+        return; // the script names the receiver itself, as the words-before-the-block rule allows
+    }
     assert_eq!(a.host, host.filter(|h| h != "-"), "host of {av:?}");
     assert_eq!(a.port, (portno != 0).then_some(portno), "port of {av:?}");
 }
