@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ipsynd_ftp_judge", ipsynd_ftp_judge),
     ("ipsyn_wire", ipsyn_wire),
     ("ipsyn_recv", ipsyn_recv),
+    ("ipsyn_args", ipsyn_args),
 ];
 
 fn text(data: &[u8]) -> String {
@@ -287,7 +288,10 @@ pub fn lonc_handshake(data: &[u8]) {
         Phase::Up => 6,
     };
     let mut phase = Phase::Connecting;
-    let mut lines = said.split_inclusive(|&b| b == b'\n');
+    // LineBuf hands over whole lines only, each with its newline.
+    let mut lines = said
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.ends_with(b"\n"));
     let mut ev_line: Option<&[u8]> = None;
     for round in 0..64 {
         let ev = match (round, phase) {
@@ -796,4 +800,98 @@ pub fn ipsyn_recv(data: &[u8]) {
     assert_eq!(text(&out), want, "answers of an encoded session");
     assert!(closed, "QUIT did not end the session");
     assert_eq!(dir.files(), stored, "files stored from an encoded session");
+}
+
+/// The transmitter's argv: what ipsynd builds for a client it runs, ipsyn reads back as the
+/// same client, queue, port and paths, whatever the client's name, port or script words;
+/// and any words parse without panic. Parts: the control record's name, the client file,
+/// the style (`p` positional), the PORTS host, its port, script words one per line.
+pub fn ipsyn_args(data: &[u8]) {
+    use loncsyn::ipsynd::ipsyn::args;
+    let p = parts(data, 6);
+    let raw: Vec<String> = p[5].split('\n').map(str::to_string).collect();
+    let _ = args::parse(&raw);
+    let _ = args::flag_of(&raw);
+
+    let record = p[0].replace('/', "_");
+    let Some(client) = control::client_of_record(&record) else {
+        return;
+    };
+    if control::refusal(&client).is_some() {
+        return; // ipsynd never runs it
+    }
+    let (mut c, _) = tables::parse_client(&client, &p[1], Path::new("/fip/tables/syn/client/X"));
+    c.script = (!p[5].is_empty()).then(|| {
+        let words: Vec<String> = raw.iter().map(|w| w.replace('"', "")).collect();
+        format!("/fip/bin/ipsyn {}", argv::display_command(&words))
+    });
+    let style = match p[2].as_str() {
+        "p" => tables::ArgStyle::Positional,
+        _ => tables::ArgStyle::Switches,
+    };
+    // A PORTS host is one token, lowercase, non-empty; no host name starts with `-` (it
+    // would read as a switch).
+    let host = p[3]
+        .split_whitespace()
+        .next()
+        .filter(|h| !h.starts_with('-'));
+    let port = host.map(|h| tables::PhysPort {
+        host: h.to_ascii_lowercase(),
+        port: p[4].trim().parse().unwrap_or(0),
+    });
+    let paths = argv::AttemptPaths {
+        queue: control::queue_name(&c.name),
+        log: PathBuf::from(format!("/fip/log/syn/{}.01Jan97.00.00", c.name)),
+        inuse: PathBuf::from("/fip/x").join(flags::flag_name(1, &c.name)),
+        ctrl: PathBuf::from("/fip/spool/syn/control").join(&record),
+    };
+    let now = chrono::DateTime::from_timestamp(852_076_800, 0)
+        .unwrap()
+        .with_timezone(&chrono::Local);
+    let vars = fipseq::SysVars { seq: 1, now };
+    let av = argv::build_argv(
+        &c,
+        Path::new("/fip/bin/ipsyn"),
+        port.as_ref(),
+        style,
+        "localhost",
+        &paths,
+        &vars,
+    );
+    let words = &av[1..];
+    // The script's own words (what stands before the standard block), after substitution.
+    let block = match (style, &port) {
+        (tables::ArgStyle::Positional, _) => 7,
+        (tables::ArgStyle::Switches, Some(_)) => 14,
+        (tables::ArgStyle::Switches, None) => 10,
+    };
+    let script = &av[1..av.len() - block];
+    let has = |sw: &str| script.iter().any(|w| w == sw);
+    if style == tables::ArgStyle::Positional && has("-c") {
+        // ipsyn cannot tell the styles apart: with a `-c` anywhere it reads switches
+        // (args.rs: "without any -c, the last seven words are read as the positional block").
+        return;
+    }
+    let a = match args::parse(words) {
+        Ok(a) => a,
+        // The script may give -t or -p itself; a bad value is refused, rightly.
+        Err(_) if has("-t") || has("-p") => return,
+        Err(e) => panic!("ipsyn refuses {av:?}: {e}"),
+    };
+    assert_eq!(a.client, c.name, "client of {av:?}");
+    assert_eq!(a.queue, paths.queue, "queue of {av:?}");
+    assert_eq!(a.log.as_ref(), Some(&paths.log));
+    assert_eq!(a.inuse.as_ref(), Some(&paths.inuse));
+    assert_eq!(a.ctrl.as_ref(), Some(&paths.ctrl));
+    assert_eq!(args::flag_of(words).as_ref(), Some(&paths.inuse));
+    let (host, portno) = match (&port, style) {
+        (Some(pp), _) => (Some(pp.host.clone()), pp.port),
+        (None, tables::ArgStyle::Positional) => (Some("localhost".to_string()), 0),
+        (None, tables::ArgStyle::Switches) => (None, 0),
+    };
+    if port.is_none() && style == tables::ArgStyle::Switches && (has("-s") || has("-p")) {
+        return; // the script names the receiver itself, as the words-before-the-block rule allows
+    }
+    assert_eq!(a.host, host.filter(|h| h != "-"), "host of {av:?}");
+    assert_eq!(a.port, (portno != 0).then_some(portno), "port of {av:?}");
 }
