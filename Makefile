@@ -11,12 +11,16 @@ FIP_ROOT ?= /fip
 DESTDIR ?=
 export PREFIX SYSCONFDIR FIP_ROOT DESTDIR
 
-.PHONY: all build setup test lint demo bench install uninstall clean
+.PHONY: all build standin setup test lint demo bench install uninstall clean fuzz
 
 all: build
 
 build:
 	$(CARGO) build --release
+
+# The lond stand-in for the demo and the bench (test code: only with the testkit feature).
+standin:
+	$(CARGO) build --release --features testkit --bin lond-standin
 
 setup:
 	bash scripts/setup.sh
@@ -27,14 +31,33 @@ test: setup
 	$(CARGO) test --all-targets
 	$(CARGO) test --release --all-targets
 
+# Coverage-guided fuzzing of every parser and decoder (tests/fuzz, cargo-fuzz + libFuzzer),
+# FUZZ_SECONDS per target. Not part of `make test`, which replays the saved corpus and the
+# regression inputs on stable (tests/it/fuzz_replay.rs). cargo-fuzz needs nightly flags; the
+# stable toolchain takes them with RUSTC_BOOTSTRAP=1. New inputs go to tests/fuzz/target/;
+# a crash is saved under tests/fuzz/artifacts/<target>/: fix it and copy the input into
+# tests/fuzz/regressions/<target>/.
+FUZZ_SECONDS ?= 300
+FUZZ = RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+fuzz:
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	set -e; for t in $$($(FUZZ) list --fuzz-dir tests/fuzz); do \
+	  seeds=tests/fuzz/corpus/$$t; \
+	  if [ -d tests/fuzz/regressions/$$t ]; then seeds="$$seeds tests/fuzz/regressions/$$t"; fi; \
+	  mkdir -p tests/fuzz/target/corpus/$$t; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ) run --fuzz-dir tests/fuzz $$t tests/fuzz/target/corpus/$$t $$seeds -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1; \
+	done
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-demo: setup build
+demo: setup build standin
 	bash scripts/demo.sh
 
-bench: setup build
+bench: setup build standin
 	bash scripts/bench.sh
 
 # Stripped binaries, the watchdog, man pages, examples, units, init scripts, /etc/default,

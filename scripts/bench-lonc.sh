@@ -22,7 +22,7 @@ clients=${BENCH_CLIENTS:-4}
 seconds=${BENCH_SECONDS:-4}
 
 if [ ! -x "$standin_bin" ]; then
-  echo "bench-lonc: $standin_bin missing; run 'cargo build --release --bins' first" >&2
+  echo "bench-lonc: $standin_bin missing; run 'make standin' first" >&2
   exit 1
 fi
 

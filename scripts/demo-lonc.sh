@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin="$here/target/release"
 for b in lonc lond-standin; do
-  [ -x "$bin/$b" ] || { echo "demo-lonc: $bin/$b missing; run: cargo build --release" >&2; exit 1; }
+  [ -x "$bin/$b" ] || { echo "demo-lonc: $bin/$b missing; run: make build standin" >&2; exit 1; }
 done
 
 dir=$(mktemp -d /tmp/lonc-demo.XXXXXX)

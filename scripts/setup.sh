@@ -22,6 +22,7 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 command -v mandoc >/dev/null 2>&1 || need_apt+=(mandoc)
 command -v logrotate >/dev/null 2>&1 || need_apt+=(logrotate)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt_install "${need_apt[@]}"
 fi

@@ -25,11 +25,24 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// Control characters in `msg` (quoted from the file) are escaped: lonc's log, like
+    /// 1.29's, writes messages as they are, and `-n` prints them to a terminal.
     pub fn warning(file: &Path, line: usize, msg: impl Into<String>) -> Problem {
+        let msg: String = msg.into();
+        let msg = if msg.contains(char::is_control) {
+            msg.chars()
+                .map(|c| match c.is_control() {
+                    true => c.escape_default().to_string(),
+                    false => c.to_string(),
+                })
+                .collect()
+        } else {
+            msg
+        };
         Problem {
             file: file.to_path_buf(),
             line,
-            msg: msg.into(),
+            msg,
             fatal: false,
         }
     }
@@ -40,6 +53,36 @@ impl Problem {
             ..Problem::warning(file, line, msg)
         }
     }
+}
+
+impl Problem {
+    /// `error` for a fatal problem, else `warning`.
+    pub fn severity(&self) -> &'static str {
+        if self.fatal {
+            "error"
+        } else {
+            "warning"
+        }
+    }
+
+    /// `file:line: error: message` (or `warning`), as `lonc -n` prints it.
+    pub fn report(&self) -> String {
+        let at = if self.line == 0 {
+            format!("{}", self.file.display())
+        } else {
+            format!("{}:{}", self.file.display(), self.line)
+        };
+        format!("{at}: {}: {}", self.severity(), self.msg)
+    }
+}
+
+/// The `lonTabDir` a config names, even when the config is otherwise unusable (so `-n` can
+/// still check hosts.tab).
+pub fn lon_tab_dir_of(text: &str, path: &Path) -> Option<PathBuf> {
+    let (vars, _) = read_vars(text, path);
+    vars.get("lonTabDir")
+        .map(|s| PathBuf::from(&s.value))
+        .filter(|p| !p.as_os_str().is_empty())
 }
 
 impl fmt::Display for Problem {
@@ -128,6 +171,9 @@ pub struct LoncConfig {
     /// socket; any other value that is set, non-empty and not `0`/`no`/`off`/`false` means
     /// the system's `/dev/log`.
     pub syslog: Option<PathBuf>,
+    /// `loncRecheck`: period on which unreachable and abandoned hosts are probed again, their
+    /// attempts reset as USR1 does (default 600 s; 0 = never, as 1.29: only USR1 does it).
+    pub recheck: Duration,
 }
 
 pub const DEFAULT_USER: &str = "www";
@@ -139,6 +185,7 @@ pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_secs(120);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(360);
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(600);
 pub const DEFAULT_MAX_LINE: usize = 16 * 1024 * 1024;
 /// Answers are not tied to requests in size (a short `dump` request can fetch megabytes), and
 /// an encrypted answer is hex, twice its plain text: so four times the request limit, which no
@@ -426,6 +473,7 @@ impl LoncConfig {
         let max_line = l.bytes("loncMaxLine", DEFAULT_MAX_LINE);
         let max_answer = l.bytes("loncMaxAnswer", DEFAULT_MAX_ANSWER);
         let syslog = l.syslog("loncSyslog");
+        let recheck = l.duration("loncRecheck", DEFAULT_RECHECK);
         if backoff_min > backoff_max {
             let line = settings
                 .get("loncBackoffMax")
@@ -480,6 +528,7 @@ impl LoncConfig {
             max_line,
             max_answer,
             syslog,
+            recheck,
         };
         Ok((config, problems))
     }
@@ -529,6 +578,13 @@ impl LoncConfig {
 mod tests {
     use super::*;
 
+    #[test]
+    fn control_characters_in_problems_are_escaped() {
+        let p = Problem::warning(Path::new("/c"), 2, "name \u{1b}[2J\r\u{1} é \"q\"");
+        assert_eq!(p.to_string(), "/c:2: name \\u{1b}[2J\\r\\u{1} é \"q\"");
+        assert_eq!(Problem::fatal(Path::new("/c"), 1, "a\tb").msg, "a\\tb");
+    }
+
     const BASE: &str = "\
 # LON-CAPA access.conf excerpt
 PerlSetVar lonDaemons /home/httpd/perl
@@ -572,6 +628,7 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_max, Duration::from_secs(360));
         assert_eq!(c.max_line, 16 * 1024 * 1024);
         assert_eq!(c.syslog, None);
+        assert_eq!(c.recheck, Duration::from_secs(600));
         assert_eq!(c.adm_email, None);
         assert_eq!(c.hosts_tab(), Path::new("/home/httpd/lonTabs/hosts.tab"));
         assert_eq!(c.pid_file(), Path::new("/home/httpd/perl/logs/lonc.pid"));
@@ -605,7 +662,7 @@ PerlSetVar lonDocRoot /home/httpd/html
              PerlSetVar loncPongDelay 0\nPerlSetVar loncInitTimeout 3\n\
              PerlSetVar loncReplyTimeout .25\nPerlSetVar loncBackoffMin 0.1\n\
              PerlSetVar loncBackoffMax 0.2\nPerlSetVar loncMaxLine 100\n\
-             PerlSetVar loncMaxAnswer 200\n\
+             PerlSetVar loncMaxAnswer 200\nPerlSetVar loncRecheck 0\n\
              PerlSetVar loncSyslog yes\nPerlSetVar lonAdmEMail adm@example.org\n\
              PerlSetVar lonSysEMail sys@example.org\r\n"
         );
@@ -622,6 +679,7 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_max, Duration::from_millis(200));
         assert_eq!(c.max_line, 100);
         assert_eq!(c.max_answer, 200);
+        assert_eq!(c.recheck, Duration::ZERO, "0 turns the recheck off");
         assert_eq!(c.syslog.as_deref(), Some(Path::new("/dev/log")));
         assert_eq!(c.adm_email.as_deref(), Some("adm@example.org"));
         // A trailing \r is dropped, as Perl's split on \s+ did.
@@ -716,6 +774,7 @@ PerlSetVar lonDocRoot /home/httpd/html
             ("loncMaxAnswer", "64M"),
             ("loncBackoffMin", "nan"),
             ("loncInitTimeout", "0"),
+            ("loncRecheck", "10m"),
             ("loncReplyTimeout", "0.0"),
             ("loncProbeTimeout", "0"),
         ] {
@@ -729,6 +788,25 @@ PerlSetVar lonDocRoot /home/httpd/html
                 .to_string()
                 .starts_with("/etc/httpd/conf/access.conf:8: "));
         }
+    }
+
+    #[test]
+    fn reports_say_error_or_warning_and_tab_dir_survives_fatal_errors() {
+        let text = format!("{BASE}PerlSetVar londPort x\n#PerlSetVar a b\n");
+        let p = invalid(&text);
+        let shown: Vec<String> = p.iter().map(Problem::report).collect();
+        assert!(shown.contains(&"/etc/httpd/conf/access.conf:8: error: londPort \"x\" is not a port number (1-65535)".to_string()), "{shown:?}");
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.starts_with("/etc/httpd/conf/access.conf:9: warning: ")),
+            "{shown:?}"
+        );
+        assert_eq!(
+            lon_tab_dir_of(&text, path()),
+            Some(PathBuf::from("/home/httpd/lonTabs"))
+        );
+        assert_eq!(lon_tab_dir_of("PerlSetVar lonTabDir\n", path()), None);
     }
 
     #[test]

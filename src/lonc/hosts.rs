@@ -3,8 +3,8 @@
 //! Kept from 1.29: fields split on `:`, fields past the fifth ignored, a row whose ip is empty
 //! (or `0`, false in Perl) skipped silently, a later row for the same id replaces the earlier.
 //! Fixed: a trailing `\r` and blanks around every field are trimmed, blank lines and `#`
-//! comment lines are skipped, and a malformed row (fewer than five fields, an empty id, or an
-//! id that cannot name a socket file) is reported with its line number and skipped.
+//! comment lines are skipped, and a malformed row (fewer than five fields, or an id that is not
+//! a plain name, see [`id_problem`]) is reported with its line number and skipped.
 
 use super::config::{ConfigError, Problem};
 use std::path::Path;
@@ -21,12 +21,17 @@ pub struct Host {
     pub line: usize,
 }
 
-/// An id becomes `<lonSockDir>/<id>`, so it must be a plain file name.
-fn id_problem(id: &str) -> Option<&'static str> {
+/// An id becomes `<lonSockDir>/<id>`, a process title, a log word and a delayed-file suffix,
+/// so it must be a plain name: ASCII letters, digits, `.`, `_`, `-`, not starting with `-` (an
+/// option to whatever reads it) or `.` (hidden, `.`, `..`) (spec §8.7).
+pub fn id_problem(id: &str) -> Option<&'static str> {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-';
     if id.is_empty() {
         Some("empty host id")
-    } else if id == "." || id == ".." || id.contains('/') || id.contains('\0') {
-        Some("host id cannot name a socket file")
+    } else if !id.bytes().all(plain) {
+        Some("host id is not a plain name (letters, digits, '.', '_', '-')")
+    } else if id.starts_with('-') || id.starts_with('.') {
+        Some("host id starts with '-' or '.'")
     } else {
         None
     }
@@ -154,6 +159,30 @@ mod tests {
         assert!(problems[0]
             .to_string()
             .starts_with("/home/httpd/lonTabs/hosts.tab:2: malformed"));
+    }
+
+    #[test]
+    fn ids_that_are_not_plain_names_are_refused_with_their_line() {
+        let text = "ok-1.a_b:d:r:n:127.0.0.1\n-n:d:r:n:127.0.0.2\nsp ace:d:r:n:127.0.0.3\n\
+                    bin\u{1}\u{fffd}:d:r:n:127.0.0.4\n/:d:r:n:127.0.0.5\n..:d:r:n:127.0.0.6\n\
+                    .hidden:d:r:n:127.0.0.7\nsl/ash:d:r:n:127.0.0.8\ntab\tbed:d:r:n:127.0.0.9\n\
+                    Z9:d:r:n:127.0.0.10\n";
+        let (hosts, problems) = parse_hosts(text, p());
+        let ids: Vec<&str> = hosts.iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(ids, ["ok-1.a_b", "Z9"]);
+        assert_eq!(
+            problems.iter().map(|p| p.line).collect::<Vec<_>>(),
+            vec![2, 3, 4, 5, 6, 7, 8, 9]
+        );
+        assert!(problems.iter().all(|p| !p.fatal));
+        // The row is shown escaped, so a control byte cannot mangle the report.
+        let shown = problems[2].to_string();
+        assert!(
+            shown.starts_with("/home/httpd/lonTabs/hosts.tab:4: "),
+            "{shown}"
+        );
+        assert!(shown.contains("\\u{1}"), "{shown}");
+        assert!(!shown.contains('\u{1}'), "{shown}");
     }
 
     #[test]

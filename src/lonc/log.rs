@@ -7,7 +7,6 @@
 //! decides where lines go. It never panics and never returns errors: a log that cannot be
 //! written must not take the daemon down.
 
-use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,8 +16,8 @@ use chrono::Local;
 use super::logfmt;
 use super::syslog::{self, SyslogSink};
 
-/// Longest piece of client or peer text put into one log message (requests can be 16 MiB).
-pub const MAX_LOGGED_TEXT: usize = 400;
+/// Client and peer bytes become log text through `redact::shown` only (secrets redacted).
+pub use super::redact::{shown, MAX_LOGGED_TEXT};
 
 /// Where log lines go, plus the current status and last log line of this process.
 pub struct Logger {
@@ -215,29 +214,6 @@ pub fn err_text(e: &std::io::Error) -> String {
     }
 }
 
-/// Bytes from a client or a peer as log text: lossy UTF-8, control characters escaped, cut at
-/// [`MAX_LOGGED_TEXT`] so a 16 MiB request does not become a 16 MiB log line.
-pub fn shown(bytes: &[u8]) -> String {
-    let cut = bytes.len() > MAX_LOGGED_TEXT;
-    let part = &bytes[..bytes.len().min(MAX_LOGGED_TEXT)];
-    let mut out = String::with_capacity(part.len() + 8);
-    for ch in String::from_utf8_lossy(part).chars() {
-        match ch {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            // Written in place: no allocation per escaped byte.
-            c if c.is_control() => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    if cut {
-        let _ = write!(out, "...({} bytes)", bytes.len());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,16 +223,6 @@ mod tests {
         let e = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
         assert_eq!(err_text(&e), "Connection refused");
         assert_eq!(err_text(&std::io::Error::other("plain")), "plain");
-    }
-
-    #[test]
-    fn shown_escapes_and_cuts() {
-        assert_eq!(shown(b"ping"), "ping");
-        assert_eq!(shown(b"a\r\n\x01b"), "a\\r\\n\\x01b");
-        let long = vec![b'x'; MAX_LOGGED_TEXT + 5];
-        let s = shown(&long);
-        assert!(s.ends_with(&format!("...({} bytes)", MAX_LOGGED_TEXT + 5)));
-        assert!(s.len() < MAX_LOGGED_TEXT + 30);
     }
 
     #[test]

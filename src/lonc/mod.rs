@@ -7,8 +7,9 @@
 //!
 //! Pure pieces (`config`, `hosts`, `cipher`, `logfmt`, `handshake`, `linebuf`, `delayed`,
 //! `status`) carry their own unit tests; the process pieces (`supervisor`, `child`) are
-//! covered by the integration tests in `tests/lonc_*.rs`, which talk to `standin`, a lond
-//! stand-in that is test and demo code, not part of the daemon.
+//! covered by the integration tests in `tests/it/lonc_*.rs`, which talk to `standin`, a lond
+//! stand-in that is test and demo code, compiled only with the `testkit` feature (the
+//! integration tests, `make demo` and `make bench` turn it on; the daemons never do).
 
 pub mod child;
 pub mod cipher;
@@ -21,8 +22,12 @@ pub mod linebuf;
 pub mod log;
 pub mod logfmt;
 pub mod netconn;
+pub mod preflight;
+pub mod redact;
+#[cfg(feature = "testkit")]
 pub mod standin;
 pub mod startup;
 pub mod status;
+pub mod statuscmd;
 pub mod supervisor;
 pub mod syslog;

@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{fork, ForkResult};
 
-use super::config::{ConfigError, LoncConfig};
-use super::hosts::load_hosts;
+use super::config::{lon_tab_dir_of, ConfigError, LoncConfig, Problem};
+use super::hosts::{load_hosts, Host};
 use super::log::Logger;
-use super::supervisor;
+use super::{preflight, supervisor};
 use crate::sys::fsutil::{atomic_write, live_pid_in};
 use crate::sys::sig::SignalPipe;
+use crate::sys::stdio::{warn, Out};
 
 /// Exit codes (spec §7.8).
 pub const EXIT_OK: i32 = 0;
@@ -29,49 +30,100 @@ pub struct Options {
     pub foreground: bool,
 }
 
-/// `lonc -n`: check config and hosts.tab, print problems with file:line and the plan.
+/// `lonc -n`: everything a real start would check (config, hosts.tab, the user, the
+/// directories), every problem as `file:line: error|warning: ...` sorted by file and line,
+/// then the plan and a summary. hosts.tab is checked even when the config has fatal errors,
+/// as long as the config names `lonTabDir`.
 pub fn check(config: &Path) -> i32 {
-    let (cfg, problems) = match LoncConfig::load(config) {
-        Ok(x) => x,
-        Err(e) => {
-            print_config_error(&e, &mut std::io::stdout());
-            println!("configuration has errors");
-            return EXIT_STARTUP;
+    let mut out = Out::stdout();
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut cfg = None;
+    let mut tab_dir = None;
+    match std::fs::read(config) {
+        Err(e) => problems.push(Problem::fatal(config, 0, format!("can't read: {e}"))),
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            tab_dir = lon_tab_dir_of(&text, config);
+            match LoncConfig::parse(&text, config) {
+                Ok((c, ps)) => {
+                    problems.extend(ps);
+                    problems.extend(preflight::environment_problems(&c));
+                    cfg = Some(c);
+                }
+                Err(ConfigError::Invalid(ps)) => problems.extend(ps),
+                Err(e) => problems.push(Problem::fatal(config, 0, e.to_string())),
+            }
         }
-    };
+    }
+    let hosts_tab = cfg
+        .as_ref()
+        .map(LoncConfig::hosts_tab)
+        .or_else(|| tab_dir.map(|d| d.join("hosts.tab")));
+    let mut hosts = Vec::new();
+    if let Some(tab) = &hosts_tab {
+        match load_hosts(tab) {
+            Ok((h, hp)) => {
+                hosts = h;
+                problems.extend(hp);
+            }
+            Err(e) => problems.push(Problem::fatal(tab, 0, e.to_string())),
+        }
+    }
+    // Stable: problems of one line keep the order they were found in.
+    problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     for p in &problems {
-        println!("{p}");
+        out.line(&p.report());
     }
-    let (hosts, hproblems) = match load_hosts(&cfg.hosts_tab()) {
-        Ok(x) => x,
-        Err(e) => {
-            print_config_error(&e, &mut std::io::stdout());
-            println!("configuration has errors");
-            return EXIT_STARTUP;
-        }
-    };
-    for p in &hproblems {
-        println!("{p}");
+    let errors = problems.iter().filter(|p| p.fatal).count();
+    let warnings = problems.len() - errors;
+    if let Some(cfg) = &cfg {
+        print_plan(&mut out, cfg, &hosts);
     }
-    let fatal = problems.iter().chain(hproblems.iter()).any(|p| p.fatal);
-    println!(
+    let counts = format!(
+        "{errors} error{}, {warnings} warning{}",
+        plural(errors),
+        plural(warnings)
+    );
+    if errors > 0 {
+        out.line(&format!("configuration has errors ({counts})"));
+        EXIT_STARTUP
+    } else if warnings > 0 {
+        out.line(&format!("configuration OK ({counts})"));
+        EXIT_OK
+    } else {
+        out.line("configuration OK");
+        EXIT_OK
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// What a start would do: the local host, the files, and one line per host.
+fn print_plan(out: &mut Out, cfg: &LoncConfig, hosts: &[Host]) {
+    out.line(&format!(
         "local host {}; user {}; pid file {}; log {}",
         cfg.lon_host_id,
         cfg.user,
         cfg.pid_file().display(),
         cfg.log_file().display()
-    );
-    println!(
+    ));
+    out.line(&format!(
         "would start up to {} children (one per host that answers the probe):",
         hosts.len()
-    );
-    for h in &hosts {
+    ));
+    for h in hosts {
         let probe = if h.name.trim().is_empty() {
             &h.ip
         } else {
             &h.name
         };
-        println!(
+        out.line(&format!(
             "  {}: lond at {}:{}, socket {}, probe {}:{}",
             h.id,
             h.ip,
@@ -79,27 +131,18 @@ pub fn check(config: &Path) -> i32 {
             cfg.socket_path(&h.id).display(),
             probe,
             cfg.probe_port
-        );
-    }
-    if fatal {
-        println!("configuration has errors");
-        EXIT_STARTUP
-    } else {
-        println!("configuration OK");
-        EXIT_OK
+        ));
     }
 }
 
-fn print_config_error(e: &ConfigError, out: &mut dyn Write) {
+fn print_config_error(e: &ConfigError, out: &mut Out) {
     match e {
         ConfigError::Invalid(ps) => {
             for p in ps {
-                let _ = writeln!(out, "{p}");
+                out.line(&p.to_string());
             }
         }
-        other => {
-            let _ = writeln!(out, "{other}");
-        }
+        other => out.line(&other.to_string()),
     }
 }
 
@@ -108,11 +151,12 @@ pub fn run(opts: &Options) -> i32 {
     // Whatever fds the starter leaked to us (not close-on-exec) would be held for the
     // daemon's lifetime; nothing of ours is open yet, so close them all first.
     close_inherited_fds();
+    let mut err = Out::stderr();
     let (cfg, problems) = match LoncConfig::load(&opts.config) {
         Ok(x) => x,
         Err(e) => {
-            eprint!("lonc: ");
-            print_config_error(&e, &mut std::io::stderr());
+            err.text("lonc: ");
+            print_config_error(&e, &mut err);
             return EXIT_STARTUP;
         }
     };
@@ -123,36 +167,62 @@ pub fn run(opts: &Options) -> i32 {
         .append(true)
         .open(cfg.log_file())
     {
-        eprintln!("lonc: cannot write {}: {e}", cfg.log_file().display());
+        warn(&format!(
+            "lonc: cannot write {}: {e}",
+            cfg.log_file().display()
+        ));
         return EXIT_STARTUP;
     }
     log.status("Check user ID");
-    if let Err(msg) = check_user(&cfg) {
-        eprintln!("{msg}");
-        log.log(&format!("CRITICAL: {msg}"));
-        mail_admins(&cfg, &msg);
+    if let Some(p) = preflight::user_problem(&cfg) {
+        warn(&p.msg);
+        log.log(&format!("CRITICAL: {}", p.msg));
+        mail_admins(&cfg, &p.msg);
         return EXIT_STARTUP;
     }
     if let Some(pid) = live_pid_in(&cfg.pid_file(), "lonc") {
         let msg = format!("lonc already running (pid {pid})");
-        eprintln!("{msg}");
+        warn(&msg);
         log.log(&format!("CRITICAL: {msg}"));
         return EXIT_RUNNING;
     }
     let (hosts, hproblems) = match load_hosts(&cfg.hosts_tab()) {
         Ok(x) => x,
         Err(e) => {
-            eprint!("lonc: ");
-            print_config_error(&e, &mut std::io::stderr());
+            err.text("lonc: ");
+            print_config_error(&e, &mut err);
             return EXIT_STARTUP;
         }
     };
-    if let Err(e) = std::fs::create_dir_all(&cfg.lon_sock_dir) {
-        eprintln!("lonc: cannot create {}: {e}", cfg.lon_sock_dir.display());
+    if let Err(e) = create_private_dir(&cfg.lon_sock_dir) {
+        warn(&format!(
+            "lonc: cannot create {}: {e}",
+            cfg.lon_sock_dir.display()
+        ));
         return EXIT_STARTUP;
     }
-    for p in problems.iter().chain(hproblems.iter()) {
-        eprintln!("lonc: warning: {p}");
+    if let Some(status_dir) = cfg.status_txt().parent() {
+        // Made now so it is not reported as missing; if it cannot be, that is reported below.
+        let _ = create_private_dir(status_dir);
+    }
+    // StrictModes: a directory another local user can write is refused before we trust it.
+    let env = preflight::environment_problems(&cfg);
+    let fatal: Vec<&Problem> = env.iter().filter(|p| p.fatal).collect();
+    if !fatal.is_empty() {
+        for p in &fatal {
+            let msg = format!("refusing to start: {p}");
+            warn(&format!("lonc: {msg}"));
+            log.log(&format!("CRITICAL: {msg}"));
+        }
+        return EXIT_STARTUP;
+    }
+    let warnings: Vec<&Problem> = problems
+        .iter()
+        .chain(hproblems.iter())
+        .chain(env.iter())
+        .collect();
+    for p in &warnings {
+        warn(&format!("lonc: warning: {p}"));
     }
 
     log.status("Fork and dissociate");
@@ -162,7 +232,7 @@ pub fn run(opts: &Options) -> i32 {
         match daemonize() {
             Ok(fd) => Some(fd),
             Err(e) => {
-                eprintln!("lonc: cannot fork: {e}");
+                warn(&format!("lonc: cannot fork: {e}"));
                 return EXIT_STARTUP;
             }
         }
@@ -173,7 +243,7 @@ pub fn run(opts: &Options) -> i32 {
     log.status("Write PID");
     let pid_file = cfg.pid_file();
     if let Err(e) = atomic_write(&pid_file, format!("{}\n", std::process::id()).as_bytes()) {
-        eprintln!("lonc: cannot write {}: {e}", pid_file.display());
+        warn(&format!("lonc: cannot write {}: {e}", pid_file.display()));
         return EXIT_STARTUP;
     }
     let sig = match SignalPipe::new(&[
@@ -186,13 +256,13 @@ pub fn run(opts: &Options) -> i32 {
     ]) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("lonc: cannot set up signals: {e}");
+            warn(&format!("lonc: cannot set up signals: {e}"));
             let _ = std::fs::remove_file(&pid_file);
             return EXIT_STARTUP;
         }
     };
     log.log("CRITICAL: ---------- Starting ----------");
-    for p in problems.iter().chain(hproblems.iter()) {
+    for p in &warnings {
         log.log(&format!("WARNING: {p}"));
     }
     if let Some(fd) = ready_fd {
@@ -201,12 +271,23 @@ pub fn run(opts: &Options) -> i32 {
     supervisor::start(cfg, hosts, pid_file, log, sig, opts.foreground)
 }
 
-/// The configured user must be the real user (1.29: `www`).
-fn check_user(cfg: &LoncConfig) -> Result<(), String> {
-    let msg = format!("User ID mismatch. lonc must be run as user {}.", cfg.user);
-    match nix::unistd::User::from_name(&cfg.user) {
-        Ok(Some(u)) if u.uid == nix::unistd::getuid() => Ok(()),
-        _ => Err(msg),
+/// Create `dir` (and its parents) if missing, the last one mode 0755 whatever the umask, so a
+/// directory lonc makes itself never fails its own StrictModes check.
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -5,6 +5,8 @@
 
 pub mod fsutil;
 pub mod poll;
+pub mod proctitle;
 pub mod reap;
 pub mod safedir;
 pub mod sig;
+pub mod stdio;

@@ -177,16 +177,20 @@ impl Fip {
 
     /// Start ipsynd as user `uid` (group `uid` too), with at most `nproc` processes for that
     /// user if given (`RLIMIT_NPROC`; the root user is exempt from it, another one is not,
-    /// and root also reads unreadable files). The whole tree is opened up for that user
-    /// first; files the test creates later must be readable by it. Run by another user than
+    /// and root also reads unreadable files). The whole tree is handed over to that user
+    /// first (chown, modes kept: ipsynd refuses directories others may write); files the
+    /// test creates later must be readable by it. Run by another user than
     /// root, the tests stay that user (which already cannot read a mode-000 file); the
     /// process limit then counts all of that user's processes, so `nproc` needs root.
     pub fn start_as(&mut self, uid: u32, nproc: Option<u64>) -> i32 {
-        open_up(&self.root);
+        // SAFETY: geteuid has no preconditions.
+        let as_root = unsafe { libc::geteuid() } == 0;
+        if as_root {
+            hand_over(&self.root, uid);
+        }
         self.start_with(|cmd| {
             use std::os::unix::process::CommandExt;
-            // SAFETY: geteuid has no preconditions.
-            if unsafe { libc::geteuid() } == 0 {
+            if as_root {
                 cmd.uid(uid).gid(uid);
             }
             if let Some(n) = nproc {
@@ -376,17 +380,16 @@ pub fn unshared_uid() -> u32 {
     60_000 + std::process::id() % 5_000
 }
 
-/// Make every directory of `dir` (itself included) writable and every file readable and
-/// writable by anybody, for an ipsynd running as another user.
-pub fn open_up(dir: &Path) {
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
+/// Give `dir` and everything below it to user and group `uid` (symlinks themselves, not
+/// their targets), for an ipsynd running as that user.
+pub fn hand_over(dir: &Path, uid: u32) {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(uid)).unwrap();
     for e in fs::read_dir(dir).unwrap().flatten() {
         let md = fs::symlink_metadata(e.path()).unwrap();
         if md.is_dir() {
-            open_up(&e.path());
-        } else if md.is_file() {
-            let mode = md.permissions().mode() | 0o666;
-            fs::set_permissions(e.path(), fs::Permissions::from_mode(mode)).unwrap();
+            hand_over(&e.path(), uid);
+        } else {
+            std::os::unix::fs::lchown(e.path(), Some(uid), Some(uid)).unwrap();
         }
     }
 }
@@ -404,6 +407,23 @@ pub fn write_atomic(path: &Path, text: &str) {
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     fs::write(&tmp, text).unwrap();
     fs::rename(&tmp, path).unwrap();
+}
+
+/// Run `cmd` (stdout and stderr captured) and wait at most `limit` for it to exit; one
+/// that is still running then is killed, and `None` says so.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Option<std::process::Output> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if !wait_for(limit, || child.try_wait().unwrap().is_some()) {
+        let _ = child.kill();
+        let _ = child.wait_with_output();
+        return None;
+    }
+    Some(child.wait_with_output().unwrap())
 }
 
 /// Poll a fact every 20 ms until it holds or `limit` passes.

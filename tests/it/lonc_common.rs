@@ -242,16 +242,21 @@ impl Setup {
 
     /// Start `lonc -f` in its own process group, without waiting for anything.
     pub fn spawn(&self) -> Lonc {
-        let child = Command::new(env!("CARGO_BIN_EXE_lonc"))
-            .arg("-c")
+        self.spawn_with(|_| {})
+    }
+
+    /// `spawn` with extra settings on the command (e.g. another network namespace).
+    pub fn spawn_with(&self, f: impl FnOnce(&mut Command)) -> Lonc {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lonc"));
+        cmd.arg("-c")
             .arg(&self.config)
             .arg("-f")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
+            .process_group(0);
+        f(&mut cmd);
+        let child = cmd.spawn().unwrap();
         let pid = child.id() as i32;
         Lonc {
             pid,
@@ -262,7 +267,12 @@ impl Setup {
 
     /// Start `lonc -f` and wait until it has started its initial children.
     pub fn start(&self) -> Lonc {
-        let l = self.spawn();
+        self.start_with(|_| {})
+    }
+
+    /// `start` with extra settings on the command.
+    pub fn start_with(&self, f: impl FnOnce(&mut Command)) -> Lonc {
+        let l = self.spawn_with(f);
         assert!(
             wait_for(WAIT, || self
                 .log()

@@ -81,6 +81,8 @@ fn refused_handshake_backs_off_counts_restarts_and_is_abandoned_until_usr1() {
         ],
     );
     s.set("loncMaxAttempts", "2");
+    // 1.29's behaviour: nothing but USR1 brings an abandoned host back.
+    s.set("loncRecheck", "0");
     let l = s.start();
     assert!(s.wait_log("Init reply for h1: >refused<"), "{}", s.log());
     assert!(s.wait_log("WARNING: Init failed h1 ("));
@@ -115,6 +117,7 @@ fn refused_handshake_backs_off_counts_restarts_and_is_abandoned_until_usr1() {
 fn unreachable_peers_get_no_child_and_probes_run_concurrently() {
     let mut s = Setup::new("unreach", &[peer("h1"), peer("h2"), peer("h3"), peer("h4")]);
     let _bh = s.blackhole(&["h2", "h3", "h4"], "1.5");
+    s.set("loncRecheck", "0");
     let t0 = Instant::now();
     let l = s.start();
     let took = t0.elapsed();

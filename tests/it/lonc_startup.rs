@@ -178,7 +178,7 @@ fn check_mode_prints_problems_with_file_and_line_and_the_plan() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
     assert!(
-        out.contains(&format!("{}:{line}:", s.config.display())),
+        out.contains(&format!("{}:{line}: error: ", s.config.display())),
         "{out}"
     );
 }
@@ -237,18 +237,22 @@ fn children_hold_only_their_own_fds() {
         "parent fds: {p:?}"
     );
     assert_eq!(distinct(&p), 2, "parent fds: {p:?}");
-    // Each child: its signal pipe (2), its listener and its TCP link; nothing of its siblings.
+    // Each child: its signal pipe (2), its listener and its TCP link, plus the reserve fd
+    // (/dev/null, spent when out of fds); nothing of its siblings.
     let kids = l.children();
     assert_eq!(kids.len(), 3);
     for k in kids {
         // wait_online's probe connection may still be open in the child for a moment.
-        wait_for(WAIT, || distinct(&open_fds(k)) == 4);
+        wait_for(WAIT, || distinct(&open_fds(k)) == 5);
         let f = open_fds(k);
+        let (reserve, sockets): (Vec<String>, Vec<String>) =
+            f.iter().cloned().partition(|x| x == "/dev/null");
+        assert_eq!(reserve.len(), 1, "child {k} fds: {f:?}");
         assert!(
-            f.iter().all(|x| x.starts_with("socket:")),
+            sockets.iter().all(|x| x.starts_with("socket:")),
             "child {k} fds: {f:?}"
         );
-        assert_eq!(distinct(&f), 4, "child {k} fds: {f:?}");
+        assert_eq!(distinct(&sockets), 4, "child {k} fds: {f:?}");
     }
 }
 
@@ -430,12 +434,12 @@ fn check_mode_names_what_1_29_would_have_misread_and_exits_0_on_warnings() {
     assert_eq!(o.status.code(), Some(0), "warnings only: {out}");
     let conf = s.config.display();
     assert!(
-        out.contains(&format!("{conf}:{}: indented PerlSetVar", n - 1))
+        out.contains(&format!("{conf}:{}: warning: indented PerlSetVar", n - 1))
             && out.contains("1.29 would have misread it"),
         "{out}"
     );
     assert!(
-        out.contains(&format!("{conf}:{n}: commented-out line ignored")),
+        out.contains(&format!("{conf}:{n}: warning: commented-out line ignored")),
         "{out}"
     );
     // The plan: the local host and every host with an ip; the row without an ip is skipped.
@@ -446,7 +450,10 @@ fn check_mode_names_what_1_29_would_have_misread_and_exits_0_on_warnings() {
         "{out}"
     );
     assert!(!out.contains("h9: lond at"), "{out}");
-    assert!(out.ends_with("configuration OK\n"), "{out}");
+    assert!(
+        out.ends_with("configuration OK (0 errors, 3 warnings)\n"),
+        "{out}"
+    );
     assert!(
         !s.pid_path().exists() && !s.log_path().exists(),
         "-n touches nothing"

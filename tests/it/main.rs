@@ -8,20 +8,35 @@ mod ipsynd_common;
 #[allow(dead_code)]
 mod lonc_common;
 #[allow(dead_code)]
+mod netbed;
+#[allow(dead_code)]
 mod pkg_common;
 
+mod fuzz_replay;
 mod ipsyn_transfer;
 mod ipsynd_basic;
+mod ipsynd_check;
+mod ipsynd_cli;
+mod ipsynd_fds;
 mod ipsynd_ftp;
 mod ipsynd_ipsyn;
 mod ipsynd_lifecycle;
 mod ipsynd_ports;
+mod ipsynd_trust;
+mod lonc_child_ops;
+mod lonc_cli;
 mod lonc_delayed;
 mod lonc_faults;
+mod lonc_recheck;
 mod lonc_relay;
+mod lonc_reload;
 mod lonc_signals;
 mod lonc_standin;
 mod lonc_startup;
+mod lonc_status;
+mod lonc_trust;
+mod netbed_ipsynd;
+mod netbed_lonc;
 mod pkg_initd;
 mod pkg_install;
 mod pkg_logrotate;

@@ -11,6 +11,7 @@ use chrono::Local;
 use crate::ipsynd::control::{queue_dir, queue_files};
 use crate::ipsynd::tables::parse_client;
 use crate::sys::sig::SignalPipe;
+use crate::sys::stdio;
 
 use super::args::IpsynArgs;
 use super::conn::{stop_signal, Conn, ConnError};
@@ -46,7 +47,10 @@ impl Log {
                 .create(true)
                 .append(true)
                 .open(p)
-                .map_err(|e| eprintln!("ipsyn: cannot open log {}: {e}", p.display()))
+                .map_err(|e| {
+                    stdio::Out::stderr()
+                        .text(&format!("ipsyn: cannot open log {}: {e}\n", p.display()))
+                })
                 .ok()
         });
         Log {

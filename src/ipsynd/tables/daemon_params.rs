@@ -28,6 +28,8 @@ pub struct DaemonParams {
     pub unlockstale: bool,
     /// Seconds between TERM and KILL (0..=600 s).
     pub grace: Duration,
+    /// Running as root is meant (`root:yes`): no warning at start.
+    pub root: bool,
 }
 
 impl Default for DaemonParams {
@@ -39,6 +41,7 @@ impl Default for DaemonParams {
             argstyle: ArgStyle::Switches,
             unlockstale: false,
             grace: Duration::from_secs(GRACE_DEFAULT),
+            root: false,
         }
     }
 }
@@ -92,7 +95,15 @@ pub fn parse_ipsynd(text: &str, path: &Path) -> (DaemonParams, Vec<Problem>) {
                     format!("unlockstale:{v} is neither yes nor no, using no"),
                 )),
             },
-            k => problems.push(Problem::new(
+            "root" => match parse_bool(v) {
+                Some(b) => d.root = b,
+                None => problems.push(Problem::new(
+                    path,
+                    lineno,
+                    format!("root:{v} is neither yes nor no, using no"),
+                )),
+            },
+            k => problems.push(Problem::warning(
                 path,
                 lineno,
                 format!("unknown keyword {k}:, ignored"),

@@ -358,3 +358,17 @@ fn example_tables_parse_without_problems() {
     assert_eq!((c.timeout, c.retry, c.prior, c.maxtime), (30, 6, 10, 600));
     assert_eq!(c.tryalt, TryAlt::Every(3));
 }
+
+#[test]
+fn ipsynd_root_key() {
+    let path = Path::new("IPSYND");
+    assert!(!parse_ipsynd("", path).0.root);
+    let (d, p) = parse_ipsynd("root:yes\n", path);
+    assert!(d.root && p.is_empty());
+    let (d, p) = parse_ipsynd("root:perhaps\n", path);
+    assert!(!d.root);
+    assert_eq!(
+        msgs(&p),
+        ["IPSYND:1: root:perhaps is neither yes nor no, using no"]
+    );
+}
