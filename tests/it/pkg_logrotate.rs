@@ -4,12 +4,13 @@
 //! copytruncate, and no signal is needed), the rotated files are where logrotate's settings
 //! say, lonnet.perm.log keeps its mode, and only per-attempt logs older than 30 days go.
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::ipsynd_common::Fip;
@@ -17,26 +18,79 @@ use crate::lonc_common::{peer, Setup};
 use crate::pkg_common::{run, wait_for, TempTree, WAIT};
 
 /// Lines in `base` and its rotated copies (`base.1`, `base.2.gz`, ...) containing `needle`.
+/// Read while logrotate works on them, so never counting a line twice matters: the files
+/// are read oldest first (content only moves towards older names, so a rename between two
+/// reads can hide lines from this count but never show them twice), and of `base.N` and
+/// `base.N.gz` only the plain one while it exists (logrotate deletes it only once the
+/// compressed copy is complete). An undercount only makes the caller look again.
 fn count_all(base: &Path, needle: &str) -> usize {
-    let mut n = 0;
     let dir = base.parent().unwrap();
     let name = base.file_name().unwrap().to_string_lossy().into_owned();
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        let f = e.file_name().to_string_lossy().into_owned();
-        if f != name && !f.starts_with(&format!("{name}.")) {
-            continue;
-        }
-        let text = if f.ends_with(".gz") {
-            match Command::new("gzip").arg("-dc").arg(e.path()).output() {
-                Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-                _ => continue, // being written by logrotate right now
+    let mut indices: Vec<u32> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let f = e.file_name().to_string_lossy().into_owned();
+            if f == name {
+                return Some(0);
             }
+            let rest = f.strip_prefix(&format!("{name}."))?;
+            rest.strip_suffix(".gz").unwrap_or(rest).parse().ok()
+        })
+        .collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let mut n = 0;
+    for i in indices.into_iter().rev() {
+        let plain = if i == 0 {
+            base.to_path_buf()
         } else {
-            fs::read_to_string(e.path()).unwrap_or_default()
+            dir.join(format!("{name}.{i}"))
         };
-        n += text.lines().filter(|l| l.contains(needle)).count();
+        if let Ok(text) = fs::read_to_string(&plain) {
+            n += text.lines().filter(|l| l.contains(needle)).count();
+        } else if i > 0 {
+            n += count_gz(&dir.join(format!("{name}.{i}.gz")), needle).unwrap_or(0);
+        }
     }
     n
+}
+
+/// Lines of a complete compressed log containing `needle`, remembered by name, size and
+/// mtime (a finished .gz never changes; decompressing them on every poll would cost more
+/// than the daemons' work); `None` while it cannot be read whole.
+fn count_gz(gz: &Path, needle: &str) -> Option<usize> {
+    type Key = (PathBuf, u64, std::time::SystemTime, String);
+    static CACHE: Mutex<Option<HashMap<Key, usize>>> = Mutex::new(None);
+    let md = fs::metadata(gz).ok()?;
+    let key = (
+        gz.to_path_buf(),
+        md.len(),
+        md.modified().ok()?,
+        needle.to_string(),
+    );
+    if let Some(n) = CACHE
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .get(&key)
+    {
+        return Some(*n);
+    }
+    let o = Command::new("gzip").arg("-dc").arg(gz).output().ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    let n = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count();
+    CACHE
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(key, n);
+    Some(n)
 }
 
 fn user_and_group() -> (String, String) {
@@ -49,16 +103,30 @@ fn user_and_group() -> (String, String) {
     (u.name, g.name)
 }
 
-/// Send `sig` to `pid` `n` times, each time waiting until the line it causes is logged
-/// (signals of one kind sent faster than they are handled would merge into one).
-fn poke(pid: i32, sig: i32, n: usize, log: PathBuf, needle: &'static str, stop: Arc<AtomicBool>) {
+/// Send `sig` to `pid` `n` times, each time waiting until the last line it causes is
+/// logged (signals of one kind sent faster than they are handled would merge into one),
+/// and never beyond `limit`, which the main thread raises after each rotation (so each
+/// rotation has new lines to rotate).
+fn poke(
+    pid: i32,
+    sig: i32,
+    n: usize,
+    log: PathBuf,
+    last: String,
+    limit: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
+    let base = count_all(&log, &last);
     for i in 1..=n {
-        if stop.load(Ordering::SeqCst) {
+        if !wait_for(WAIT, || {
+            i <= limit.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst)
+        }) || stop.load(Ordering::SeqCst)
+        {
             return;
         }
         // SAFETY: plain kill(2).
         unsafe { libc::kill(pid, sig) };
-        if !wait_for(WAIT, || count_all(&log, needle) >= i) {
+        if !wait_for(WAIT, || count_all(&log, &last) >= base + i) {
             return; // the main thread's final count says what went missing
         }
     }
@@ -66,11 +134,20 @@ fn poke(pid: i32, sig: i32, n: usize, log: PathBuf, needle: &'static str, stop: 
 
 #[test]
 fn logrotate_loses_no_line_of_running_daemons() {
-    const N: usize = 60;
+    const N: usize = 70;
+    const ROTATIONS: usize = 6; // lonc.log and ipsynd.log keep 8
+    const STEP: usize = N / (ROTATIONS + 1);
     let t = TempTree::new("logrotate");
     t.install_here();
     let s = Setup::new("logrotate", &[peer("alpha")]);
     let mut fip = Fip::new("logrotate");
+    // Every HUP makes ipsynd log each bad PORTS line again: a burst of lines as fast as it
+    // writes them, which is when a copy-and-truncate rotation would lose some.
+    const BAD: usize = 1000;
+    let ports: String = (0..BAD)
+        .map(|i| format!("route:r{i} host:h port:x{i}\n"))
+        .collect();
+    fip.ports(&ports);
     let (user, group) = user_and_group();
 
     // The installed configs, pointed at the test's trees.
@@ -119,22 +196,38 @@ fn logrotate_loses_no_line_of_running_daemons() {
     assert!(s.wait_online("alpha"), "{}", s.log());
     let ipsynd = fip.start();
     let stop = Arc::new(AtomicBool::new(false));
+    let limit = Arc::new(AtomicUsize::new(STEP + STEP / 2));
     const L: &str = "USR1: Trying to establish connections again";
     const I: &str = "SIGHUP: re-reading the tables";
     let base_l = count_all(&s.log_path(), L);
     assert_eq!(base_l, 0);
     let (lp, lst) = (s.log_path(), stop.clone());
     let lonc_pid = lonc.pid;
-    let tl = std::thread::spawn(move || poke(lonc_pid, libc::SIGUSR1, N, lp, L, lst));
+    let lim = limit.clone();
+    let tl = std::thread::spawn(move || poke(lonc_pid, libc::SIGUSR1, N, lp, L.into(), lim, lst));
     let (ip, ist) = (fip.path("log/ipsynd.log"), stop.clone());
-    let ti = std::thread::spawn(move || poke(ipsynd, libc::SIGHUP, N, ip, I, ist));
+    // The burst's last line: the last bad PORTS line (logged once at start already).
+    let last = format!("PORTS:{BAD}:");
+    assert!(fip.wait_log(&last), "{}", fip.log());
+    let lim = limit.clone();
+    let ti = std::thread::spawn(move || poke(ipsynd, libc::SIGHUP, N, ip, last, lim, ist));
 
-    // Three forced rotations while both daemons keep writing.
-    for k in 1..=3 {
+    // Forced rotations while both daemons keep writing.
+    for k in 1..=ROTATIONS {
         assert!(
-            wait_for(WAIT, || count_all(&s.log_path(), L) >= k * N / 4
-                && count_all(&fip.path("log/ipsynd.log"), I) >= k * N / 4),
-            "lines lost (or the daemons stopped logging) before rotation {k}"
+            wait_for(WAIT, || count_all(&s.log_path(), L) >= k * STEP
+                && count_all(&fip.path("log/ipsynd.log"), I) >= k * STEP),
+            "lines lost (or the daemons stopped logging) before rotation {k}: lonc {} of {}, \
+             ipsynd {} of {}; lonc log files {:?}",
+            count_all(&s.log_path(), L),
+            k * STEP,
+            count_all(&fip.path("log/ipsynd.log"), I),
+            k * STEP,
+            fs::read_dir(s.dir.join("logs"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect::<Vec<_>>()
         );
         let (code, out) = run(Command::new("logrotate")
             .arg("-f")
@@ -146,7 +239,10 @@ fn logrotate_loses_no_line_of_running_daemons() {
             (Some(0), ""),
             "logrotate -f, rotation {k}"
         );
+        // At most STEP/2 lines were past the checkpoint, the next one is STEP further on.
+        limit.store(((k + 1) * STEP + STEP / 2).min(N), Ordering::SeqCst);
     }
+    limit.store(N, Ordering::SeqCst);
     let done = wait_for(WAIT, || {
         count_all(&s.log_path(), L) >= N && count_all(&fip.path("log/ipsynd.log"), I) >= N
     });
@@ -167,8 +263,9 @@ fn logrotate_loses_no_line_of_running_daemons() {
     for base in [s.log_path(), fip.path("log/ipsynd.log")] {
         let b = base.display();
         assert!(Path::new(&format!("{b}.1")).exists(), "{b}.1");
-        assert!(Path::new(&format!("{b}.2.gz")).exists(), "{b}.2.gz");
-        assert!(Path::new(&format!("{b}.3.gz")).exists(), "{b}.3.gz");
+        for i in 2..=ROTATIONS {
+            assert!(Path::new(&format!("{b}.{i}.gz")).exists(), "{b}.{i}.gz");
+        }
     }
     // SAFETY: plain kill(2).
     unsafe { libc::kill(lonc.pid, libc::SIGUSR1) };
