@@ -1,9 +1,11 @@
 //! ipsynd: the FingerPost FIP syndication daemon (see `shared/spec/ipsynd.md`).
 //!
 //! Pure pieces (`tables`, `fipseq`, `argv`, `schedule`, `ftpscript`, `control`, `record`,
-//! `status`) carry their own unit tests; the process pieces (`daemon` with `dispatch`,
-//! `attempt`, `kill`, `watch`, `report`; `spawn`, `flags`, `ftp`, `tablecache`, `log`) have unit
-//! tests where they can and are covered end to end by `tests/ipsynd_*.rs`. `ipsyn` is the
+//! `status`, `queueview`) carry their own unit tests; the process pieces (`daemon` with
+//! `dispatch`, `attempt`, `kill`, `watch`, `report`, `commands`; `spawn`, `flags`, `ftp`,
+//! `tablecache`, `log`, `strict`, `ctl`) have unit tests where they can and are covered end
+//! to end by `tests/it/ipsynd_*.rs`. The commands beside the daemon: `check` (`ipsynd -n`)
+//! and `cli` (`-s`, `-f`, `-k`, talking to the running daemon through `ctl`). `ipsyn` is the
 //! default transmitter and its receiver (binaries `ipsyn`, `ipsyn-recv`).
 
 pub mod argv;

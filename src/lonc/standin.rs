@@ -226,7 +226,8 @@ impl Shared {
 
     fn log(&self, msg: impl FnOnce() -> String) {
         if self.opts.verbose {
-            eprintln!("lond-standin: {}", msg());
+            // Not eprintln!: it panics on a closed stderr (`lond-standin --verbose 2>&1 | head`).
+            crate::sys::stdio::warn(&format!("lond-standin: {}", msg()));
         }
     }
 }

@@ -80,8 +80,8 @@ pub fn run(config: &Path, as_json: bool) -> i32 {
     let mut doc = None;
     while Instant::now() < end {
         let v = read_json(&cfg.status_json());
-        let n = served(&v);
-        if n.is_some() && (before.is_none() || n > before) {
+        // A lonc counts its reports from 0, so ours makes the count at least 1.
+        if served(&v).unwrap_or(0) > before.unwrap_or(0) {
             doc = v;
             break;
         }
@@ -116,6 +116,7 @@ fn read_json(path: &Path) -> Option<Value> {
 fn s(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
+        Value::String(s) if s.is_empty() => "-".into(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }

@@ -287,6 +287,9 @@ fn clients_beyond_the_fd_limit_get_con_lost_and_one_warning() {
         .count();
     assert_eq!(lost + served, total, "{outcomes:?}");
     assert!(lost >= 10 && served >= 1, "{lost} lost, {served} served");
+    eprintln!(
+        "emfile: RLIMIT_NOFILE {LIMIT}, {total} clients: {served} served, {lost} told con_lost"
+    );
     assert_eq!(
         s.log_count("WARNING: Out of file descriptors on h1"),
         1,
@@ -321,6 +324,8 @@ fn clients_of_a_failing_reconnect_get_con_lost_not_a_bare_eof() {
     standin.fail_handshakes(Some(slow));
     standin.disconnect_all();
     assert!(wait_for(WAIT, || standin.accepted() >= 2));
+    // Give the child time to send `init`, so the stand-in's delay runs while it is frozen.
+    std::thread::sleep(Duration::from_millis(200));
     // Frozen while the refusal arrives: B and C wait in the backlog, B with a request.
     kill(Pid::from_raw(kid), Signal::SIGSTOP).unwrap();
     let mut b = UnixStream::connect(s.sock("h1")).unwrap();
@@ -339,4 +344,46 @@ fn clients_of_a_failing_reconnect_get_con_lost_not_a_bare_eof() {
         );
     }
     standin.fail_handshakes(None);
+}
+
+#[test]
+fn a_title_longer_than_the_arguments_runs_on_into_the_environment_block() {
+    let s = Setup::new("longtitle", &[peer("h1")]);
+    // argv is "l\0-c\0access.conf\0-f\0" (20 bytes): the parent's 23-byte title needs room
+    // from the environment strings after it.
+    let exe = s.dir.join("l");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_lonc"), &exe).unwrap();
+    let child = std::process::Command::new(&exe)
+        .arg0("l")
+        .args(["-c", "access.conf", "-f"])
+        .current_dir(&s.dir)
+        .env_clear()
+        .env("PADDING", "p".repeat(40))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = kill(Pid::from_raw(-(self.0.id() as i32)), Signal::SIGKILL);
+            let _ = self.0.wait();
+        }
+    }
+    let _stop = Stop(child);
+    assert!(s.wait_online("h1"), "{}", s.log());
+    assert!(
+        wait_title(pid, "lonc: parent 1 children"),
+        "{:?}",
+        cmdline(pid)
+    );
+    let kid = children_of(pid)[0];
+    assert!(
+        wait_title(kid, "lonc: h1 idle 0 clients"),
+        "{:?}",
+        cmdline(kid)
+    );
 }

@@ -200,3 +200,30 @@ fn status_command_asks_the_running_lonc_and_exits_as_lsb_says() {
     assert_eq!(j["state"], "not running");
     assert_eq!(j["last"]["state"], "stopped");
 }
+
+#[test]
+fn status_command_wait_is_bounded_when_lonc_does_not_answer() {
+    let s = Setup::new("dashs-stopped", &[peer("h1")]);
+    let l = s.start();
+    assert!(s.wait_online("h1"));
+    assert!(wait_for(WAIT, || s.status_json().exists()));
+    l.signal(Signal::SIGSTOP);
+    let t0 = std::time::Instant::now();
+    let o = run(LONC, &["-c", s.config.to_str().unwrap(), "-s"]);
+    let took = t0.elapsed();
+    l.signal(Signal::SIGCONT);
+    assert_eq!(o.status.code(), Some(0), "it runs: {}", err(&o));
+    assert!(
+        err(&o).contains(&format!(
+            "lonc (pid {}) did not answer within 10 s; showing its last page",
+            l.pid
+        )),
+        "{}",
+        err(&o)
+    );
+    assert!(out(&o).starts_with("lonc running (pid "), "{}", out(&o));
+    assert!(
+        took >= std::time::Duration::from_secs(10) && took < std::time::Duration::from_secs(20),
+        "{took:?}"
+    );
+}
