@@ -931,3 +931,23 @@ fn netbed_proxy_relays_every_byte_in_order_under_faults_and_resets_on_demand() {
     );
     assert_eq!(proxy.stats().resets.load(Ordering::SeqCst), 1);
 }
+
+/// `pid state wchan` for each pid, for failure messages (a stuck process says where it waits).
+pub fn proc_report(pids: &[i32]) -> String {
+    pids.iter()
+        .map(|p| {
+            let st = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let state = st
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+                .to_string();
+            let wchan = fs::read_to_string(format!("/proc/{p}/wchan")).unwrap_or_default();
+            format!("{p} {state} {wchan}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

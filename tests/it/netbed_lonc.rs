@@ -141,10 +141,11 @@ fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() 
     s.set("loncReplyTimeout", "3");
     s.set("loncInitTimeout", "3");
     s.set("loncMaxAttempts", "3");
-    let _lonc = start(&bed, &s);
+    let lonc = start(&bed, &s);
     for id in ["h1", "h2", "h3"] {
         assert!(wait_online(&s, id), "{}", s.log());
     }
+    let kids = lonc.children();
     let pings = |n: usize| -> Vec<Duration> {
         let mut v = Vec::new();
         for i in 0..n {
@@ -191,7 +192,9 @@ fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() 
     // Keep asking while the child's reconnects to the frozen peer time out in init.
     assert!(
         wait_for(WAIT, || s.log().contains("Timed out during init: h1")),
-        "{}",
+        "answers {answers:?} after {lost_after:?}; lonc children {}; lond {}\n{}",
+        proc_report(&kids),
+        proc_report(&[l1.pid()]),
         s.log()
     );
     stop.store(true, Ordering::SeqCst);
