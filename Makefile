@@ -11,7 +11,7 @@ FIP_ROOT ?= /fip
 DESTDIR ?=
 export PREFIX SYSCONFDIR FIP_ROOT DESTDIR
 
-.PHONY: all build standin setup test lint demo bench install uninstall clean fuzz fuzz-cmin
+.PHONY: all build standin benchtools setup test lint demo bench install uninstall clean fuzz fuzz-cmin
 
 all: build
 
@@ -21,6 +21,11 @@ build:
 # The lond stand-in for the demo and the bench (test code: only with the testkit feature).
 standin:
 	$(CARGO) build --release --features testkit --bin lond-standin
+
+# The bench tools (test code too): peer, minimal relay, load generator, transmitter, records.
+BENCH_BINS = bench-peer bench-relay bench-load bench-transmit bench-ipsynd
+benchtools:
+	$(CARGO) build --release --features testkit $(addprefix --bin ,$(BENCH_BINS))
 
 setup:
 	bash scripts/setup.sh
@@ -66,7 +71,7 @@ lint:
 demo: setup build standin
 	bash scripts/demo.sh
 
-bench: setup build standin
+bench: setup build benchtools
 	bash scripts/bench.sh
 
 # Stripped binaries, the watchdog, man pages, examples, units, init scripts, /etc/default,

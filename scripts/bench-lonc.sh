@@ -1,44 +1,37 @@
 #!/usr/bin/env bash
-# bench-lonc.sh: request rate through lonc against direct TCP to the same lond stand-in, in the
-# same run. Everything lives in a temporary directory with a generated config (loncUser = the
-# current user, short delays, loncProbePort = the stand-in's port) and is stopped at the end.
+# bench-lonc.sh REP RAW: one repetition of the lonc figures (issue 10 §1 and §2), every figure
+# side by side with its baseline, appended to RAW as `REP<TAB>name.metric<TAB>value` lines.
+# scripts/bench.sh runs it several times and writes the report; it can run alone too.
 #
-#   direct TCP     N clients, each its own TCP connection to lond-standin: handshake, then
-#                  `echo:bench` requests back to back (the upper bound: no lonc in the path);
-#                  and the same with one client, i.e. one link used strictly one request at a
-#                  time, which is what lonc does with its single TCP connection per peer
-#   lonc, kept     N clients on <lonSockDir>/<host>, each one connection sending requests back
-#                  to back; lonc relays them one at a time over its single TCP link
-#   lonc, lonnet   N clients, one Unix connection per request, as lonnet's reply() does
-#
-# Environment: BENCH_CLIENTS (default 4), BENCH_SECONDS per measurement (default 4).
-# Bounded: the whole run takes well under 60 s; every wait has a timeout.
+# All in a temporary directory, stopped at the end (by pid):
+#   bench-peer   (one poll loop) on 127.0.0.1:P and a Unix socket: answers at once
+#   bench-peer   on 127.0.0.2:P (the same port, as lonc has one londPort): 1 ms per request
+#   bench-relay  the minimal relay to the first peer (no handshake: the peer serves a
+#                connection that does not start with `init` plain lines)
+#   lonc         loncLinks 1 (its default; 1.29's one link per peer), both peers in hosts.tab
+#   lonc         the same with `loncLinks 4`, for issue 10 §2's figures
+# and bench-load (one process) drives each path: 1 client on a kept connection, 1 client
+# with a new Unix connection per request (as lonnet does), 64 clients. Environment:
+# BENCH_SECS per measurement (default 2), BENCH_BIN (default target/release).
 set -euo pipefail
 
+rep=${1:?usage: bench-lonc.sh REP RAW}
+raw=${2:?usage: bench-lonc.sh REP RAW}
 root=$(cd "$(dirname "$0")/.." && pwd)
-lonc_bin=$root/target/release/lonc
-standin_bin=$root/target/release/lond-standin
-clients=${BENCH_CLIENTS:-4}
-seconds=${BENCH_SECONDS:-4}
-
-if [ ! -x "$standin_bin" ]; then
-  echo "bench-lonc: $standin_bin missing; run 'make standin' first" >&2
-  exit 1
-fi
+bin=${BENCH_BIN:-$root/target/release}
+secs=${BENCH_SECS:-2}
+for b in lonc bench-peer bench-relay bench-load; do
+  [ -x "$bin/$b" ] || { echo "bench-lonc: $bin/$b missing (make bench builds it)" >&2; exit 1; }
+done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-lonc.XXXXXX")
-standin_pid=
-lonc_pid=
+pids=()
 cleanup() {
   # Stop only what this script started, by pid; KILL what does not stop within 10 s.
-  for pid in $lonc_pid $standin_pid; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in $lonc_pid $standin_pid; do
-    for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -46,150 +39,113 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_for TEST-ARGS... : up to 15 s for a file-system fact.
+# wait_for TEST-ARGS... : up to 20 s for a file-system fact.
 wait_for() {
-  for _ in $(seq 150); do
+  for _ in $(seq 200); do
     if test "$@"; then return 0; fi
     sleep 0.1
   done
   return 1
 }
 
-host=benchd   # the stand-in's host id (the peer lonc serves on <lonSockDir>/benchd)
-self=benchc   # lonc's own lonHostID
-buildkey=48213A0ADFEB09AABCDE7C9B055021
+"$bin/bench-peer" --listen 127.0.0.1:0 --unix "$tmp/peer.sock" --port-file "$tmp/port" \
+  --host-id benchd --peer-id benchc 2>"$tmp/peer.err" &
+pids+=($!)
+wait_for -s "$tmp/port" || { echo "bench-lonc: bench-peer did not start" >&2; exit 1; }
+port=$(cat "$tmp/port")
+"$bin/bench-peer" --listen "127.0.0.2:$port" --port-file "$tmp/port2" --delay-ms 1 \
+  --host-id slowd --peer-id benchc 2>"$tmp/peer2.err" &
+pids+=($!)
+wait_for -s "$tmp/port2" || { echo "bench-lonc: the 1 ms bench-peer did not start" >&2; exit 1; }
+"$bin/bench-relay" --unix "$tmp/relay.sock" --connect "127.0.0.1:$port" \
+  --ready-file "$tmp/relay.ready" 2>"$tmp/relay.err" &
+relay_pid=$!
+pids+=($relay_pid)
+wait_for -s "$tmp/relay.ready" || { echo "bench-lonc: bench-relay did not start" >&2; exit 1; }
 
-"$standin_bin" --listen 127.0.0.1:0 --host-id "$host" --peer-id "$self" \
-  --buildkey "$buildkey" --port-file "$tmp/standin.port" 2>"$tmp/standin.err" &
-standin_pid=$!
-wait_for -s "$tmp/standin.port" || { echo "bench-lonc: stand-in did not start" >&2; exit 1; }
-port=$(cat "$tmp/standin.port")
-
-cat >"$tmp/driver.py" <<'PY'
-"""Bench clients: N processes, each counting answered requests until a common deadline."""
-import multiprocessing as mp
-import socket
-import sys
-import time
-
-
-def tcp_client(target, start, stop, req):
-    host, port = target.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=10)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    f = s.makefile("rb")
-    s.sendall(b"init\n")
-    challenge = f.readline()
-    s.sendall(challenge)
-    assert f.readline() == b"ok\n", "handshake refused"
-    s.sendall(b"ekey\n")
-    f.readline()
-    return loop(lambda: ask(s, f, req), start, stop)
-
-
-def unix_kept_client(path, start, stop, req):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(path)
-    f = s.makefile("rb")
-    return loop(lambda: ask(s, f, req), start, stop)
-
-
-def unix_lonnet_client(path, start, stop, req):
-    def one():
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(path)
-            s.sendall(req)
-            answer = s.makefile("rb").readline()
-        return answer
-    return loop(one, start, stop)
-
-
-def ask(s, f, req):
-    s.sendall(req)
-    return f.readline()
-
-
-def loop(one, start, stop):
-    want = b"bench\n"
-    while time.time() < start:
-        time.sleep(0.001)
-    n = 0
-    while time.time() < stop:
-        answer = one()
-        if answer != want:
-            raise SystemExit("unexpected answer %r" % answer)
-        n += 1
-    return n
-
-
-def run(args):
-    mode, target, start, stop = args
-    fn = {"tcp": tcp_client, "kept": unix_kept_client, "lonnet": unix_lonnet_client}[mode]
-    return fn(target, start, stop, b"echo:bench\n")
-
-
-def main():
-    mode, target, clients, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    start = time.time() + 1.0  # every client connected and waiting before the clock starts
-    stop = start + seconds
-    with mp.Pool(clients) as pool:
-        counts = pool.map(run, [(mode, target, start, stop)] * clients)
-    print("%.0f" % (sum(counts) / seconds))
-
-
-main()
-PY
-
-# measure MODE TARGET [CLIENTS]: prints requests per second.
-measure() {
-  timeout $((seconds + 20)) python3 "$tmp/driver.py" "$1" "$2" "${3:-$clients}" "$seconds"
-}
-
-echo "lonc bench: $clients clients, $seconds s per measurement, request 'echo:bench'"
-direct=$(measure tcp "127.0.0.1:$port")
-printf '  %-48s %8s req/s\n' "direct TCP, one connection per client" "$direct"
-single=$(measure tcp "127.0.0.1:$port" 1)
-printf '  %-48s %8s req/s\n' "direct TCP, one connection, one client" "$single"
-
-if [ ! -x "$lonc_bin" ]; then
-  echo "  lonc: $lonc_bin not built yet; only the direct-TCP half was measured"
-  exit 0
-fi
-
-mkdir -p "$tmp/daemons/logs" "$tmp/tab" "$tmp/sock" "$tmp/html/lon-status"
-cat >"$tmp/access.conf" <<EOF
-PerlSetVar lonDaemons $tmp/daemons
-PerlSetVar lonTabDir $tmp/tab
-PerlSetVar lonSockDir $tmp/sock
+# start_lonc NAME LINKS: a lonc installation under $tmp/NAME; sets lonc_pid.
+start_lonc() {
+  local d=$tmp/$1
+  mkdir -p "$d/daemons/logs" "$d/tab" "$d/sock" "$d/html/lon-status"
+  cat >"$d/access.conf" <<EOF
+PerlSetVar lonDaemons $d/daemons
+PerlSetVar lonTabDir $d/tab
+PerlSetVar lonSockDir $d/sock
 PerlSetVar londPort $port
-PerlSetVar lonHostID $self
-PerlSetVar lonDocRoot $tmp/html
+PerlSetVar lonHostID benchc
+PerlSetVar lonDocRoot $d/html
 PerlSetVar loncUser $(id -un)
 PerlSetVar loncProbePort $port
 PerlSetVar loncProbeTimeout 2
 PerlSetVar loncPongDelay 0
 PerlSetVar loncInitTimeout 5
-PerlSetVar loncReplyTimeout 10
+PerlSetVar loncReplyTimeout 30
 PerlSetVar loncBackoffMin 0.1
 PerlSetVar loncBackoffMax 0.2
+PerlSetVar loncLinks $2
 EOF
-echo "$host:bench:library:127.0.0.1:127.0.0.1" >"$tmp/tab/hosts.tab"
+  printf 'benchd:bench:library:127.0.0.1:127.0.0.1\nslowd:bench:library:127.0.0.2:127.0.0.2\n' \
+    >"$d/tab/hosts.tab"
+  "$bin/lonc" -f -c "$d/access.conf" >"$d/lonc.out" 2>&1 &
+  lonc_pid=$!
+  pids+=($lonc_pid)
+  if ! wait_for -S "$d/sock/benchd" || ! wait_for -S "$d/sock/slowd"; then
+    echo "bench-lonc: lonc ($1) did not open its sockets; its log:" >&2
+    tail -n 20 "$d/daemons/logs/lonc.log" "$d/lonc.out" >&2 2>/dev/null || true
+    exit 1
+  fi
+}
+start_lonc lonc1 1
+lonc1_pid=$lonc_pid
+start_lonc lonc4 4
 
-"$lonc_bin" -f -c "$tmp/access.conf" >"$tmp/lonc.out" 2>&1 &
-lonc_pid=$!
-if ! wait_for -S "$tmp/sock/$host"; then
-  echo "bench-lonc: lonc did not open $tmp/sock/$host; its log:" >&2
-  tail -n 20 "$tmp/daemons/logs/lonc.log" "$tmp/lonc.out" >&2 2>/dev/null || true
-  exit 1
-fi
+# lonc's processes (the parent and its children), for CPU per request.
+lonc_cpu_pids() {
+  local p
+  printf -- '--cpu-pid %s ' "$lonc1_pid"
+  for p in $(pgrep -P "$lonc1_pid"); do printf -- '--cpu-pid %s ' "$p"; done
+}
 
-kept=$(measure kept "$tmp/sock/$host")
-printf '  %-48s %8s req/s\n' "through lonc, one Unix connection per client" "$kept"
-lonnet=$(measure lonnet "$tmp/sock/$host")
-printf '  %-48s %8s req/s\n' "through lonc, a Unix connection per request" "$lonnet"
-awk -v d="$direct" -v s="$single" -v k="$kept" -v l="$lonnet" 'BEGIN {
-  printf "  ratio lonc (kept) / direct (per client):  %.2f\n", k / d
-  printf "  ratio lonc (kept) / direct (one link):    %.2f\n", k / s
-  printf "  ratio lonc (lonnet) / direct (per client): %.2f\n", l / d }'
+# measure NAME ARGS...: one bench-load run; its key=value output becomes RAW lines.
+measure() {
+  local name=$1 out kv
+  shift
+  out=$(timeout 120 "$bin/bench-load" --secs "$secs" "$@") || {
+    echo "bench-lonc: $name failed" >&2
+    exit 1
+  }
+  for kv in $out; do
+    printf '%s\t%s.%s\t%s\n' "$rep" "$name" "${kv%%=*}" "${kv#*=}" >>"$raw"
+  done
+  echo "  rep $rep $name: $out" >&2
+}
+
+# One pass through lonc first, so every link has done its handshake before the clock runs.
+"$bin/bench-load" --secs 0.2 --warmup 0 --target "$tmp/lonc1/sock/benchd" >/dev/null
+"$bin/bench-load" --secs 0.2 --warmup 0 --target "$tmp/lonc1/sock/slowd" >/dev/null
+"$bin/bench-load" --secs 0.2 --warmup 0 --target "$tmp/lonc4/sock/slowd" >/dev/null
+
+# §1: one client, kept connection: raw baselines, minimal relay, lonc.
+measure unix_pp --target "$tmp/peer.sock"
+measure tcp_1 --target "127.0.0.1:$port"
+measure relay_kept --target "$tmp/relay.sock" --cpu-pid "$relay_pid"
+# shellcheck disable=SC2046
+measure lonc_kept --target "$tmp/lonc1/sock/benchd" $(lonc_cpu_pids)
+# One client, a new Unix connection per request.
+measure relay_new --mode new --target "$tmp/relay.sock" --cpu-pid "$relay_pid"
+# shellcheck disable=SC2046
+measure lonc_new --mode new --target "$tmp/lonc1/sock/benchd" $(lonc_cpu_pids)
+# 64 clients, one peer.
+measure tcp_64 --clients 64 --target "127.0.0.1:$port"
+measure relay_64 --clients 64 --target "$tmp/relay.sock" --cpu-pid "$relay_pid"
+# shellcheck disable=SC2046
+measure lonc_64 --clients 64 --target "$tmp/lonc1/sock/benchd" $(lonc_cpu_pids)
+# encrypt: (regression figure): the same kept client, each request encrypted by lonc.
+measure lonc_enc --target "$tmp/lonc1/sock/benchd" --request encrypt:encecho:bench
+
+# §2: a peer that takes 1 ms per request, 64 clients, loncLinks 1 and 4; then 8 clients of
+# the loncLinks 4 lonc with and without one 2-second request always in flight.
+measure links1_64 --clients 64 --target "$tmp/lonc1/sock/slowd"
+measure links4_64 --clients 64 --target "$tmp/lonc4/sock/slowd"
+measure hol_base --clients 8 --target "$tmp/lonc4/sock/slowd"
+measure hol_slow --clients 8 --target "$tmp/lonc4/sock/slowd" --slow slow --secs $((secs + 2))

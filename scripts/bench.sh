@@ -1,7 +1,69 @@
 #!/usr/bin/env bash
-# Benchmarks of both daemons, each printing ratios against a baseline measured in the same run.
+# bench.sh: `make bench`. Runs the lonc and the ipsynd figures, each beside its baseline in the
+# same run, BENCH_REPS times (default 3; the parts alternate, so a load change hits both),
+# then writes the report (medians, spread, ratios within a repetition, a target line per
+# figure: scripts/bench-report.py) to BENCH_RESULTS, default scripts/bench-results.md, and
+# prints it. The machine's load (/proc/loadavg) is taken before and after.
+#
+# BENCH_QUICK=1: one repetition of short runs (1 s measurements, 1,000 transmissions,
+# backlogs of 500 and 2,000), for iterating on the bench itself; its report goes to
+# ${TMPDIR:-/tmp}/bench-results.quick.md unless BENCH_RESULTS says otherwise, so a quick run
+# never replaces the recorded results. The full run takes about 5 minutes on 2 CPUs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-bash "$here/bench-lonc.sh"
-echo
-bash "$here/bench-ipsynd.sh"
+root=$(dirname "$here")
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  : "${BENCH_REPS:=1}" "${BENCH_SECS:=1}" "${BENCH_DRAIN_N:=1000}" "${BENCH_WAITING:=500 2000}"
+  : "${BENCH_IDLE:=2}" "${BENCH_NEW:=20}" "${BENCH_REAPS:=10}" "${BENCH_LAT_N:=100}"
+  : "${BENCH_RESULTS:=${TMPDIR:-/tmp}/bench-results.quick.md}"
+fi
+: "${BENCH_REPS:=3}" "${BENCH_SECS:=2}" "${BENCH_DRAIN_N:=10000}" "${BENCH_WAITING:=2000 10000}"
+: "${BENCH_IDLE:=5}" "${BENCH_NEW:=50}" "${BENCH_REAPS:=30}" "${BENCH_LAT_N:=200}"
+: "${BENCH_RESULTS:=$here/bench-results.md}"
+export BENCH_SECS BENCH_DRAIN_N BENCH_WAITING BENCH_IDLE BENCH_NEW BENCH_REAPS BENCH_LAT_N
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+raw=$work/raw.tsv
+meta=$work/meta
+: >"$raw"
+
+start=$(date +%s)
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  commit="$commit + uncommitted changes"
+fi
+links_note=
+if ! grep -q loncLinks "$root/target/release/lonc" 2>/dev/null; then
+  links_note="This lonc has no \`loncLinks\` (the key is ignored): both columns are one link."
+fi
+{
+  echo "date=$(date -u '+%Y-%m-%d %H:%M')"
+  echo "commit=$commit"
+  echo "nproc=$(nproc)"
+  echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+  echo "load_before=$(cat /proc/loadavg)"
+  echo "quick=${BENCH_QUICK:-0}"
+  echo "secs=$BENCH_SECS"
+  echo "drain_n=$BENCH_DRAIN_N"
+  echo "waiting=$BENCH_WAITING"
+  echo "idle=$BENCH_IDLE"
+  echo "fs=$(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')"
+  echo "links_note=$links_note"
+} >"$meta"
+echo "bench: $BENCH_REPS repetitions, load $(cat /proc/loadavg), $(nproc) CPUs" >&2
+
+for rep in $(seq "$BENCH_REPS"); do
+  bash "$here/bench-lonc.sh" "$rep" "$raw"
+  bash "$here/bench-ipsynd.sh" "$rep" "$raw"
+done
+
+{
+  echo "load_after=$(cat /proc/loadavg)"
+  echo "duration=$(($(date +%s) - start))"
+} >>"$meta"
+python3 "$here/bench-report.py" "$raw" "$meta" >"$work/report.md"
+cp "$work/report.md" "$BENCH_RESULTS"
+cat "$work/report.md"
+echo "bench: written to $BENCH_RESULTS" >&2

@@ -10,3 +10,7 @@ pub mod lonc;
 
 /// ipsynd, the FingerPost FIP syndication daemon (see `../shared/spec/ipsynd.md`).
 pub mod ipsynd;
+
+/// Bench instruments for `make bench` (test code: only with the `testkit` feature).
+#[cfg(feature = "testkit")]
+pub mod bench;

@@ -12,6 +12,7 @@ mod netbed;
 #[allow(dead_code)]
 mod pkg_common;
 
+mod bench_tools;
 mod fuzz_replay;
 mod ipsyn_transfer;
 mod ipsynd_basic;
