@@ -3,10 +3,15 @@
 # `make test` installs what the tests need (scripts/setup.sh) and runs the whole suite.
 
 CARGO ?= cargo
+# Where `make install` puts things (below $(DESTDIR)); scripts/install.sh has the rest
+# (SBINDIR, BINDIR, MANDIR, DOCDIR, LIBDIR, SYSTEMDUNITDIR default from PREFIX).
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
 FIP_ROOT ?= /fip
+DESTDIR ?=
+export PREFIX SYSCONFDIR FIP_ROOT DESTDIR
 
-.PHONY: all build standin benchtools setup test lint demo bench install clean
+.PHONY: all build standin benchtools setup test lint demo bench install uninstall clean fuzz fuzz-cmin
 
 all: build
 
@@ -31,6 +36,34 @@ test: setup
 	$(CARGO) test --all-targets
 	$(CARGO) test --release --all-targets
 
+# Coverage-guided fuzzing of every parser and decoder (tests/fuzz, cargo-fuzz + libFuzzer),
+# FUZZ_SECONDS per target. Not part of `make test`, which replays the saved corpus and the
+# regression inputs on stable (tests/it/fuzz_replay.rs). cargo-fuzz needs nightly flags; the
+# stable toolchain takes them with RUSTC_BOOTSTRAP=1. New inputs go to tests/fuzz/target/;
+# a crash is saved under tests/fuzz/artifacts/<target>/: fix it and copy the input into
+# tests/fuzz/regressions/<target>/.
+FUZZ_SECONDS ?= 300
+FUZZ = RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+fuzz:
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	set -e; for t in $$($(FUZZ) list --fuzz-dir tests/fuzz); do \
+	  seeds=tests/fuzz/corpus/$$t; \
+	  if [ -d tests/fuzz/regressions/$$t ]; then seeds="$$seeds tests/fuzz/regressions/$$t"; fi; \
+	  mkdir -p tests/fuzz/target/corpus/$$t; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ) run --fuzz-dir tests/fuzz $$t tests/fuzz/target/corpus/$$t $$seeds -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1; \
+	done
+
+# Folds what `make fuzz` found into the committed corpus, minimised (`cargo fuzz cmin`) on
+# coverage edges only (-use_counters=0), which keeps it a few hundred KB in all. The merge
+# may drop a hand-written seed; `git checkout HEAD -- tests/fuzz/corpus` brings those back.
+fuzz-cmin:
+	set -e; for t in $$($(FUZZ) list --fuzz-dir tests/fuzz); do \
+	  if [ -d tests/fuzz/target/corpus/$$t ]; then cp -n tests/fuzz/target/corpus/$$t/* tests/fuzz/corpus/$$t/ 2>/dev/null || true; fi; \
+	  $(FUZZ) cmin --fuzz-dir tests/fuzz $$t tests/fuzz/corpus/$$t -- -use_counters=0; \
+	done
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
@@ -41,11 +74,15 @@ demo: setup build standin
 bench: setup build benchtools
 	bash scripts/bench.sh
 
+# Stripped binaries, the watchdog, man pages, examples, units, init scripts, /etc/default,
+# logrotate and cron files; an existing file under $(SYSCONFDIR) is never overwritten.
+# Everything installed is listed in $(PREFIX)/share/doc/loncsyn/install-manifest, which
+# `make uninstall` (same variables) follows to remove exactly that.
 install: build
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(FIP_ROOT)/bin
-	install -m 0755 target/release/lonc $(DESTDIR)$(PREFIX)/sbin/lonc
-	install -m 0755 target/release/ipsynd $(DESTDIR)$(PREFIX)/sbin/ipsynd
-	install -m 0755 target/release/ipsyn $(DESTDIR)$(FIP_ROOT)/bin/ipsyn
+	bash scripts/install.sh install
+
+uninstall:
+	bash scripts/install.sh uninstall
 
 clean:
 	$(CARGO) clean

@@ -90,6 +90,9 @@ SH
 chmod +x "$F/local/deliver"
 head -50 "$F/tables/syn/PORTS" "$F"/tables/syn/client/*
 
+say "check the tables and directories (ipsynd -n; starts nothing)"
+FIP_ROOT="$F" "$bin/ipsynd" -n || true
+
 say "queue files"
 for c in paper scripty ftpclient; do
   mkdir -p "$F/spool/syn/$c"
@@ -107,7 +110,9 @@ for _ in $(seq 100); do grep -q started "$F/log/ipsynd.log" 2>/dev/null && break
 say "drop control records"
 for r in SYN_PAPER SYN_SCRIPTY SYN_FTPCLIENT; do : > "$F/spool/syn/control/$r"; echo "  $r"; done
 for _ in $(seq 200); do grep -q "SCRIPTY attempt 1/3 failed" "$F/log/ipsynd.log" && break; sleep 0.05; done
-say "status while SCRIPTY waits for its retry (log/syn/ipsynd.status, rewritten on every change)"
+say "the queue while SCRIPTY waits for its retry (ipsynd -s: asks the daemon for a fresh status)"
+FIP_ROOT="$F" "$bin/ipsynd" -s
+echo "log/syn/ipsynd.status:"
 cat "$F/log/syn/ipsynd.status"
 for r in SYN_PAPER SYN_FTPCLIENT SYN_SCRIPTY; do wait_gone "$F/spool/syn/control/$r" 15; done
 
@@ -118,9 +123,8 @@ echo "ftp server:";         ls "$F/ftphome/incoming" | sed 's/^/  /'
 left=$(find "$F/spool/syn" -type f)
 echo "left in the queues: ${left:-(none)}"
 
-say "status after SIGUSR1 (JSON form)"
-kill -USR1 $IPSYND; sleep 0.2
-cat "$F/log/syn/ipsynd.status.json"
+say "status (ipsynd -s --json)"
+FIP_ROOT="$F" "$bin/ipsynd" -s --json
 say "per-attempt logs (first lines)"
 for l in "$F"/log/syn/*.*.*.*; do echo "--- ${l##*/}"; head -3 "$l" | cut -c1-160; done
 say "log/ipsynd.log"
@@ -131,3 +135,4 @@ kill -TERM $IPSYND
 rc=0; wait $IPSYND || rc=$?
 echo "ipsynd exited with status $rc"
 tail -1 "$F/log/ipsynd.log"
+FIP_ROOT="$F" "$bin/ipsynd" -s || echo "ipsynd -s: exit $?"

@@ -19,6 +19,7 @@ apt_install() {
 need_apt=()
 [ -x /usr/bin/ftp ] || need_apt+=(ftp)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
 command -v mandoc >/dev/null 2>&1 || need_apt+=(mandoc)
 command -v logrotate >/dev/null 2>&1 || need_apt+=(logrotate)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)

@@ -56,7 +56,8 @@ mod tests {
     fn reads_own_process() {
         let me = std::process::id();
         assert!(cpu_ns(me).is_some());
-        // The main thread of the test process: running, or sleeping while a test thread runs.
+        // /proc/<pid>/stat is the main thread's: running, or sleeping while the test harness
+        // waits for this test's thread.
         assert!(matches!(state(me), Some('R' | 'S')), "{:?}", state(me));
         assert!(status_value(me, "VmRSS").unwrap() > 0);
         assert!(status_value(me, "voluntary_ctxt_switches").is_some());

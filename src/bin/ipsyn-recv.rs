@@ -1,6 +1,7 @@
 //! `ipsyn-recv --listen ADDR --dir DIR [--port-file F] [--reject-after N] [--idle SECS]`:
 //! receives what ipsyn sends and stores each file atomically in DIR (see
-//! `loncsyn::ipsynd::ipsyn::wire`). Prints nothing; errors go to stderr.
+//! `loncsyn::ipsynd::ipsyn::wire`). Prints nothing; errors go to stderr. `-h`/`--help`
+//! prints the usage, `-v`/`--version` the version.
 //!
 //! Exit codes: 0 stopped by SIGTERM/SIGINT, 100 usage, 111 cannot listen or serve.
 
@@ -9,9 +10,9 @@ use std::time::Duration;
 
 use loncsyn::ipsynd::ipsyn::recv::{serve, RecvOptions};
 use loncsyn::sys::sig::SignalPipe;
+use loncsyn::sys::stdio::Out;
 
-const USAGE: &str =
-    "usage: ipsyn-recv --listen ADDR --dir DIR [--port-file F] [--reject-after N] [--idle SECS]";
+const USAGE: &str = "usage: ipsyn-recv --listen ADDR --dir DIR [--port-file F] [--reject-after N] [--idle SECS]\n       ipsyn-recv -v | --version | -h | --help";
 
 fn parse(args: &[String]) -> Result<RecvOptions, String> {
     let mut listen = None;
@@ -60,22 +61,34 @@ fn parse(args: &[String]) -> Result<RecvOptions, String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(a) = args
+        .iter()
+        .find(|a| matches!(a.as_str(), "-h" | "--help" | "-v" | "--version"))
+    {
+        let text = if a.starts_with("-h") || a == "--help" {
+            format!("{USAGE}\n")
+        } else {
+            format!("ipsyn-recv {}\n", env!("CARGO_PKG_VERSION"))
+        };
+        Out::stdout().text(&text);
+        return;
+    }
     let opts = match parse(&args) {
         Ok(o) => o,
         Err(m) => {
-            eprintln!("ipsyn-recv: {m}\n{USAGE}");
+            Out::stderr().text(&format!("ipsyn-recv: {m}\n{USAGE}\n"));
             std::process::exit(100);
         }
     };
     let sig = match SignalPipe::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("ipsyn-recv: cannot set up signals: {e}");
+            Out::stderr().text(&format!("ipsyn-recv: cannot set up signals: {e}\n"));
             std::process::exit(111);
         }
     };
     if let Err(e) = serve(opts, &sig) {
-        eprintln!("ipsyn-recv: {e}");
+        Out::stderr().text(&format!("ipsyn-recv: {e}\n"));
         std::process::exit(111);
     }
 }

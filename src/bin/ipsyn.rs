@@ -1,6 +1,7 @@
 //! `ipsyn`: the default transmitter started by ipsynd (see `loncsyn::ipsynd::ipsyn`).
 //!
-//! Exit codes: 0 everything sent, 1 not everything sent, 100 usage, 111 local failure,
+//! `ipsyn -v`/`--version` prints the version, `-h`/`--help` the usage (each as the only
+//! argument). Exit codes: 0 everything sent, 1 not everything sent, 100 usage, 111 local failure,
 //! 128+N stopped by signal N. The in-use flag (`-r`) is deleted in every case.
 
 use std::fs;
@@ -11,6 +12,7 @@ use loncsyn::ipsynd::ipsyn::conn::STOP_SIGNALS;
 use loncsyn::ipsynd::ipsyn::send::{self, exit, Log};
 use loncsyn::ipsynd::ipsyn::{args, fip_root};
 use loncsyn::sys::sig::SignalPipe;
+use loncsyn::sys::stdio::{self, Out};
 
 /// Removes the in-use flag when dropped: on every return path and on a panic.
 struct FlagGuard(Option<PathBuf>);
@@ -21,7 +23,10 @@ impl Drop for FlagGuard {
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => eprintln!("ipsyn: cannot delete in-use flag {}: {e}", p.display()),
+                Err(e) => stdio::Out::stderr().text(&format!(
+                    "ipsyn: cannot delete in-use flag {}: {e}\n",
+                    p.display()
+                )),
             }
         }
     }
@@ -32,14 +37,24 @@ fn main() {
     let sig = match SignalPipe::new(&STOP_SIGNALS) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("ipsyn: cannot set up signals: {e}");
+            stdio::Out::stderr().text(&format!("ipsyn: cannot set up signals: {e}\n"));
             std::process::exit(exit::SYSTEM);
         }
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.len() == 1 && argv[0] == "-v" {
-        println!("ipsyn {}", env!("CARGO_PKG_VERSION"));
-        return;
+    // Only as the sole word: a script: line may pass ipsyn extra words, which are ignored.
+    if argv.len() == 1 {
+        match argv[0].as_str() {
+            "-v" | "--version" => {
+                Out::stdout().text(&format!("ipsyn {}\n", env!("CARGO_PKG_VERSION")));
+                return;
+            }
+            "-h" | "--help" => {
+                Out::stdout().text(&format!("{}\n", args::USAGE));
+                return;
+            }
+            _ => {}
+        }
     }
     let guard = FlagGuard(args::flag_of(&argv));
     let code = run(&argv, &sig);
@@ -51,7 +66,7 @@ fn run(argv: &[String], sig: &SignalPipe) -> i32 {
     let a = match args::parse(argv) {
         Ok(a) => a,
         Err(m) => {
-            eprintln!("ipsyn: {m}\n{}", args::USAGE);
+            Out::stderr().text(&format!("ipsyn: {m}\n{}\n", args::USAGE));
             return exit::USAGE;
         }
     };

@@ -1,18 +1,28 @@
 //! lond-standin: the lond stand-in of `loncsyn::lonc::standin` as a process, for demo and bench.
 //!
 //! `lond-standin [--listen ADDR] [--host-id ID] [--peer-id ID] [--buildkey KEY]
-//!  [--refuse-handshake] [--port-file FILE] [--record] [--verbose]`
+//!  [--refuse-handshake] [--port-file FILE] [--record] [--verbose]`, `-h`, `-v`.
 //! Runs until SIGTERM, SIGINT or SIGHUP, then closes every connection and removes the port file.
+//! Nothing here panics on a closed stdout or stderr.
 
 use loncsyn::lonc::standin::{Standin, StandinOptions, DEFAULT_BUILDKEY};
 use loncsyn::sys::fsutil::atomic_write;
+use loncsyn::sys::stdio::{say, warn};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: lond-standin [--listen ADDR] [--host-id ID] [--peer-id ID] \
-[--buildkey KEY] [--refuse-handshake] [--port-file FILE] [--record] [--verbose]";
+[--buildkey KEY] [--refuse-handshake] [--port-file FILE] [--record] [--verbose]\n       \
+lond-standin -v | --version\n       lond-standin -h | --help";
+
+/// What the command line asks for.
+enum Parsed {
+    Serve(Args),
+    Help,
+    Version,
+}
 
 struct Args {
     listen: SocketAddr,
@@ -20,7 +30,7 @@ struct Args {
     port_file: Option<PathBuf>,
 }
 
-fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
+fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Parsed, String> {
     let mut listen: SocketAddr = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
     let mut opts = StandinOptions::new("standin", "lonc");
     opts.buildkey = DEFAULT_BUILDKEY.to_string();
@@ -41,25 +51,34 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--refuse-handshake" => opts.refuse_handshake = true,
             "--record" => opts.record = true,
             "--verbose" => opts.verbose = true,
-            "-h" | "--help" => return Err(String::new()),
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "-v" | "--version" => return Ok(Parsed::Version),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    Ok(Args {
+    Ok(Parsed::Serve(Args {
         listen,
         opts,
         port_file,
-    })
+    }))
 }
 
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
-        Ok(a) => a,
+        Ok(Parsed::Serve(a)) => a,
+        Ok(Parsed::Help) => {
+            say(USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            say(&format!(
+                "lond-standin {} (loncsyn test and demo peer)",
+                env!("CARGO_PKG_VERSION")
+            ));
+            return ExitCode::SUCCESS;
+        }
         Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("lond-standin: {msg}");
-            }
-            eprintln!("{USAGE}");
+            warn(&format!("lond-standin: {msg}\n{USAGE}"));
             return ExitCode::from(64);
         }
     };
@@ -67,14 +86,17 @@ fn main() -> ExitCode {
     let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("lond-standin: signals: {e}");
+            warn(&format!("lond-standin: signals: {e}"));
             return ExitCode::from(1);
         }
     };
     let standin = match Standin::start(args.listen, args.opts.clone()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("lond-standin: can't listen on {}: {e}", args.listen);
+            warn(&format!(
+                "lond-standin: can't listen on {}: {e}",
+                args.listen
+            ));
             return ExitCode::from(1);
         }
     };
@@ -82,19 +104,25 @@ fn main() -> ExitCode {
     if let Some(path) = &args.port_file {
         // Atomic, so a reader polling for the file never sees it half-written.
         if let Err(e) = atomic_write(path, format!("{}\n", addr.port()).as_bytes()) {
-            eprintln!("lond-standin: can't write {}: {e}", path.display());
+            warn(&format!(
+                "lond-standin: can't write {}: {e}",
+                path.display()
+            ));
             return ExitCode::from(1);
         }
     }
-    eprintln!(
+    warn(&format!(
         "lond-standin: {} listening on {addr} (peer {})",
         args.opts.host_id, args.opts.peer_id
-    );
+    ));
     let sig = signals.forever().next();
     standin.stop();
     if let Some(path) = &args.port_file {
         let _ = std::fs::remove_file(path);
     }
-    eprintln!("lond-standin: stopped (signal {})", sig.unwrap_or(0));
+    warn(&format!(
+        "lond-standin: stopped (signal {})",
+        sig.unwrap_or(0)
+    ));
     ExitCode::SUCCESS
 }

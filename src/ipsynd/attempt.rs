@@ -1,7 +1,7 @@
 //! The life of one attempt: flag, per-attempt log, spawn, and the verdict when the child
 //! has been reaped (ending one that overruns `maxtime` is `kill.rs`).
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
@@ -15,7 +15,7 @@ use super::daemon::{Daemon, Job, JobKind};
 use super::fipseq::{expand, split_words, SysVars};
 use super::flags::{self, content_prefix};
 use super::record::{after_failure, AfterFailure, RecordId, RecordState};
-use super::spawn::{self, FlagFill, Stdio3};
+use super::spawn::{self, lacks_resources, out_of_fds, FlagFill, Stdio3};
 use super::tables::{ClientParams, PhysPort};
 use crate::sys::reap::ExitKind;
 
@@ -28,9 +28,10 @@ pub struct Plan {
     pub port: Option<PhysPort>,
 }
 
-/// Open a log file for appending (children write their output to it).
+/// Open a per-attempt log for appending (children write their output to it): mode 0600, as
+/// it holds traffic; never through a symlink (`sys::logfile`).
 pub fn open_append(path: &Path) -> std::io::Result<fs::File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    crate::sys::logfile::open_append(path, crate::sys::logfile::SECRET_MODE)
 }
 
 /// The command of one attempt, ready to spawn.
@@ -66,12 +67,8 @@ enum Early {
     NothingToSend,
     /// Counted as a failed attempt.
     Failed(String),
-}
-
-/// Whether a spawn error means no child could be made (fork's EAGAIN or ENOMEM), rather
-/// than a program that could not be executed.
-fn could_not_fork(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOMEM))
+    /// The system is short of resources (file descriptors): wait, not counted.
+    Deferred(String),
 }
 
 /// `ROUTE host port ` + pid + ` start\n`, the in-use flag's one line (spec §10.1).
@@ -124,7 +121,18 @@ impl Daemon {
                 return;
             }
         };
-        let (stdout, stderr, log_offset) = self.open_attempt_log(&name, &log_path, &cmd.display);
+        let Some((stdout, stderr, log_offset)) =
+            self.open_attempt_log(&name, &log_path, &cmd.display)
+        else {
+            // Out of file descriptors: no attempt without its log; wait, not counted.
+            drop(file);
+            let _ = fs::remove_file(&flag_path);
+            if let JobKind::Ftp(j) = &cmd.kind {
+                let _ = fs::remove_file(&j.cmdfile);
+            }
+            self.defer(&plan.record, plan.client.timeout, now);
+            return;
+        };
         let stdio = Stdio3 {
             // The child's; what stays in `cmd` is for the job and the log.
             stdin: std::mem::replace(&mut cmd.stdin, Stdio::null()),
@@ -189,6 +197,7 @@ impl Daemon {
             started: now,
             deadline: (cp.maxtime > 0).then(|| now + Duration::from_secs(cp.maxtime)),
             killed: false,
+            kill_reason: "",
             maxkill: started.maxkill,
             timeout: cp.timeout,
             kind,
@@ -209,7 +218,7 @@ impl Daemon {
     }
 
     /// No child runs: its flag (and FTP command file) go. A fork that failed (process limit,
-    /// memory) is a system problem, not the client's: like a flag that cannot be created, the
+    /// memory) or a lack of file descriptors (the spawn's pipe or `/dev/null`) is a system problem, not the client's: like a flag that cannot be created, the
     /// record waits without counting an attempt (counting could end in deleting the
     /// request). A program that could not be executed is a failed attempt.
     fn spawn_failed(
@@ -226,8 +235,10 @@ impl Daemon {
             let _ = fs::remove_file(&j.cmdfile);
         }
         let name = &plan.client.name;
-        let fork_failed = could_not_fork(e);
-        let msg = if fork_failed {
+        let fork_failed = lacks_resources(e);
+        let msg = if out_of_fds(e) {
+            format!("out of file descriptors ({e}); not counted as an attempt")
+        } else if fork_failed {
             format!("could not fork ({e}); not counted as an attempt")
         } else {
             let errno = e.raw_os_error().unwrap_or(0);
@@ -278,6 +289,9 @@ impl Daemon {
                     stdin,
                 }),
                 Ok(None) => Err(Early::NothingToSend),
+                Err(e) if lacks_resources(&e) => Err(Early::Deferred(format!(
+                    "ftp set-up failed ({e}); not counted as an attempt"
+                ))),
                 Err(e) => Err(Early::Failed(format!("ftp set-up failed: {e}"))),
             };
         }
@@ -312,19 +326,36 @@ impl Daemon {
     }
 
     /// Append the display line to the attempt log and open it as the child's stdout and
-    /// stderr; also returns where the child's output will start.
-    fn open_attempt_log(&mut self, client: &str, log: &Path, display: &str) -> (Stdio, Stdio, u64) {
+    /// stderr; also returns where the child's output will start. `None` when the file
+    /// descriptors ran out (the attempt must wait); another error runs the attempt without
+    /// its log.
+    fn open_attempt_log(
+        &mut self,
+        client: &str,
+        log: &Path,
+        display: &str,
+    ) -> Option<(Stdio, Stdio, u64)> {
         let opened = open_append(log).and_then(|mut f| {
             writeln!(f, "{display}")?;
             let offset = f.metadata()?.len();
             Ok((f.try_clone()?, f, offset))
         });
         match opened {
-            Ok((a, b, offset)) => (Stdio::from(a), Stdio::from(b), offset),
+            Ok((a, b, offset)) => Some((Stdio::from(a), Stdio::from(b), offset)),
+            Err(e) if lacks_resources(&e) => {
+                self.log.line(
+                    client,
+                    &format!(
+                        "unable to open {} ({e}); not counted as an attempt",
+                        log.display()
+                    ),
+                );
+                None
+            }
             Err(e) => {
                 self.log
                     .line(client, &format!("unable to write {}: {e}", log.display()));
-                (Stdio::null(), Stdio::null(), 0)
+                Some((Stdio::null(), Stdio::null(), 0))
             }
         }
     }
@@ -337,6 +368,10 @@ impl Daemon {
                 self.records.remove(&plan.record);
                 self.log
                     .line(name, "ftp: queue empty, nothing to send; record removed");
+            }
+            Early::Deferred(why) => {
+                self.log.line(name, &why);
+                self.defer(&plan.record, plan.client.timeout, now);
             }
             Early::Failed(why) => {
                 if let Some(r) = self.records.get_mut(&plan.record) {
@@ -434,7 +469,7 @@ impl Daemon {
             return;
         }
         let why = if job.killed {
-            format!("killed after maxtime, {how}")
+            format!("{}, {how}", job.kill_reason)
         } else {
             format!("{how}, control record still there")
         };

@@ -41,6 +41,10 @@ pub fn refusal(client: &str) -> Option<&'static str> {
         Some("the record names no client")
     } else if client == "." || client == ".." || client.contains('/') || client.contains('\0') {
         Some("the client name is no plain file name")
+    } else if client.starts_with('-') {
+        // It reads as a switch to the transmitter: positional `-C -c host ...` made ipsyn
+        // send the queue `host`, another client's.
+        Some("the client name starts with '-' (a switch to the transmitter)")
     } else if queue_name(client) == "control" {
         Some("the client's queue would be spool/syn/control, the control queue itself")
     } else if client.len() > CLIENT_NAME_MAX {
@@ -139,6 +143,7 @@ mod tests {
         assert!(refusal("A/B").is_some());
         assert!(refusal("../CONTROL").is_some());
         assert!(refusal("A\0B").is_some());
+        assert!(refused("SYN_-c").is_some() && refused("a|-Q").is_some());
         let long = "L".repeat(CLIENT_NAME_MAX);
         assert_eq!(refusal(&long), None);
         assert!(refusal(&format!("{long}L")).is_some());

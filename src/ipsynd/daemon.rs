@@ -7,14 +7,13 @@
 //! rows in `report.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags};
 
 use super::kill::PendingKill;
@@ -23,7 +22,7 @@ use super::record::{Record, RecordState};
 use super::strict;
 use super::tablecache::{TableCache, TableChange};
 use super::watch::Watches;
-use crate::sys::{poll, reap, sig::SignalPipe};
+use crate::sys::{pidfile, poll, reap, sig::SignalPipe, stdio};
 
 /// Version printed by `ipsynd -v`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -42,6 +41,8 @@ pub struct Paths {
     pub logsyn: PathBuf,
     pub log: PathBuf,
     pub pidfile: PathBuf,
+    /// Control requests (`ctl.rs`).
+    pub ctl: PathBuf,
 }
 
 impl Paths {
@@ -53,6 +54,7 @@ impl Paths {
             logsyn: root.join("log/syn"),
             log: root.join("log/ipsynd.log"),
             pidfile: root.join("x/ipsynd.pid"),
+            ctl: root.join(super::ctl::DIR),
         }
     }
 }
@@ -85,8 +87,10 @@ pub struct Job {
     pub started: Instant,
     /// When maxtime runs out (`None`: no limit).
     pub deadline: Option<Instant>,
-    /// Killed for overrunning maxtime (ipsynd then removes the flag itself).
+    /// Killed for overrunning maxtime or on request (ipsynd then removes the flag itself).
     pub killed: bool,
+    /// Why it was killed, for the failure line (`killed after maxtime`).
+    pub kill_reason: &'static str,
     /// The expanded `maxkill:` words, decided at the start (the pid is appended when run).
     pub maxkill: Option<Vec<String>>,
     /// The client's `timeout:` at the start, for the next attempt after a failure.
@@ -124,8 +128,18 @@ pub struct Daemon {
     pub clients_dirty: HashSet<String>,
     /// The local host name (lowercase): the positional argv's host when `IPSYND` names none.
     pub defhost: String,
-    /// The status text last written (rewritten only when it changes, or on USR1).
+    /// The status rows' text last written (rewritten only when it changes, or on USR1).
     pub(super) last_status: String,
+    /// When this ipsynd started (local time, for the status).
+    pub(super) started_wall: String,
+    /// The serial number of the last status written.
+    pub(super) status_serial: u64,
+    /// When the status was last written.
+    pub(super) status_at: Option<Instant>,
+    /// A changed status waits to be written then (coalescing).
+    pub(super) status_due: Option<Instant>,
+    /// The counts the process title shows (running, waiting).
+    pub(super) title_counts: Option<(usize, usize)>,
     /// The flags found by the last dispatch, with their staleness (for the status rows).
     pub flags_seen: Vec<(super::flags::FlagInfo, bool)>,
 }
@@ -144,12 +158,23 @@ pub fn run(opts: &Options) -> i32 {
     ] {
         // 0755 at most (the umask may take more): never a directory the check below refuses.
         if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o755).create(d) {
-            eprintln!("ipsynd: unable to create {}: {e}", d.display());
+            stdio::Out::stderr().text(&format!("ipsynd: unable to create {}: {e}\n", d.display()));
+            return EXIT_SYSTEM;
+        }
+    }
+    // The request directory: only ipsynd's user may write it (checked below).
+    if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&paths.ctl) {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            stdio::Out::stderr().text(&format!(
+                "ipsynd: unable to create {}: {e}\n",
+                paths.ctl.display()
+            ));
             return EXIT_SYSTEM;
         }
     }
     let euid = nix::unistd::geteuid().as_raw();
-    let unsafe_dirs = strict::unsafe_dirs(&opts.root, euid);
+    let mut unsafe_dirs = strict::unsafe_dirs(&opts.root, euid);
+    unsafe_dirs.extend(strict::private_dir(&paths.ctl, euid).err());
     if !unsafe_dirs.is_empty() {
         // In the log too, unless the log directory itself is one of them.
         let log_ok = !unsafe_dirs.iter().any(|u| u.path == opts.root.join("log"));
@@ -159,7 +184,7 @@ pub fn run(opts: &Options) -> i32 {
                 log.line(NO_CLIENT, &format!("refusing to start: {u}"));
             }
             if !log_ok || !opts.echo {
-                let _ = writeln!(io::stderr(), "ipsynd: refusing to start: {u}");
+                stdio::Out::stderr().text(&format!("ipsynd: refusing to start: {u}\n"));
             }
         }
         return EXIT_SYSTEM;
@@ -167,7 +192,7 @@ pub fn run(opts: &Options) -> i32 {
     let _pidlock = match lock_pidfile(&paths.pidfile) {
         Ok(l) => l,
         Err(msg) => {
-            eprintln!("ipsynd: {msg}");
+            stdio::Out::stderr().text(&format!("ipsynd: {msg}\n"));
             return EXIT_SYSTEM;
         }
     };
@@ -180,12 +205,13 @@ pub fn run(opts: &Options) -> i32 {
     ]) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("ipsynd: unable to set up signals: {e}");
+            stdio::Out::stderr().text(&format!("ipsynd: unable to set up signals: {e}\n"));
             return EXIT_SYSTEM;
         }
     };
     let log = Log::new(&paths.log, opts.echo);
     let (tables, problems) = TableCache::load(&opts.root);
+    log.set_syslog(tables.params.syslog.clone());
     let defhost = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().to_lowercase())
         .unwrap_or_else(|_| "localhost".into());
@@ -206,6 +232,11 @@ pub fn run(opts: &Options) -> i32 {
         clients_dirty: HashSet::new(),
         defhost,
         last_status: String::new(),
+        started_wall: super::status::local_time(chrono::Local::now()),
+        status_serial: 0,
+        status_at: None,
+        status_due: None,
+        title_counts: None,
         flags_seen: Vec::new(),
     };
     d.log.line(
@@ -226,32 +257,14 @@ pub fn run(opts: &Options) -> i32 {
     d.main_loop(&signals, &watches)
 }
 
-/// Take the pid file with an exclusive `flock`; a live holder means another ipsynd runs here.
-fn lock_pidfile(path: &Path) -> Result<Flock<File>, String> {
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| format!("unable to open {}: {e}", path.display()))?;
-    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => {
-            use std::io::{Seek, Write};
-            let mut f: &File = &lock;
-            let _ = f.set_len(0);
-            let _ = f.seek(io::SeekFrom::Start(0));
-            let _ = writeln!(f, "{}", std::process::id());
-            Ok(lock)
+/// Take the pid file (`sys::pidfile::lock`); a live holder means another ipsynd runs here.
+fn lock_pidfile(path: &Path) -> Result<pidfile::Locked, String> {
+    pidfile::lock(path).map_err(|e| match e {
+        pidfile::LockError::Held(other) => {
+            format!("another ipsynd (pid {other}) is running on this root; refusing to start")
         }
-        Err((_, _)) => {
-            let other = fs::read_to_string(path).unwrap_or_default();
-            Err(format!(
-                "another ipsynd (pid {}) is running on this root; refusing to start",
-                other.trim()
-            ))
-        }
-    }
+        pidfile::LockError::Open(e) => format!("unable to open {}: {e}", path.display()),
+    })
 }
 
 impl Daemon {
@@ -269,6 +282,8 @@ impl Daemon {
                 }
                 self.control_full = true;
                 rescan_at = now + self.tables.params.rescan.max(Duration::from_millis(100));
+                // The safety net for a request whose signal was lost.
+                self.serve_requests(now);
             }
             if tables_dirty {
                 tables_dirty = false;
@@ -280,7 +295,8 @@ impl Daemon {
             self.reap();
             self.enforce_deadlines(Instant::now());
             self.dispatch(Instant::now());
-            self.write_status(force_status);
+            self.write_status(force_status, Instant::now());
+            self.update_title();
             force_status = false;
 
             let deadline = self.next_deadline(rescan_at, Instant::now());
@@ -294,6 +310,7 @@ impl Daemon {
                 // the manager restarts ipsynd, which finds their flags.
                 self.log
                     .line(NO_CLIENT, &format!("poll failed: {e}; exiting"));
+                self.write_stopped();
                 let _ = fs::remove_file(&self.paths.pidfile);
                 return EXIT_SYSTEM;
             }
@@ -316,6 +333,8 @@ impl Daemon {
                 tables_dirty = true;
             }
             if signals.take(libc::SIGUSR1) {
+                // A command's request (`ipsynd -f/-k`), or `ipsynd -s` asking for the status.
+                self.serve_requests(Instant::now());
                 force_status = true;
             }
             signals.take(libc::SIGCHLD); // reaping happens every turn anyway
@@ -337,6 +356,7 @@ impl Daemon {
                 self.jobs.len()
             ),
         );
+        self.write_stopped();
         let _ = fs::remove_file(&self.paths.pidfile);
         EXIT_OK
     }
@@ -360,7 +380,8 @@ impl Daemon {
                         }),
                 )
                 .chain(self.jobs.values().filter(|j| !j.killed).map(|j| j.deadline))
-                .chain(self.kill_after.iter().map(|k| Some(k.at))),
+                .chain(self.kill_after.iter().map(|k| Some(k.at)))
+                .chain(std::iter::once(self.status_due)),
         )
     }
 
@@ -382,6 +403,7 @@ impl Daemon {
     /// `PORTS` or `IPSYND` changed, HUP, or an inotify overflow: read everything again.
     fn reload_tables(&mut self) {
         let problems = self.tables.reload();
+        self.log.set_syslog(self.tables.params.syslog.clone());
         self.log.line(NO_CLIENT, "tables read");
         for p in problems {
             self.log.line(NO_CLIENT, &p);

@@ -16,6 +16,10 @@ use super::schedule::{self, Candidate};
 use super::tablecache::ClientLookup;
 use super::tables::{ClientParams, PhysPort};
 
+/// `reported` keys of a directory that could not be read (logged once per episode).
+const SCAN_CONTROL: &str = "scan:control";
+const SCAN_FLAGS: &str = "scan:flags";
+
 /// A control entry's metadata as `stat` sees it, not `lstat`: a link to a regular file is a
 /// record, as it was for the original. (`DirEntry::metadata` is an lstat relative to the
 /// directory: cheap; only a link costs a second, full-path stat.)
@@ -38,66 +42,85 @@ impl Daemon {
         let changed = std::mem::take(&mut self.control_changed);
         let mut seen = HashSet::new();
         let mut odd = HashSet::new();
-        if let Ok(rd) = fs::read_dir(&self.paths.control) {
-            for ent in rd.flatten() {
-                let Ok(name) = ent.file_name().into_string() else {
-                    // Its path could not be passed on faithfully; say so once, keep the file.
-                    let raw = ent.file_name().to_string_lossy().into_owned();
-                    self.log_once(
-                        format!("badname:{raw}"),
-                        super::log::NO_CLIENT,
-                        &format!("control record {raw:?}: name is not UTF-8; ignored"),
-                    );
-                    continue;
-                };
-                let Some(client) = client_of_record(&name) else {
-                    continue;
-                };
-                if !full && !changed.contains(&name) {
-                    if self.records.contains_key(&name) {
-                        seen.insert(name);
-                        continue;
-                    }
-                    if self.odd_records.contains(&name) {
-                        odd.insert(name);
-                        continue;
-                    }
-                }
-                // Anything but a regular file is reported once while it stays, and kept.
-                let md = match followed_metadata(&ent) {
-                    Ok(md) if md.is_file() => md,
-                    Ok(_) | Err(_) => {
-                        odd.insert(name.clone());
-                        if self.odd_records.insert(name.clone()) {
-                            self.log.line(
-                                super::log::NO_CLIENT,
-                                &format!("control record {name} is not a regular file; ignored"),
-                            );
-                        }
-                        continue;
-                    }
-                };
-                seen.insert(name.clone());
-                let mtime = md.modified().unwrap_or(std::time::UNIX_EPOCH);
-                if let Some(r) = self.records.get_mut(&name) {
-                    if r.running.is_none() {
-                        r.mtime = mtime;
-                    }
-                    continue;
-                }
-                let r = Record::new(&name, &client, mtime, RecordId::of(&md));
-                if let Some(why) = r.blocked {
-                    // Once per record: it stays in the status (blocked) while its file stays.
-                    self.log.line(
-                        &client,
-                        &format!(
-                            "control record {}: {why}; not run, record kept",
-                            self.paths.control.join(&name).display()
-                        ),
-                    );
-                }
-                self.records.insert(name, r);
+        let rd = match fs::read_dir(&self.paths.control) {
+            Ok(rd) => {
+                self.reported.remove(SCAN_CONTROL);
+                rd
             }
+            Err(e) => {
+                // Out of file descriptors, say: the records are unknown now, not gone; keep
+                // them (and their attempt counts) until the directory can be read again.
+                self.log_once(
+                    SCAN_CONTROL.into(),
+                    super::log::NO_CLIENT,
+                    &format!(
+                        "unable to read {}: {e}; records kept, read again at the next turn",
+                        self.paths.control.display()
+                    ),
+                );
+                self.control_full = true;
+                self.control_changed.extend(changed);
+                return;
+            }
+        };
+        for ent in rd.flatten() {
+            let Ok(name) = ent.file_name().into_string() else {
+                // Its path could not be passed on faithfully; say so once, keep the file.
+                let raw = ent.file_name().to_string_lossy().into_owned();
+                self.log_once(
+                    format!("badname:{raw}"),
+                    super::log::NO_CLIENT,
+                    &format!("control record {raw:?}: name is not UTF-8; ignored"),
+                );
+                continue;
+            };
+            let Some(client) = client_of_record(&name) else {
+                continue;
+            };
+            if !full && !changed.contains(&name) {
+                if self.records.contains_key(&name) {
+                    seen.insert(name);
+                    continue;
+                }
+                if self.odd_records.contains(&name) {
+                    odd.insert(name);
+                    continue;
+                }
+            }
+            // Anything but a regular file is reported once while it stays, and kept.
+            let md = match followed_metadata(&ent) {
+                Ok(md) if md.is_file() => md,
+                Ok(_) | Err(_) => {
+                    odd.insert(name.clone());
+                    if self.odd_records.insert(name.clone()) {
+                        self.log.line(
+                            super::log::NO_CLIENT,
+                            &format!("control record {name} is not a regular file; ignored"),
+                        );
+                    }
+                    continue;
+                }
+            };
+            seen.insert(name.clone());
+            let mtime = md.modified().unwrap_or(std::time::UNIX_EPOCH);
+            if let Some(r) = self.records.get_mut(&name) {
+                if r.running.is_none() {
+                    r.mtime = mtime;
+                }
+                continue;
+            }
+            let r = Record::new(&name, &client, mtime, RecordId::of(&md));
+            if let Some(why) = r.blocked {
+                // Once per record: it stays in the status (blocked) while its file stays.
+                self.log.line(
+                    &client,
+                    &format!(
+                        "control record {}: {why}; not run, record kept",
+                        self.paths.control.join(&name).display()
+                    ),
+                );
+            }
+            self.records.insert(name, r);
         }
         self.records
             .retain(|name, r| r.running.is_some() || seen.contains(name));
@@ -108,7 +131,9 @@ impl Daemon {
     /// Start every record that may start now, in service order, within port capacity.
     pub fn dispatch(&mut self, now: Instant) {
         self.sync_records();
-        let (mut in_use, mut busy) = self.read_flags();
+        let Some((mut in_use, mut busy)) = self.read_flags() else {
+            return; // the ports in use are unknown: start nothing
+        };
         let (mut cands, mut params) = self.candidates(now, &busy);
         schedule::order(&mut cands);
 
@@ -176,14 +201,33 @@ impl Daemon {
     /// Read the in-use flags (logging stale ones once, cleaning up orphaned FTP attempts):
     /// how many flags hold each physical port, and which clients transmit now (live flags
     /// and our own jobs).
-    fn read_flags(&mut self) -> (HashMap<PhysPort, u32>, HashSet<String>) {
+    fn read_flags(&mut self) -> Option<(HashMap<PhysPort, u32>, HashSet<String>)> {
         let unlock = self.tables.params.unlockstale;
         let mut in_use: HashMap<PhysPort, u32> = HashMap::new();
         let mut busy: HashSet<String> = HashSet::new();
         let mut seen = Vec::new();
         let mut stale_keys = HashSet::new();
-        for f in flags::scan(&self.paths.x) {
-            let stale = f.is_stale();
+        let found = match flags::scan(&self.paths.x) {
+            Ok(f) => {
+                self.reported.remove(SCAN_FLAGS);
+                f
+            }
+            Err(e) => {
+                self.log_once(
+                    SCAN_FLAGS.into(),
+                    super::log::NO_CLIENT,
+                    &format!(
+                        "unable to read the in-use flags in {}: {e}; nothing starts until they can be read",
+                        self.paths.x.display()
+                    ),
+                );
+                return None;
+            }
+        };
+        for f in found {
+            // Our own child is never stale: exited but not yet reaped (a zombie, which
+            // `is_stale` counts as dead), its attempt is finished by the reaper.
+            let stale = !self.jobs.contains_key(&f.pid) && f.is_stale();
             if stale && self.orphaned_ftp_attempt(&f) {
                 continue;
             }
@@ -228,7 +272,7 @@ impl Daemon {
         for j in self.jobs.values() {
             busy.insert(j.client.clone());
         }
-        (in_use, busy)
+        Some((in_use, busy))
     }
 
     /// The records due now whose client may start, with their client's parameters; the

@@ -34,7 +34,7 @@ impl FlagInfo {
     pub fn has_port(&self) -> bool {
         self.host != "-"
     }
-    /// A flag whose pid is dead (or unknown) and which nobody removed. A live pid that
+    /// A flag whose pid is dead (a zombie counts as dead; or unknown) and which nobody removed. A live pid that
     /// started well after the flag was written is a reused pid (after a reboot, say): the
     /// flag's own process is gone, so the flag is stale too.
     pub fn is_stale(&self) -> bool {
@@ -141,19 +141,24 @@ pub fn create(xdir: &Path, client: &str, seq: &mut u32) -> io::Result<(File, Pat
 }
 
 /// Every flag in `xdir`. Unreadable or malformed flags still count, with pid 0 (stale) and
-/// no port, so an odd file never crashes the daemon nor frees a port it may describe.
-pub fn scan(xdir: &Path) -> Vec<FlagInfo> {
+/// no port, so an odd file never crashes the daemon nor frees a port it may describe. A
+/// directory that cannot be listed, or a flag that cannot be read for lack of file
+/// descriptors, is an error: the flags are then unknown, not absent (absent would free every
+/// port, and a live FTP attempt's flag read as empty would look orphaned).
+pub fn scan(xdir: &Path) -> io::Result<Vec<FlagInfo>> {
     let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(xdir) else {
-        return out;
-    };
-    for ent in rd.flatten() {
+    for ent in fs::read_dir(xdir)? {
+        let ent = ent?;
         let name = ent.file_name().to_string_lossy().into_owned();
         let Some(client) = client_of_flag(&name) else {
             continue;
         };
         let path = ent.path();
-        let text = fs::read_to_string(&path).unwrap_or_default();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if super::spawn::lacks_resources(&e) => return Err(e),
+            Err(_) => String::new(),
+        };
         let (route, host, port, pid, start) =
             parse_content(&text).unwrap_or_else(|| ("-".into(), "-".into(), 0, 0, 0));
         out.push(FlagInfo {
@@ -167,7 +172,7 @@ pub fn scan(xdir: &Path) -> Vec<FlagInfo> {
         });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -245,7 +250,8 @@ mod tests {
         assert_ne!(p1, p2);
         assert_eq!((s1, s2), (1, 2));
         fs::write(&p1, "R h 1 1 5\n").unwrap();
-        let flags = scan(&dir);
+        let flags = scan(&dir).unwrap();
+        assert!(scan(&dir.join("nope")).is_err(), "unknown, not empty");
         assert_eq!(flags.len(), 2);
         assert_eq!(flags[0].pid, 1);
         assert_eq!(flags[1].pid, 0);

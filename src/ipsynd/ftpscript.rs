@@ -61,18 +61,20 @@ pub fn command_file(ftplines: &[String], files: &[(PathBuf, String)]) -> String 
     out
 }
 
-/// One `put` section of ftp's output: the remote name and whether the transfer completed.
+/// One `put` section of ftp's output: its `<path> remote: <name>` header and whether the
+/// transfer completed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PutSection {
-    remote: String,
+    header: String,
     completed: bool,
 }
 
-/// The remote name of a `local: <path> remote: <name>` line.
+/// What follows `local: ` in a `local: <path> remote: <name>` line. It is not split here:
+/// a name may itself hold ` remote: `.
 fn put_header(line: &str) -> Option<String> {
     let rest = line.strip_prefix("local: ")?;
-    let (_, remote) = rest.rsplit_once(" remote: ")?;
-    Some(remote.trim_end_matches('\r').to_string())
+    rest.contains(" remote: ")
+        .then(|| rest.trim_end_matches('\r').to_string())
 }
 
 /// Whether `line` is a server reply with code 226 or 250 (`226 ...` or `226-...`).
@@ -87,9 +89,9 @@ fn is_completion_reply(line: &str) -> bool {
 fn sections(ftp_output: &str) -> Vec<PutSection> {
     let mut out: Vec<PutSection> = Vec::new();
     for line in ftp_output.lines() {
-        if let Some(remote) = put_header(line) {
+        if let Some(header) = put_header(line) {
             out.push(PutSection {
-                remote,
+                header,
                 completed: false,
             });
         } else if let Some(cur) = out.last_mut() {
@@ -103,12 +105,25 @@ fn sections(ftp_output: &str) -> Vec<PutSection> {
 
 /// Per file (same order as `files`): whether ftp's output shows its STOR answered with
 /// 226 or 250. Sections are matched to files by remote name, in order, so a name that
-/// appears twice is judged twice.
+/// appears twice is judged twice. A header is the file's whose `<path> remote: <name>` it is,
+/// else the one with the longest name it ends with: `x remote: y` must not be taken for `y`
+/// (that would credit `y` with the other file's transfer, and `y` would be deleted unsent).
 pub fn judge(ftp_output: &str, files: &[(PathBuf, String)]) -> Vec<bool> {
     let mut result = vec![false; files.len()];
     let mut taken = vec![false; files.len()];
     for s in sections(ftp_output) {
-        if let Some(i) = (0..files.len()).find(|&i| !taken[i] && files[i].1 == s.remote) {
+        let exact =
+            |i: &usize| s.header == format!("{} remote: {}", files[*i].0.display(), files[*i].1);
+        let ends = |i: &usize| {
+            let head = s.header.strip_suffix(files[*i].1.as_str());
+            head.is_some_and(|h| h.ends_with(" remote: "))
+        };
+        let free = (0..files.len()).filter(|&i| !taken[i]);
+        let found = free.clone().find(exact).or_else(|| {
+            free.filter(ends)
+                .min_by_key(|&i| (std::cmp::Reverse(files[i].1.len()), i))
+        });
+        if let Some(i) = found {
             taken[i] = true;
             result[i] = s.completed;
         }

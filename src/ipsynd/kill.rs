@@ -112,13 +112,28 @@ impl Daemon {
 
     /// maxtime passed: run maxkill (pid appended) or TERM the group; KILL after the grace.
     pub(super) fn kill_overrun(&mut self, pid: i32, now: Instant) {
+        let Some(job) = self.jobs.get(&pid) else {
+            return;
+        };
+        let secs = now.duration_since(job.started).as_secs();
+        self.end_attempt(
+            pid,
+            now,
+            &format!("over maxtime ({secs}s)"),
+            "killed after maxtime",
+        );
+    }
+
+    /// End attempt `pid` as maxtime does (maxkill, or TERM then KILL after the grace);
+    /// `what` says why in the log lines, `reason` in the failure line.
+    pub(super) fn end_attempt(&mut self, pid: i32, now: Instant, what: &str, reason: &'static str) {
         let grace = self.tables.params.grace;
         let Some(job) = self.jobs.get_mut(&pid) else {
             return;
         };
         job.killed = true;
+        job.kill_reason = reason;
         let client = job.client.clone();
-        let secs = now.duration_since(job.started).as_secs();
         match job.maxkill.clone() {
             Some(mut words) if !words.is_empty() => {
                 words.push(pid.to_string());
@@ -140,17 +155,16 @@ impl Daemon {
                         self.kill_at(kpid, now + grace, &client, KillTarget::Maxkill);
                         self.log.line(
                             &client,
-                            &format!(
-                                "pid {pid} over maxtime ({secs}s): maxkill started: {}",
-                                words.join(" ")
-                            ),
+                            &format!("pid {pid} {what}: maxkill started: {}", words.join(" ")),
                         );
                     }
                     Err(e) => {
                         spawn::kill_group(pid, Signal::SIGKILL);
                         self.log.line(
                             &client,
-                            &format!("pid {pid} over maxtime ({secs}s): maxkill could not start ({e}); SIGKILL sent"),
+                            &format!(
+                                "pid {pid} {what}: maxkill could not start ({e}); SIGKILL sent"
+                            ),
                         );
                     }
                 }
@@ -160,7 +174,7 @@ impl Daemon {
                 self.kill_at(pid, now + grace, &client, KillTarget::Transmitter);
                 self.log.line(
                     &client,
-                    &format!("pid {pid} over maxtime ({secs}s): SIGTERM sent to its process group"),
+                    &format!("pid {pid} {what}: SIGTERM sent to its process group"),
                 );
             }
         }

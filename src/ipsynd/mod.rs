@@ -1,14 +1,20 @@
 //! ipsynd: the FingerPost FIP syndication daemon (see `shared/spec/ipsynd.md`).
 //!
 //! Pure pieces (`tables`, `fipseq`, `argv`, `schedule`, `ftpscript`, `control`, `record`,
-//! `status`) carry their own unit tests; the process pieces (`daemon` with `dispatch`,
-//! `attempt`, `kill`, `watch`, `report`; `spawn`, `flags`, `ftp`, `tablecache`, `log`) have unit
-//! tests where they can and are covered end to end by `tests/ipsynd_*.rs`. `ipsyn` is the
+//! `status`, `queueview`) carry their own unit tests; the process pieces (`daemon` with
+//! `dispatch`, `attempt`, `kill`, `watch`, `report`, `commands`; `spawn`, `flags`, `ftp`,
+//! `tablecache`, `log`, `strict`, `ctl`) have unit tests where they can and are covered end
+//! to end by `tests/it/ipsynd_*.rs`. The commands beside the daemon: `check` (`ipsynd -n`)
+//! and `cli` (`-s`, `-f`, `-k`, talking to the running daemon through `ctl`). `ipsyn` is the
 //! default transmitter and its receiver (binaries `ipsyn`, `ipsyn-recv`).
 
 pub mod argv;
 pub mod attempt;
+pub mod check;
+pub mod cli;
+pub mod commands;
 pub mod control;
+pub mod ctl;
 pub mod daemon;
 pub mod dispatch;
 pub mod fipseq;
@@ -18,6 +24,7 @@ pub mod ftpscript;
 pub mod ipsyn;
 pub mod kill;
 pub mod log;
+pub mod queueview;
 pub mod record;
 pub mod report;
 pub mod schedule;

@@ -148,14 +148,30 @@ fn write_all(fd: i32, mut buf: &[u8]) -> isize {
     0
 }
 
+/// Whether an error says the system is short of processes, memory or file descriptors
+/// (fork's EAGAIN or ENOMEM, open's or pipe's EMFILE or ENFILE): a problem of the machine,
+/// not of a client, to wait out without counting an attempt.
+pub fn lacks_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAGAIN) | Some(libc::ENOMEM) | Some(libc::EMFILE) | Some(libc::ENFILE)
+    )
+}
+
+/// Whether it is the file descriptors that ran out (EMFILE: this process; ENFILE: the
+/// system).
+pub fn out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
 /// Signal a whole process group (the transmitter's session); false if it no longer exists.
 pub fn kill_group(pgid: i32, sig: nix::sys::signal::Signal) -> bool {
     nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), sig).is_ok()
 }
 
-/// Whether any process of group `pgid` still exists (zombies included).
+/// Whether any process of group `pgid` still lives (zombies do not count: `sys::fsutil`).
 pub fn group_alive(pgid: i32) -> bool {
-    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None).is_ok()
+    crate::sys::fsutil::group_alive(pgid)
 }
 
 #[cfg(test)]

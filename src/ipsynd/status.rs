@@ -1,19 +1,26 @@
 //! The status files `log/syn/ipsynd.status` (text, one line per record) and
 //! `log/syn/ipsynd.status.json` (the same rows), written atomically.
 //!
-//! Text columns: `client state attempt port pid next record`; empty values are `-` so each
-//! line splits on whitespace. `next` is local time `YYYY-MM-DDTHH:MM:SS`. A `blocked` row
-//! ends with its reason, in words after the record.
+//! Both start with who wrote them and when, so a reader tells a live status from a stale
+//! one: the writer's pid, its start time, the time of writing, a serial number that grows
+//! with every write (`ipsynd -s` waits for a higher one after its USR1), and the state,
+//! `running` or `stopped` (written on TERM/INT, with the time and no rows).
+//!
+//! Text: a first line `; ipsynd state=... pid=... started=... written=... serial=...`
+//! [`stopped=...`], then the column line and one line per row, columns
+//! `client state attempt port pid next record`; empty values are `-` so each line splits on
+//! whitespace. Times are local `YYYY-MM-DDTHH:MM:SS`. A `blocked` row ends with its reason,
+//! in words after the record.
 
 use std::io;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sys::fsutil::atomic_write;
 
 /// One line of the status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     pub client: String,
     /// `running`, `retry-wait`, `waiting-port`, `ready`, `no-client`, `busy-elsewhere`,
@@ -32,13 +39,47 @@ pub struct Row {
     pub record: String,
     /// Why a `blocked` record never runs.
     pub reason: Option<String>,
+    /// Since when, in epoch seconds: the control record's modification time (its age), or
+    /// a flag's start time; 0 = unknown.
+    #[serde(default)]
+    pub since: u64,
 }
 
-#[derive(Serialize)]
-struct Doc<'a> {
-    ipsynd_pid: u32,
-    updated: String,
-    records: &'a [Row],
+/// Who writes the status, and in what state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// `running`, or `stopped` (then there are no rows).
+    pub state: &'static str,
+    pub pid: u32,
+    /// When this ipsynd started (local time).
+    pub started: String,
+    /// Grows by one with every write of this ipsynd.
+    pub serial: u64,
+    /// When it stopped (local time), for `stopped`.
+    pub stopped: Option<String>,
+}
+
+/// The JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Doc {
+    /// `running` or `stopped`.
+    pub state: String,
+    pub pid: u32,
+    /// The same pid, under the name earlier versions wrote.
+    pub ipsynd_pid: u32,
+    pub started: String,
+    /// When this document was written.
+    pub written: String,
+    /// The same time, under the name earlier versions wrote.
+    pub updated: String,
+    pub stopped: Option<String>,
+    pub serial: u64,
+    pub records: Vec<Row>,
+}
+
+/// Local time as the status files write it.
+pub fn local_time(t: chrono::DateTime<chrono::Local>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 fn dash(s: &str) -> &str {
@@ -84,29 +125,89 @@ pub fn render_text(rows: &[Row]) -> String {
 }
 
 /// The JSON form.
-pub fn render_json(rows: &[Row], updated: &str) -> String {
+pub fn render_json(hdr: &Header, rows: &[Row], written: &str) -> String {
     let doc = Doc {
-        ipsynd_pid: std::process::id(),
-        updated: updated.to_string(),
-        records: rows,
+        state: hdr.state.to_string(),
+        pid: hdr.pid,
+        ipsynd_pid: hdr.pid,
+        started: hdr.started.clone(),
+        written: written.to_string(),
+        updated: written.to_string(),
+        stopped: hdr.stopped.clone(),
+        serial: hdr.serial,
+        records: rows.to_vec(),
     };
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into()) + "\n"
 }
 
+/// The text form's first line.
+pub fn render_header(hdr: &Header, written: &str) -> String {
+    let stopped = hdr
+        .stopped
+        .as_deref()
+        .map(|t| format!(" stopped={t}"))
+        .unwrap_or_default();
+    format!(
+        "; ipsynd state={} pid={} started={} written={written} serial={}{stopped}\n",
+        hdr.state, hdr.pid, hdr.started, hdr.serial
+    )
+}
+
 /// Write both files atomically; `text` is [`render_text`] of `rows` (the caller already has
 /// it, to tell whether anything changed).
-pub fn write(dir: &Path, text: &str, rows: &[Row]) -> io::Result<()> {
-    let updated = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string();
-    atomic_write(&dir.join("ipsynd.status"), text.as_bytes())?;
+pub fn write(dir: &Path, hdr: &Header, text: &str, rows: &[Row]) -> io::Result<()> {
+    let written = local_time(chrono::Local::now());
+    let full = render_header(hdr, &written) + text;
+    atomic_write(&dir.join("ipsynd.status"), full.as_bytes())?;
     atomic_write(
         &dir.join("ipsynd.status.json"),
-        render_json(rows, &updated).as_bytes(),
+        render_json(hdr, rows, &written).as_bytes(),
     )
+}
+
+/// Read the JSON status `log/syn/ipsynd.status.json` (for `ipsynd -s`).
+pub fn read_json(dir: &Path) -> Option<Doc> {
+    let text = std::fs::read_to_string(dir.join("ipsynd.status.json")).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hdr() -> Header {
+        Header {
+            state: "running",
+            pid: 7,
+            started: "2026-12-01T09:00:00".into(),
+            serial: 3,
+            stopped: None,
+        }
+    }
+
+    #[test]
+    fn both_forms_say_who_wrote_them_and_when() {
+        let mut h = hdr();
+        assert_eq!(
+            render_header(&h, "2026-12-01T10:00:00"),
+            "; ipsynd state=running pid=7 started=2026-12-01T09:00:00 written=2026-12-01T10:00:00 serial=3\n"
+        );
+        h.state = "stopped";
+        h.stopped = Some("2026-12-01T10:00:01".into());
+        assert!(render_header(&h, "x").ends_with(" stopped=2026-12-01T10:00:01\n"));
+        let doc: Doc = serde_json::from_str(&render_json(&h, &[], "w")).unwrap();
+        assert_eq!(
+            (
+                doc.state.as_str(),
+                doc.pid,
+                doc.serial,
+                doc.written.as_str()
+            ),
+            ("stopped", 7, 3, "w")
+        );
+        assert_eq!(doc.stopped.as_deref(), Some("2026-12-01T10:00:01"));
+        assert_eq!((doc.ipsynd_pid, doc.updated.as_str()), (7, "w"));
+    }
 
     #[test]
     fn text_rows_split_on_whitespace() {
@@ -120,6 +221,7 @@ mod tests {
             next: None,
             record: "SYN_JUKEBOX".into(),
             reason: None,
+            since: 0,
         }];
         let t = render_text(&rows);
         let line = t.lines().nth(1).unwrap();
@@ -144,7 +246,8 @@ mod tests {
         assert_eq!(t.lines().count(), 2, "{t}");
         let w: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
         assert_eq!((w[0], w[6]), ("TWO_WORDS_X", "SYN_two_words_x"));
-        let j: serde_json::Value = serde_json::from_str(&render_json(&rows, "now")).unwrap();
+        let j: serde_json::Value =
+            serde_json::from_str(&render_json(&hdr(), &rows, "now")).unwrap();
         assert_eq!(j["records"][0]["state"], "running");
         assert_eq!(j["records"][0]["pid"], 42);
     }
@@ -161,6 +264,7 @@ mod tests {
             next: None,
             record: "SYN_CONTROL".into(),
             reason: Some("the queue is\nthe control queue".into()),
+            since: 0,
         };
         let t = render_text(std::slice::from_ref(&row));
         assert_eq!(t.lines().count(), 2, "{t}");
@@ -168,7 +272,8 @@ mod tests {
             t.lines().nth(1).unwrap(),
             "CONTROL blocked 0/0 - - - SYN_CONTROL the queue is_the control queue"
         );
-        let j: serde_json::Value = serde_json::from_str(&render_json(&[row], "now")).unwrap();
+        let j: serde_json::Value =
+            serde_json::from_str(&render_json(&hdr(), &[row], "now")).unwrap();
         assert_eq!(j["records"][0]["reason"], "the queue is\nthe control queue");
     }
 }

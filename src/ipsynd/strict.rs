@@ -7,9 +7,24 @@
 //! writable by neither group nor others unless sticky (`sys::safedir`). The daemon refuses
 //! to start on any of these; `ipsynd -n` reports them.
 
+use std::fmt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::sys::safedir::{self, UnsafeDir};
+use crate::sys::safedir::{self, user_name};
+
+/// A directory ipsynd does not trust, and why (the message names path, owner and mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Distrust {
+    pub path: PathBuf,
+    pub why: String,
+}
+
+impl fmt::Display for Distrust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.why)
+    }
+}
 
 /// The directories checked, in the order they are reported.
 pub fn checked_dirs(root: &Path) -> Vec<PathBuf> {
@@ -22,11 +37,43 @@ pub fn checked_dirs(root: &Path) -> Vec<PathBuf> {
 }
 
 /// Every directory of [`checked_dirs`] that is not safe for a daemon running as `uid`.
-pub fn unsafe_dirs(root: &Path, uid: u32) -> Vec<UnsafeDir> {
+pub fn unsafe_dirs(root: &Path, uid: u32) -> Vec<Distrust> {
     checked_dirs(root)
         .iter()
         .filter_map(|d| safedir::check(d, uid).err())
+        .map(|u| Distrust {
+            why: u.to_string(),
+            path: u.path,
+        })
         .collect()
+}
+
+/// The request directory `x/ctl` takes commands: only `uid` may write it, so it must be
+/// `uid`'s and writable by nobody else, sticky bit or not.
+pub fn private_dir(path: &Path, uid: u32) -> Result<(), Distrust> {
+    let fail = |why: String| {
+        Err(Distrust {
+            path: path.to_path_buf(),
+            why,
+        })
+    };
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) => return fail(format!("{}: {e}", path.display())),
+    };
+    let mode = md.permissions().mode() & 0o7777;
+    if !md.is_dir() {
+        return fail(format!("{} is not a directory", path.display()));
+    }
+    if md.uid() != uid || mode & 0o022 != 0 {
+        return fail(format!(
+            "{} takes commands for ipsynd, so only {} may write it; it is owned by {} (mode {mode:04o})",
+            path.display(),
+            user_name(uid),
+            user_name(md.uid())
+        ));
+    }
+    Ok(())
 }
 
 /// The warning for a daemon running as root, unless `root:yes` says it is meant.
@@ -63,6 +110,15 @@ mod tests {
         let bad = unsafe_dirs(&root, me);
         assert_eq!(bad.len(), 1, "{bad:?}");
         assert_eq!(bad[0].path, root.join("x"));
+        let ctl = root.join("ctl");
+        fs::create_dir(&ctl).unwrap();
+        fs::set_permissions(&ctl, fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(private_dir(&ctl, me), Ok(()));
+        fs::set_permissions(&ctl, fs::Permissions::from_mode(0o1733)).unwrap();
+        let e = private_dir(&ctl, me).unwrap_err().to_string();
+        assert!(e.contains("mode 1733"), "{e}");
+        fs::set_permissions(&ctl, fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(private_dir(&ctl, me + 1).is_err(), "another user's");
         fs::remove_dir_all(&root).unwrap();
     }
 }

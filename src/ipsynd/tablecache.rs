@@ -208,6 +208,11 @@ impl TableCache {
                     probs.iter().map(|p| p.to_string()).collect(),
                 )
             }
+            Err(e) if super::spawn::lacks_resources(&e) => {
+                // Not a fact about the file: read it again next time, not from the cache.
+                let why = format!("client file {}: {e}", path.display());
+                return (ClientLookup::Missing(why), Vec::new());
+            }
             Err(e) => (
                 ClientLookup::Missing(format!("client file {}: {e}", path.display())),
                 Vec::new(),

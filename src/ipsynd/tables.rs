@@ -21,14 +21,44 @@ pub struct Problem {
     pub file: PathBuf,
     pub line: usize,
     pub msg: String,
+    /// How `ipsynd -n` rates it.
+    pub severity: Severity,
+}
+
+/// `error`: the line, or its value, is not used as written (skipped, or the default used
+/// instead). `warning`: it is used, adjusted or with a caveat (a number clamped into its
+/// range, an unknown keyword ignored, one of two conflicting keywords winning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn word(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
 }
 
 impl Problem {
+    /// An error (see [`Severity`]).
     pub fn new(file: &Path, line: usize, msg: impl Into<String>) -> Problem {
         Problem {
             file: file.to_path_buf(),
             line,
             msg: msg.into(),
+            severity: Severity::Error,
+        }
+    }
+
+    /// A warning (see [`Severity`]).
+    pub fn warning(file: &Path, line: usize, msg: impl Into<String>) -> Problem {
+        Problem {
+            severity: Severity::Warning,
+            ..Problem::new(file, line, msg)
         }
     }
 }
@@ -183,7 +213,7 @@ pub(crate) fn ranged(
 ) -> Option<u64> {
     match parse_num(v) {
         Num::Ok(n) if n < lo as i128 => {
-            problems.push(Problem::new(
+            problems.push(Problem::warning(
                 at.0,
                 at.1,
                 format!("{key}:{v} is below {lo}, using {lo}"),
@@ -191,7 +221,7 @@ pub(crate) fn ranged(
             Some(lo)
         }
         Num::Ok(n) if n > hi as i128 => {
-            problems.push(Problem::new(
+            problems.push(Problem::warning(
                 at.0,
                 at.1,
                 format!("{key}:{v} is above {hi}, using {hi}"),
@@ -229,6 +259,10 @@ struct ClientReader<'a> {
 impl ClientReader<'_> {
     fn problem(&mut self, line: usize, msg: String) {
         self.problems.push(Problem::new(self.path, line, msg));
+    }
+
+    fn warn(&mut self, line: usize, msg: String) {
+        self.problems.push(Problem::warning(self.path, line, msg));
     }
 
     /// A number in `lo..=hi` (see [`ranged`]).
@@ -311,7 +345,7 @@ impl ClientReader<'_> {
             k if is_field_code(k) => {
                 self.c.fields.insert(k.to_ascii_uppercase(), v.to_string());
             }
-            k => self.problem(line, format!("unknown keyword {k}:, ignored")),
+            k => self.warn(line, format!("unknown keyword {k}:, ignored")),
         }
     }
 
@@ -325,7 +359,7 @@ impl ClientReader<'_> {
         self.c.tryalt = self.tryalt.unwrap_or(default);
         if self.c.useftp.is_some() && self.c.script.is_some() {
             let line = self.script_line.max(self.ftp_line);
-            self.problem(line, "both useftp: and script: given; useftp: wins".into());
+            self.warn(line, "both useftp: and script: given; useftp: wins".into());
         }
         (self.c, self.problems)
     }

@@ -8,6 +8,11 @@
 //! (`loncReplyTimeout`), the back-off before exit and the TERM grace period. Memory is bounded
 //! the same way: a request by `loncMaxLine` (see `clients`), an answer line by `loncMaxAnswer`.
 //! This process never forks and never blocks outside `poll`.
+//!
+//! No client meets a bare end of file when the link fails: before the listener closes for a
+//! back-off every connected or waiting client gets `con_lost`; out of file descriptors, clients
+//! are told `con_lost` on the reserve fd (see `clients`), one WARNING per episode. `ps` shows
+//! `lonc: <id> <state> <n> clients`, a fixed state word, never a request.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -22,7 +27,7 @@ use nix::unistd::Pid;
 use socket2::Socket;
 
 use super::cipher::{CipherError, LineCipher};
-use super::clients::{Accepted, ClientId, Clients};
+use super::clients::{ClientId, Clients};
 use super::config::LoncConfig;
 use super::delayed::Replay;
 use super::handshake::{self, Action, Event, Phase};
@@ -31,6 +36,7 @@ use super::linebuf::{chomp, LineBuf, OutBuf};
 use super::log::{err_text, shown, Logger};
 use super::netconn;
 use crate::sys::poll as spoll;
+use crate::sys::proctitle;
 use crate::sys::sig::SignalPipe;
 
 /// Grace period for the exchange in flight after TERM (spec §7.7: 5 s). A little under the
@@ -103,6 +109,12 @@ struct Child {
     stopping: Option<Instant>,
     backoff_until: Option<Instant>,
     rng: u64,
+    /// The process title shown now: the link's word and the number of clients.
+    title: Option<(&'static str, usize)>,
+    /// A client came or an answer went out since the status last read `Idle <id>`.
+    idle_due: bool,
+    /// Out of file descriptors: clients refused with `con_lost` in this episode so far.
+    fd_episode: Option<usize>,
 }
 
 /// Run the child for one peer; never returns.
@@ -158,10 +170,14 @@ pub fn run(args: ChildArgs) -> ! {
         stopping: None,
         backoff_until: None,
         rng: seed | 1,
+        title: None,
+        idle_due: false,
+        fd_episode: None,
     };
     // 1.29 removes a stale socket first: until the listener exists, clients get con_lost.
     let _ = std::fs::remove_file(&c.sock_path);
     c.connect();
+    c.show_title();
     c.main_loop()
 }
 
@@ -241,6 +257,7 @@ impl Child {
                 self.stopping,
                 self.backoff_until,
                 self.accept_pause,
+                self.log.perm_retry_at(),
             ]);
             let ready = match spoll::wait(&mut fds, deadline) {
                 Ok(_) => fds
@@ -260,11 +277,14 @@ impl Child {
                 }
             }
             self.on_deadlines(Instant::now());
+            self.log.retry_perm(Instant::now());
             self.serve_released();
             self.pump();
             for msg in self.clients.take_dropped() {
                 self.log.log(&msg);
             }
+            self.show_idle();
+            self.show_title();
             if self.stopping.is_some() && !self.exchange_in_flight() {
                 self.exit_clean(0);
             }
@@ -532,6 +552,7 @@ impl Child {
                 self.link_deadline = None;
                 self.log
                     .status(&format!("Completed {}: {}", self.id, shown(&request)));
+                self.idle_due = true;
                 // Usually the line as it came (newline included) goes to the client as is.
                 self.clients.deliver(cid, plain.as_deref().unwrap_or(line));
             }
@@ -715,7 +736,7 @@ impl Child {
             }
         };
         self.log.log(&msg);
-        self.con_lost_all();
+        self.farewell();
         self.link_gen += 1;
         self.tcp = None;
         self.tcp_in.clear(); // nothing buffered is held through the back-off
@@ -746,17 +767,106 @@ impl Child {
 
     fn on_accept(&mut self) {
         let Some(l) = &self.listener else { return };
-        match self.clients.accept_from(l) {
-            Accepted::Done(0) => {}
-            Accepted::Done(_) => self
-                .log
-                .status(&format!("Accept new connection: {}", self.id)),
-            Accepted::Failed(_, e) => {
-                // Out of fds: stop polling the listener briefly instead of spinning.
-                let msg = format!("WARNING: Cannot accept on {}: {}", self.id, err_text(&e));
-                self.log.log(&msg);
-                self.accept_pause = Some(Instant::now() + ACCEPT_PAUSE);
+        let pass = self.clients.accept_from(l);
+        if pass.accepted > 0 {
+            self.idle_due = true;
+            self.log
+                .status(&format!("Accept new connection: {}", self.id));
+            if pass.refused == 0 {
+                self.end_fd_episode();
             }
+        }
+        if pass.refused > 0 {
+            if self.fd_episode.is_none() {
+                // One WARNING per episode; the count follows when it ends.
+                self.log.log(&format!(
+                    "WARNING: Out of file descriptors on {}: new clients get con_lost",
+                    self.id
+                ));
+            }
+            *self.fd_episode.get_or_insert(0) += pass.refused;
+        }
+        if let Some(e) = pass.error {
+            // Out of fds with no reserve to spend, or another error: pause instead of spinning.
+            let msg = format!("WARNING: Cannot accept on {}: {}", self.id, err_text(&e));
+            self.log.log(&msg);
+            self.accept_pause = Some(Instant::now() + ACCEPT_PAUSE);
+        }
+        self.clients.restore_reserve();
+    }
+
+    /// Descriptors are available again (or the child ends): say how many were refused.
+    fn end_fd_episode(&mut self) {
+        if let Some(n) = self.fd_episode.take() {
+            self.log.log(&format!(
+                "INFO: {} accepts clients again; {n} refused with con_lost while out of file descriptors",
+                self.id
+            ));
+        }
+    }
+
+    /// Close the listener for a back-off so that nobody connected meets a bare end of file:
+    /// the socket is unlinked, clients still in the backlog are accepted, requests already
+    /// sent are read, and every one of them gets `con_lost`, as does each client that is owed
+    /// nothing yet.
+    fn farewell(&mut self) {
+        // Unlink first: from then on a connect finds no socket (lonnet's con_lost), so nobody
+        // slips into the backlog after it was drained and meets a bare end of file when the
+        // listener closes (the network test bed caught clients doing just that).
+        if let Some(l) = self.listener.take() {
+            let _ = std::fs::remove_file(&self.sock_path);
+            loop {
+                let pass = self.clients.accept_from(&l);
+                if pass.refused > 0 {
+                    *self.fd_episode.get_or_insert(0) += pass.refused;
+                }
+                self.clients.restore_reserve();
+                if pass.accepted + pass.refused == 0 || pass.error.is_some() {
+                    break;
+                }
+            }
+        }
+        let ids = self.clients.ids();
+        for cid in ids {
+            self.client_input(cid);
+        }
+        self.con_lost_all();
+        self.clients.con_lost_idle();
+    }
+
+    /// The status reads `Idle <id>` once the last client has left and nothing is in flight
+    /// (1.29 set it when a client closed).
+    fn show_idle(&mut self) {
+        if self.idle_due
+            && self.clients.is_empty()
+            && self.queue.is_empty()
+            && matches!(self.link, Link::Ready)
+        {
+            self.idle_due = false;
+            self.log.status(&format!("Idle {}", self.id));
+        }
+    }
+
+    /// `lonc: <id> <state> <n> clients` in `ps`, rewritten only when it changes. The state is
+    /// a fixed word: no request ever shows there.
+    fn show_title(&mut self) {
+        let word = if self.stopping.is_some() {
+            "stopping"
+        } else if self.backoff_until.is_some() {
+            "backoff"
+        } else {
+            match self.link {
+                Link::Down => "down",
+                Link::Handshake(_) => "connecting",
+                Link::Delayed(_) => "delayed",
+                Link::Ready => "idle",
+                Link::Busy { .. } => "busy",
+            }
+        };
+        let now = (word, self.clients.len());
+        if self.title != Some(now) {
+            self.title = Some(now);
+            proctitle::set(&format!("lonc: {} {word} {} clients", self.id, now.1));
         }
     }
 
@@ -836,6 +946,8 @@ impl Child {
     }
 
     fn exit_clean(&mut self, code: i32) -> ! {
+        self.end_fd_episode();
+        self.log.before_exit();
         self.close_listener();
         self.clients.flush_all();
         std::process::exit(code)

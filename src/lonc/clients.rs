@@ -10,6 +10,10 @@
 //! of answers it has not read, is not read from until that drops (its requests wait in its
 //! socket, and then in the client's own writes). So one client that floods requests and never
 //! reads cannot fill the child's memory or push every other client's request far back.
+//!
+//! Out of file descriptors (EMFILE/ENFILE), the clients waiting in the backlog would wait
+//! forever: one descriptor is kept in reserve and spent to accept each of them, answer
+//! `con_lost` and close (the libuv/nginx trick).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -88,12 +92,28 @@ pub struct Input {
     pub too_long: Option<(usize, bool)>,
 }
 
-/// How an accept pass ended.
-pub enum Accepted {
-    /// Accepted this many; nothing more is waiting.
-    Done(usize),
-    /// `accept` failed (out of fds, typically) after accepting this many.
-    Failed(usize, io::Error),
+/// How an accept pass went.
+#[derive(Debug, Default)]
+pub struct Accepted {
+    /// Clients accepted and kept.
+    pub accepted: usize,
+    /// Clients accepted on the reserve fd only to be told `con_lost` (out of fds).
+    pub refused: usize,
+    /// `accept` failed and the reserve could not help (no reserve, or accept failed anyway):
+    /// the caller should stop polling the listener for a moment.
+    pub error: Option<io::Error>,
+}
+
+/// Out of file descriptors, for this process (EMFILE) or the system (ENFILE).
+fn out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// One descriptor held back for the moment the process runs out (the libuv/nginx EMFILE
+/// trick): closing it lets one waiting client be accepted and told `con_lost` instead of
+/// waiting in the backlog forever.
+fn open_reserve() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
 }
 
 /// Every connected client of one child.
@@ -104,11 +124,16 @@ pub struct Clients {
     /// 1.29's `Dropping data with <error>: <len>, <sent>` lines for clients whose answers
     /// could not be written, for the child to log.
     dropped: Vec<String>,
+    /// The reserve descriptor (see [`open_reserve`]); `None` while spent or not yet opened.
+    reserve: Option<std::fs::File>,
 }
 
 impl Clients {
     pub fn new() -> Clients {
-        Clients::default()
+        Clients {
+            reserve: open_reserve(),
+            ..Clients::default()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -119,9 +144,19 @@ impl Clients {
         self.map.is_empty()
     }
 
-    /// Accept everything waiting on `listener` (at most 64 per call, to stay fair).
+    /// Every client's id.
+    pub fn ids(&self) -> Vec<ClientId> {
+        self.map.keys().copied().collect()
+    }
+
+    /// Accept everything waiting on `listener` (at most 64 per call, to stay fair). Out of
+    /// file descriptors, each waiting client is accepted on the reserve descriptor, told
+    /// `con_lost` and closed; the reserve is then left spent until [`Clients::restore_reserve`].
     pub fn accept_from(&mut self, listener: &UnixListener) -> Accepted {
-        let mut n = 0;
+        let mut pass = Accepted::default();
+        if self.reserve.is_none() {
+            self.reserve = open_reserve();
+        }
         for _ in 0..64 {
             match listener.accept() {
                 Ok((stream, _)) => {
@@ -139,14 +174,43 @@ impl Clients {
                         held: false,
                     };
                     self.map.insert(self.next, client);
-                    n += 1;
+                    pass.accepted += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Accepted::Failed(n, e),
+                Err(e) if out_of_fds(&e) => {
+                    if self.reserve.take().is_none() {
+                        pass.error = Some(e);
+                        break;
+                    }
+                    let turned = listener.accept().map(|(stream, _)| turn_away(stream));
+                    // At once, before the next accept could take the slot for a client.
+                    self.reserve = open_reserve();
+                    if turned.is_ok() {
+                        pass.refused += 1;
+                    } else {
+                        pass.error = Some(e);
+                        break;
+                    }
+                }
+                Err(e) => {
+                    pass.error = Some(e);
+                    break;
+                }
             }
         }
-        Accepted::Done(n)
+        if pass.refused > 0 {
+            // Left free until `restore_reserve`, so the caller can still open its log file.
+            self.reserve = None;
+        }
+        pass
+    }
+
+    /// Take the reserve descriptor again after a pass that spent it (see [`Clients::accept_from`]).
+    pub fn restore_reserve(&mut self) {
+        if self.reserve.is_none() {
+            self.reserve = open_reserve();
+        }
     }
 
     /// The fds to poll and for what; clients with nothing to do are left out (a hung-up
@@ -258,6 +322,20 @@ impl Clients {
         self.close_if_done(id);
     }
 
+    /// Before the listener closes: a client not owed anything and still sending gets
+    /// `con_lost`, so whatever it asks next is answered instead of meeting a bare end of file.
+    pub fn con_lost_idle(&mut self) {
+        let ids: Vec<ClientId> = self.map.keys().copied().collect();
+        for id in ids {
+            if let Some(c) = self.map.get_mut(&id) {
+                if !c.refused && !c.read_closed && c.pending == 0 {
+                    c.out.extend(b"con_lost\n");
+                }
+            }
+            self.flush(id);
+        }
+    }
+
     /// Write as much as the socket takes now; a write error removes the client.
     pub fn flush(&mut self, id: ClientId) {
         let Some(c) = self.map.get_mut(&id) else {
@@ -310,6 +388,15 @@ impl Clients {
     }
 }
 
+/// A client accepted only to be refused: `con_lost`, then closed. What it sent is read first
+/// (one read), so closing does not reset the connection before it reads the answer.
+fn turn_away(mut stream: UnixStream) {
+    let _ = stream.set_nonblocking(true);
+    let mut buf = [0u8; 512];
+    let _ = stream.read(&mut buf);
+    let _ = stream.write(b"con_lost\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,7 +410,7 @@ mod tests {
         let l = UnixListener::bind(&dir).unwrap();
         let peer = UnixStream::connect(&dir).unwrap();
         l.set_nonblocking(true).unwrap();
-        assert!(matches!(clients.accept_from(&l), Accepted::Done(1)));
+        assert_eq!(clients.accept_from(&l).accepted, 1);
         let _ = std::fs::remove_file(&dir);
         (clients.next, peer)
     }

@@ -25,11 +25,24 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// Control characters in `msg` (quoted from the file) are escaped: lonc's log, like
+    /// 1.29's, writes messages as they are, and `-n` prints them to a terminal.
     pub fn warning(file: &Path, line: usize, msg: impl Into<String>) -> Problem {
+        let msg: String = msg.into();
+        let msg = if msg.contains(char::is_control) {
+            msg.chars()
+                .map(|c| match c.is_control() {
+                    true => c.escape_default().to_string(),
+                    false => c.to_string(),
+                })
+                .collect()
+        } else {
+            msg
+        };
         Problem {
             file: file.to_path_buf(),
             line,
-            msg: msg.into(),
+            msg,
             fatal: false,
         }
     }
@@ -395,11 +408,11 @@ impl Lookup<'_> {
                 line,
                 format!(
                     "{key} {v:?} is not an absolute path; using {}",
-                    super::syslog::SYSTEM_SOCKET
+                    crate::sys::syslog::SYSTEM_SOCKET
                 ),
             ));
         }
-        Some(PathBuf::from(super::syslog::SYSTEM_SOCKET))
+        Some(PathBuf::from(crate::sys::syslog::SYSTEM_SOCKET))
     }
 
     /// A timeout of 0 would fail every probe, handshake or request at once.
@@ -564,6 +577,13 @@ impl LoncConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_in_problems_are_escaped() {
+        let p = Problem::warning(Path::new("/c"), 2, "name \u{1b}[2J\r\u{1} é \"q\"");
+        assert_eq!(p.to_string(), "/c:2: name \\u{1b}[2J\\r\\u{1} é \"q\"");
+        assert_eq!(Problem::fatal(Path::new("/c"), 1, "a\tb").msg, "a\\tb");
+    }
 
     const BASE: &str = "\
 # LON-CAPA access.conf excerpt

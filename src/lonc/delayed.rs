@@ -5,8 +5,14 @@
 //! child replays them after every (re)connect in **name order** (the names start with the
 //! epoch, so this is oldest first; 1.29 used raw readdir order). Only the suffix is matched,
 //! literally (1.29 interpolated the id into a regex unescaped). [`Replay`] decides what to send
-//! and what a reply means (delete the file, log, perm-log); the child owns the socket and the
+//! and what a reply means (perm-log, delete the file, log); the child owns the socket and the
 //! deadline.
+//!
+//! Order, so that no delivered message is unrecorded or sent twice: a message is sent only
+//! when its perm-log record can be kept ([`Logger::perm_room`]: written, or queued in memory
+//! within the bound while the perm log cannot be written, a full disk say); on its answer
+//! the record is made first, then the file deleted. While the bound is reached the replay
+//! stops, the rest waits on disk for the next connection, and the log says so.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -116,6 +122,16 @@ impl Replay {
         log: &mut Logger,
         encrypt: &dyn Fn(&[u8]) -> Vec<u8>,
     ) -> Option<Vec<u8>> {
+        if !self.files.is_empty() && !log.perm_room() {
+            log.log(&format!(
+                "WARNING: {} delayed messages for {} held back: {} perm-log records wait in memory for the perm log to take them",
+                self.files.len(),
+                self.id,
+                log.perm_pending()
+            ));
+            self.files.clear();
+            return None;
+        }
         while let Some(path) = self.files.pop_front() {
             let name = path
                 .file_name()
@@ -180,6 +196,13 @@ impl Replay {
             ));
             return;
         }
+        // The record first (kept in memory if the perm log cannot take it now), then the
+        // file: a crash in between sends the message again rather than leave it unrecorded.
+        log.perm(&format!(
+            "S:{}:{}",
+            self.id,
+            String::from_utf8_lossy(&msg.original)
+        ));
         if let Err(e) = fs::remove_file(&msg.path) {
             log.log(&format!(
                 "WARNING: Cannot remove {}: {e}",
@@ -191,11 +214,6 @@ impl Replay {
             shown(&msg.sent),
             self.id,
             shown(answer)
-        ));
-        log.perm(&format!(
-            "S:{}:{}",
-            self.id,
-            String::from_utf8_lossy(&msg.original)
         ));
     }
 }
@@ -309,6 +327,60 @@ mod tests {
             "{perm}"
         );
         assert!(!perm.contains("secret"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unwritable_perm_log_holds_the_replay_back_at_the_queue_bound() {
+        let dir = std::env::temp_dir().join(format!("lonc-replay-full-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("logs")).unwrap();
+        for n in 1..=4 {
+            fs::write(dir.join(format!("{n}.m.h1")), format!("echo:{n}\n")).unwrap();
+        }
+        // The perm log's directory is missing: every write fails, as on a full disk.
+        let perm = dir.join("gone/perm.log");
+        let mut log = Logger::new(dir.join("logs/lonc.log"), perm.clone(), None);
+        log.set_perm_limit(2, 1 << 20);
+        let enc = |c: &[u8]| c.to_vec();
+        let mut r = Replay::new(&dir, "h1", 100);
+        for n in 1..=2 {
+            assert_eq!(
+                r.next(&mut log, &enc).unwrap(),
+                format!("echo:{n}").as_bytes()
+            );
+            r.answer(b"ok", &mut log);
+            assert!(
+                !dir.join(format!("{n}.m.h1")).exists(),
+                "delivered: deleted"
+            );
+        }
+        assert_eq!(log.perm_pending(), 2);
+        assert!(log.status_line().contains("(perm log: 2 records pending)"));
+        assert_eq!(
+            r.next(&mut log, &enc),
+            None,
+            "the bound holds the rest back"
+        );
+        assert!(dir.join("3.m.h1").exists() && dir.join("4.m.h1").exists());
+        let text = fs::read_to_string(dir.join("logs/lonc.log")).unwrap();
+        assert_eq!(text.matches("cannot write").count(), 1, "said once: {text}");
+        assert!(
+            text.contains("2 delayed messages for h1 held back"),
+            "{text}"
+        );
+        // Space returns: the records are written in order, once, and the replay goes on.
+        fs::create_dir_all(dir.join("gone")).unwrap();
+        let mut r = Replay::new(&dir, "h1", 100);
+        assert_eq!(r.next(&mut log, &enc).unwrap(), b"echo:3");
+        assert_eq!(log.perm_pending(), 0);
+        r.answer(b"ok", &mut log);
+        let recs = fs::read_to_string(&perm).unwrap();
+        let order: Vec<_> = recs.lines().map(|l| l.split(':').nth(4).unwrap()).collect();
+        assert_eq!(order, ["1", "2", "3"], "{recs}");
+        assert!(fs::read_to_string(dir.join("logs/lonc.log"))
+            .unwrap()
+            .contains("2 records that waited in memory written"));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

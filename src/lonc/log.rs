@@ -1,39 +1,60 @@
 //! lonc log writer: `lonc.log`, `lonnet.perm.log`, optional syslog, and the two strings the
 //! status page shows (`status`, `lastlog`), kept exactly as 1.29 kept them.
 //!
-//! Each line is written with one `write` on a file opened in append mode, like 1.29's
-//! open-print-close per line, so parent and children can share the file without interleaving
-//! and a rotated log is picked up at once. Formatting comes from `logfmt`; this module only
-//! decides where lines go. It never panics and never returns errors: a log that cannot be
-//! written must not take the daemon down.
+//! Lines go through `sys::logfile` (one `write` per line on an `O_APPEND|O_NOFOLLOW` file that
+//! follows its path through a rotation) and `sys::syslog`; formatting comes from `logfmt`.
+//! This module only decides where lines go. It never panics and never returns errors: a log
+//! that cannot be written must not take the daemon down, and it is said once on stderr and
+//! syslog instead.
+//!
+//! Perm-log records are never dropped in silence: a record that cannot be written (a full
+//! disk) waits, in order, in a bounded queue in memory, is written as soon as the file takes
+//! it again (tried on every log line and every [`PERM_RETRY`]), and is shown in the status
+//! line meanwhile. The replay of delayed messages asks [`Logger::perm_room`] before it sends
+//! one, so no message is delivered whose record could not be kept.
 
-use std::fmt::Write as _;
-use std::fs::OpenOptions;
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use chrono::Local;
 
 use super::logfmt;
-use super::syslog::{self, SyslogSink};
+use crate::sys::logfile::{self, LogFile, Once, LOG_MODE, SECRET_MODE};
+use crate::sys::syslog::Syslog;
 
-/// Longest piece of client or peer text put into one log message (requests can be 16 MiB).
-pub const MAX_LOGGED_TEXT: usize = 400;
+pub use crate::sys::logfile::err_text;
+
+/// Client and peer bytes become log text through `redact::shown` only (secrets redacted).
+pub use super::redact::{shown, MAX_LOGGED_TEXT};
+
+/// Most perm-log records kept in memory while the perm log cannot be written.
+pub const PERM_QUEUE_RECORDS: usize = 1000;
+/// Most bytes of perm-log records kept in memory (a delayed message can be long).
+pub const PERM_QUEUE_BYTES: usize = 8 << 20;
+/// How often records waiting in memory are tried again when nothing else is logged.
+pub const PERM_RETRY: Duration = Duration::from_secs(1);
 
 /// Where log lines go, plus the current status and last log line of this process.
 pub struct Logger {
-    log_file: PathBuf,
-    perm_file: PathBuf,
+    log_file: LogFile,
+    perm_file: LogFile,
     pid: u32,
     status: String,
     lastlog: String,
-    /// `loncSyslog`'s socket, and the connection with the pid that made it (a child must
-    /// not write through its parent's connection).
-    syslog_path: Option<PathBuf>,
-    syslog: Option<(u32, SyslogSink)>,
-    /// The last syslog failure noted in lonc.log (noted again only when it changes).
-    syslog_error: Option<String>,
+    syslog: Syslog,
+    /// The last lonc.log write failure, said once on stderr and syslog.
+    log_error: Once,
     echo_stderr: bool,
+    /// Perm records not yet written (oldest first), the bytes they hold, the bytes of the
+    /// first one already written (a full disk can take part of a line).
+    perm_queue: VecDeque<Vec<u8>>,
+    perm_queue_bytes: usize,
+    perm_partial: usize,
+    perm_error: Once,
+    perm_retry_at: Option<Instant>,
+    perm_limit: (usize, usize),
 }
 
 impl Logger {
@@ -41,15 +62,20 @@ impl Logger {
     /// to the syslog socket `syslog` if given.
     pub fn new(log_file: PathBuf, perm_file: PathBuf, syslog: Option<PathBuf>) -> Logger {
         Logger {
-            log_file,
-            perm_file,
+            log_file: LogFile::new(log_file, LOG_MODE),
+            perm_file: LogFile::new(perm_file, SECRET_MODE),
             pid: std::process::id(),
             status: String::new(),
             lastlog: String::new(),
-            syslog_path: syslog,
-            syslog: None,
-            syslog_error: None,
+            syslog: Syslog::new("lonc", syslog),
+            log_error: Once::default(),
             echo_stderr: false,
+            perm_queue: VecDeque::new(),
+            perm_queue_bytes: 0,
+            perm_partial: 0,
+            perm_error: Once::default(),
+            perm_retry_at: None,
+            perm_limit: (PERM_QUEUE_RECORDS, PERM_QUEUE_BYTES),
         }
     }
 
@@ -59,20 +85,17 @@ impl Logger {
     }
 
     /// Call right after `fork` in the process that goes on (the daemon after daemonizing):
-    /// new pid, no inherited syslog connection, no stderr copy unless asked again.
+    /// new pid, no stderr copy unless asked again (syslog reconnects by itself).
     pub fn after_fork(&mut self) {
         self.pid = std::process::id();
-        self.syslog = None;
         self.echo_stderr = false;
     }
 
     /// Point the logger at new files (after HUP re-read the configuration).
     pub fn retarget(&mut self, log_file: PathBuf, perm_file: PathBuf, syslog: Option<PathBuf>) {
-        self.log_file = log_file;
-        self.perm_file = perm_file;
-        self.syslog_path = syslog;
-        self.syslog = None;
-        self.syslog_error = None;
+        self.log_file.set_path(log_file);
+        self.perm_file.set_path(perm_file);
+        self.syslog.set_path(syslog);
     }
 
     /// 1.29's `status()`: remember what this process is doing, stamped with the time.
@@ -85,9 +108,16 @@ impl Logger {
         &self.lastlog
     }
 
-    /// This process's status-page line: `<pid>\t<status>\t<lastlog>\n`.
+    /// This process's status-page line: `<pid>\t<status>\t<lastlog>\n`; while perm records
+    /// wait in memory the status says so: `... (perm log: N records pending)`.
     pub fn status_line(&self) -> String {
-        format!("{}\t{}\t{}\n", self.pid, self.status, self.lastlog)
+        match self.perm_queue.len() {
+            0 => format!("{}\t{}\t{}\n", self.pid, self.status, self.lastlog),
+            n => format!(
+                "{}\t{} (perm log: {n} records pending)\t{}\n",
+                self.pid, self.status, self.lastlog
+            ),
+        }
     }
 
     /// 1.29's `logthis()`: one line in `lonc.log`, and syslog when configured.
@@ -95,47 +125,148 @@ impl Logger {
         let now = Local::now();
         self.lastlog = format!("{}: {}", logfmt::perl_localtime(&now), msg);
         let line = logfmt::log_line(&now, self.pid, &self.status, msg);
-        append(&self.log_file, line.as_bytes());
-        if self.echo_stderr {
-            let _ = std::io::stderr().write_all(line.as_bytes());
+        self.write_log_line(&line);
+        if let Some(note) = self.syslog.send(&now, msg, msg) {
+            // Said once in lonc.log (not through syslog), until the error changes.
+            let line = logfmt::log_line(&now, self.pid, &self.status, &note);
+            let _ = self.log_file.append(line.as_bytes());
         }
-        if self.syslog_path.is_some() {
-            self.send_syslog(&now, msg);
+        if !self.perm_queue.is_empty() {
+            self.flush_perm();
         }
     }
 
-    /// 1.29's `logperm()`: one record in `lonnet.perm.log`.
-    pub fn perm(&mut self, msg: &str) {
-        let line = logfmt::perm_line(&Local::now(), msg);
-        append(&self.perm_file, line.as_bytes());
-    }
-
-    fn send_syslog(&mut self, now: &chrono::DateTime<Local>, msg: &str) {
-        let pid = self.pid;
-        let Some(path) = &self.syslog_path else {
-            return;
-        };
-        if !matches!(&self.syslog, Some((p, _)) if *p == pid) {
-            self.syslog = Some((pid, SyslogSink::new(path)));
+    /// A line into lonc.log; when that fails, the line and (once) the reason go to stderr,
+    /// and the reason to syslog.
+    fn write_log_line(&mut self, line: &str) {
+        let res = self.log_file.append(line.as_bytes());
+        let mut err = std::io::stderr();
+        if self.echo_stderr || res.is_err() {
+            let _ = err.write_all(line.as_bytes());
         }
-        let Some((_, sink)) = self.syslog.as_mut() else {
-            return;
-        };
-        match sink.send(&syslog::format(now, pid, msg)) {
-            Ok(()) => self.syslog_error = None,
+        match res {
+            Ok(()) => {
+                self.log_error.clear();
+            }
             Err(e) => {
-                // Said once in lonc.log (not through syslog), until the error changes.
                 let note = format!(
-                    "WARNING: cannot send to syslog {}: {e}",
-                    sink.path().display()
+                    "WARNING: cannot write {}: {}",
+                    self.log_file.path().display(),
+                    err_text(&e)
                 );
-                if self.syslog_error.as_deref() != Some(note.as_str()) {
-                    let line = logfmt::log_line(now, pid, &self.status, &note);
-                    append(&self.log_file, line.as_bytes());
-                    self.syslog_error = Some(note);
+                if self.log_error.first(&note) {
+                    let _ = writeln!(err, "lonc: {note}");
+                    let _ = self.syslog.send(&Local::now(), &note, &note);
                 }
             }
         }
+    }
+
+    /// 1.29's `logperm()`: one record in `lonnet.perm.log`; kept in memory (in order) when
+    /// the file cannot take it now. Call only when [`perm_room`](Self::perm_room) said yes.
+    pub fn perm(&mut self, msg: &str) {
+        let line = logfmt::perm_line(&Local::now(), msg).into_bytes();
+        self.perm_queue_bytes += line.len();
+        self.perm_queue.push_back(line);
+        self.flush_perm();
+    }
+
+    /// Whether one more perm record can be kept (written, or queued within the bound);
+    /// tries to write what waits first.
+    pub fn perm_room(&mut self) -> bool {
+        if !self.perm_queue.is_empty() {
+            self.flush_perm();
+        }
+        self.perm_queue.len() < self.perm_limit.0 && self.perm_queue_bytes < self.perm_limit.1
+    }
+
+    /// Perm records waiting in memory.
+    pub fn perm_pending(&self) -> usize {
+        self.perm_queue.len()
+    }
+
+    /// When the records waiting in memory are to be tried again (for the caller's poll).
+    pub fn perm_retry_at(&self) -> Option<Instant> {
+        self.perm_retry_at
+    }
+
+    /// At or after [`perm_retry_at`](Self::perm_retry_at): try again.
+    pub fn retry_perm(&mut self, now: Instant) {
+        if self.perm_retry_at.is_some_and(|t| now >= t) {
+            self.flush_perm();
+        }
+    }
+
+    /// Before the process exits: a last try, and a CRITICAL line for what is lost.
+    pub fn before_exit(&mut self) {
+        if self.perm_queue.is_empty() {
+            return;
+        }
+        self.flush_perm();
+        let n = self.perm_queue.len();
+        if n > 0 {
+            let msg = format!(
+                "CRITICAL: {n} records for {} lost at exit: it cannot be written",
+                self.perm_file.path().display()
+            );
+            self.log(&msg);
+            let _ = writeln!(std::io::stderr(), "lonc: {msg}");
+        }
+    }
+
+    /// Write what waits, oldest first, stopping at the first failure.
+    fn flush_perm(&mut self) {
+        let mut written = 0;
+        while let Some(rec) = self.perm_queue.front() {
+            let (n, res) = self.perm_file.append_counted(&rec[self.perm_partial..]);
+            if let Err(e) = res {
+                self.perm_partial += n;
+                self.perm_retry_at = Some(Instant::now() + PERM_RETRY);
+                let problem = format!(
+                    "cannot write {}: {}",
+                    self.perm_file.path().display(),
+                    err_text(&e)
+                );
+                if self.perm_error.first(&problem) {
+                    let n = self.perm_queue.len();
+                    self.log_unqueued(&format!(
+                        "WARNING: {problem}; {n} records kept in memory until it can be"
+                    ));
+                }
+                return;
+            }
+            self.perm_partial = 0;
+            self.perm_queue_bytes -= rec.len();
+            self.perm_queue.pop_front();
+            written += 1;
+        }
+        self.perm_retry_at = None;
+        if self.perm_error.clear() {
+            let msg = format!(
+                "{} written again: {written} records that waited in memory written",
+                self.perm_file.path().display()
+            );
+            self.log_unqueued(&msg);
+        }
+    }
+
+    /// A line about the perm log itself: everywhere [`log`](Self::log) writes, plus stderr,
+    /// without recursing into the queue.
+    fn log_unqueued(&mut self, msg: &str) {
+        let now = Local::now();
+        self.lastlog = format!("{}: {}", logfmt::perl_localtime(&now), msg);
+        let line = logfmt::log_line(&now, self.pid, &self.status, msg);
+        self.write_log_line(&line);
+        if !self.echo_stderr {
+            let _ = writeln!(std::io::stderr(), "lonc: {msg}");
+        }
+        let _ = self.syslog.send(&now, msg, msg);
+    }
+
+    /// Test hook: a small queue bound.
+    #[cfg(test)]
+    pub fn set_perm_limit(&mut self, records: usize, bytes: usize) {
+        self.perm_limit = (records, bytes);
     }
 }
 
@@ -186,7 +317,7 @@ pub fn install_abnormal_exit_hook(log_file: PathBuf) {
             let pid = std::process::id();
             let msg = abnormal_exit_message(pid, &server, "panic", &format!("{detail}{at}"));
             let line = logfmt::log_line(&Local::now(), pid, "", &msg);
-            append(&path, line.as_bytes());
+            let _ = logfile::append_to(&path, line.as_bytes(), LOG_MODE);
         }
         default(info);
     }));
@@ -199,45 +330,6 @@ pub fn set_abnormal_exit_server(id: &str) {
     }
 }
 
-/// Append `data` with a single write; errors are swallowed (nowhere left to report them).
-pub fn append(path: &std::path::Path, data: &[u8]) {
-    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
-        let _ = f.write_all(data);
-    }
-}
-
-/// An OS error as a person reads it: `Connection refused`, without ` (os error 111)`.
-pub fn err_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
-/// Bytes from a client or a peer as log text: lossy UTF-8, control characters escaped, cut at
-/// [`MAX_LOGGED_TEXT`] so a 16 MiB request does not become a 16 MiB log line.
-pub fn shown(bytes: &[u8]) -> String {
-    let cut = bytes.len() > MAX_LOGGED_TEXT;
-    let part = &bytes[..bytes.len().min(MAX_LOGGED_TEXT)];
-    let mut out = String::with_capacity(part.len() + 8);
-    for ch in String::from_utf8_lossy(part).chars() {
-        match ch {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            // Written in place: no allocation per escaped byte.
-            c if c.is_control() => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    if cut {
-        let _ = write!(out, "...({} bytes)", bytes.len());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,16 +339,6 @@ mod tests {
         let e = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
         assert_eq!(err_text(&e), "Connection refused");
         assert_eq!(err_text(&std::io::Error::other("plain")), "plain");
-    }
-
-    #[test]
-    fn shown_escapes_and_cuts() {
-        assert_eq!(shown(b"ping"), "ping");
-        assert_eq!(shown(b"a\r\n\x01b"), "a\\r\\n\\x01b");
-        let long = vec![b'x'; MAX_LOGGED_TEXT + 5];
-        let s = shown(&long);
-        assert!(s.ends_with(&format!("...({} bytes)", MAX_LOGGED_TEXT + 5)));
-        assert!(s.len() < MAX_LOGGED_TEXT + 30);
     }
 
     #[test]

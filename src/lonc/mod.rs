@@ -3,7 +3,8 @@
 //! Processes: `startup` (command line checks, daemonizing, pid file) hands over to
 //! `supervisor` (the parent: probes, one child per reachable host, restarts, signals), which
 //! forks one `child` per peer (its Unix clients in `clients`, its TCP link via `netconn`).
-//! Logging is `log` (files) with `logfmt` (formats) and `syslog`; `status` is the status page.
+//! Logging is `log` (files, syslog through `sys::syslog`) with `logfmt` (formats); `status` is the
+//! status page.
 //!
 //! Pure pieces (`config`, `hosts`, `cipher`, `logfmt`, `handshake`, `linebuf`, `delayed`,
 //! `status`) carry their own unit tests; the process pieces (`supervisor`, `child`) are
@@ -23,9 +24,10 @@ pub mod log;
 pub mod logfmt;
 pub mod netconn;
 pub mod preflight;
+pub mod redact;
 #[cfg(feature = "testkit")]
 pub mod standin;
 pub mod startup;
 pub mod status;
+pub mod statuscmd;
 pub mod supervisor;
-pub mod syslog;

@@ -198,6 +198,23 @@ mod tests {
     }
 
     #[test]
+    fn root_is_warned_about_unless_loncuser_says_root() {
+        let dir = std::env::temp_dir();
+        let mut cfg = cfg_in(&dir);
+        let root = nix::unistd::geteuid().is_root();
+        cfg.user = "www-data".into();
+        assert_eq!(root_warning(&cfg).is_some(), root);
+        let p = user_problem(&cfg).expect("not www-data");
+        assert!(p.fatal);
+        assert!(p
+            .msg
+            .starts_with("User ID mismatch. lonc must be run as user www-data."));
+        assert_eq!(p.msg.contains("loncUser root"), root, "{}", p.msg);
+        cfg.user = "root".into();
+        assert!(root_warning(&cfg).is_none());
+    }
+
+    #[test]
     fn safe_tree_has_only_the_created_ones_as_warnings() {
         let dir = std::env::temp_dir().join(format!("lonc-preflight-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);

@@ -3,7 +3,8 @@
 //!
 //! Per connection: `init` (non-word characters stripped) gets a challenge (pid followed by epoch
 //! seconds, digits only); the echo (stripped the same way) must match, then `ok`. Anything else,
-//! or `refuse_handshake`, gets `refused` and the connection is closed. After that every line
+//! or `refuse_handshake`, gets `refused` and the connection is closed ([`Standin::fail_handshakes`]
+//! makes handshakes fail slowly at run time). After that every line
 //! gets exactly one answer line (see [`respond`]):
 //!
 //! | request | answer |
@@ -26,7 +27,7 @@
 use super::cipher::{derive_key, LineCipher};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -198,6 +199,8 @@ struct Counters {
 struct Shared {
     opts: StandinOptions,
     stop: AtomicBool,
+    /// [`Standin::fail_handshakes`]: 0 = off, else the delay in ms plus one.
+    fail_handshakes: AtomicU64,
     counters: Mutex<Counters>,
     changed: Condvar,
     /// A clone of every open connection, by accept number, so `stop` can shut them down.
@@ -223,7 +226,8 @@ impl Shared {
 
     fn log(&self, msg: impl FnOnce() -> String) {
         if self.opts.verbose {
-            eprintln!("lond-standin: {}", msg());
+            // Not eprintln!: it panics on a closed stderr (`lond-standin --verbose 2>&1 | head`).
+            crate::sys::stdio::warn(&format!("lond-standin: {}", msg()));
         }
     }
 }
@@ -243,6 +247,7 @@ impl Standin {
         let shared = Arc::new(Shared {
             opts,
             stop: AtomicBool::new(false),
+            fail_handshakes: AtomicU64::new(0),
             counters: Mutex::new(Counters::default()),
             changed: Condvar::new(),
             open: Mutex::new(Vec::new()),
@@ -310,6 +315,14 @@ impl Standin {
                 Err(e) => e.into_inner().0,
             };
         }
+    }
+
+    /// From now on (`Some`), or no longer (`None`): every new handshake waits `delay` after
+    /// `init`, then closes the connection without answering (a peer whose handshakes fail
+    /// slowly, as under heavy packet loss).
+    pub fn fail_handshakes(&self, delay: Option<Duration>) {
+        let v = delay.map_or(0, |d| d.as_millis() as u64 + 1);
+        self.shared.fail_handshakes.store(v, Ordering::SeqCst);
     }
 
     /// Closes every open connection from this side (a lond that went away), keeps listening.
@@ -420,6 +433,15 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     if strip_nonword(&init) != b"init" {
         shared.log(|| format!("{peer}: refused, first line {:?}", lossy(&init)));
         return send_line(&mut writer, b"refused");
+    }
+    let fail_ms = shared.fail_handshakes.load(Ordering::SeqCst);
+    if fail_ms > 0 {
+        if !sleep_unless_stopped(shared, Duration::from_millis(fail_ms - 1)) {
+            return Ok(());
+        }
+        // Closed without a word: lonc learns of it from the end of file alone.
+        shared.log(|| format!("{peer}: handshake failed on purpose"));
+        return writer.shutdown(Shutdown::Both);
     }
     let challenge = challenge();
     send_line(&mut writer, challenge.as_bytes())?;

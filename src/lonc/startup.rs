@@ -14,7 +14,7 @@ use super::config::{lon_tab_dir_of, ConfigError, LoncConfig, Problem};
 use super::hosts::{load_hosts, Host};
 use super::log::Logger;
 use super::{preflight, supervisor};
-use crate::sys::fsutil::{atomic_write, live_pid_in};
+use crate::sys::pidfile::live_pid_in;
 use crate::sys::sig::SignalPipe;
 use crate::sys::stdio::{warn, Out};
 
@@ -162,10 +162,7 @@ pub fn run(opts: &Options) -> i32 {
     };
     let mut log = Logger::new(cfg.log_file(), cfg.perm_log_file(), cfg.syslog.clone());
     super::log::install_abnormal_exit_hook(cfg.log_file());
-    if let Err(e) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(cfg.log_file())
+    if let Err(e) = crate::sys::logfile::open_append(&cfg.log_file(), crate::sys::logfile::LOG_MODE)
     {
         warn(&format!(
             "lonc: cannot write {}: {e}",
@@ -242,7 +239,7 @@ pub fn run(opts: &Options) -> i32 {
 
     log.status("Write PID");
     let pid_file = cfg.pid_file();
-    if let Err(e) = atomic_write(&pid_file, format!("{}\n", std::process::id()).as_bytes()) {
+    if let Err(e) = crate::sys::pidfile::write(&pid_file) {
         warn(&format!("lonc: cannot write {}: {e}", pid_file.display()));
         return EXIT_STARTUP;
     }
@@ -273,7 +270,7 @@ pub fn run(opts: &Options) -> i32 {
 
 /// Create `dir` (and its parents) if missing, the last one mode 0755 whatever the umask, so a
 /// directory lonc makes itself never fails its own StrictModes check.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());

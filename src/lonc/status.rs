@@ -13,9 +13,18 @@ use serde::Serialize;
 
 use crate::sys::fsutil::atomic_write;
 
-/// The header 1.29 wrote: `LONC status <localtime> - parent <pid>` and a blank line.
-pub fn header(localtime: &str, parent_pid: u32) -> String {
-    format!("LONC status {localtime} - parent {parent_pid}\n\n")
+/// The header: 1.29's `LONC status <localtime> - parent <pid>`, then ` (started <localtime>)`
+/// so a page from an earlier run is told from this one's, and a blank line.
+pub fn header(localtime: &str, parent_pid: u32, started: &str) -> String {
+    format!("LONC status {localtime} - parent {parent_pid} (started {started})\n\n")
+}
+
+/// The page a stopped lonc leaves: the header marked `stopped` (written when it stopped) and
+/// the parent's last line; no host lines, as no child runs.
+pub fn stopped_page(localtime: &str, parent_pid: u32, started: &str, parent_line: &str) -> String {
+    format!(
+        "LONC status {localtime} - parent {parent_pid} (started {started}) stopped\n\n{parent_line}"
+    )
 }
 
 /// The line for a host that has no child: `-\t<state>\t<id> (<n> of <max> attempts)`, and
@@ -56,15 +65,27 @@ pub struct HostStatus {
     pub pid: Option<i32>,
     pub attempts: u32,
     pub max_attempts: u32,
+    /// Since when the host is in this state.
+    pub since: String,
+    pub since_epoch: i64,
     pub last_log: Option<String>,
 }
 
-/// The whole JSON document.
+/// The whole JSON document. `state` is `running`, or `stopped` once lonc has ended (then
+/// `written` is when); `usr1_served` counts the USR1 reports completed (children's lines
+/// collected), so a reader that sent USR1 knows when the answer is in.
 #[derive(Debug, Serialize)]
 pub struct StatusDoc<'a> {
+    pub state: &'a str,
     pub parent_pid: u32,
+    /// The parent's 1.29 status and last log line, each `<localtime>: <text>`.
+    pub parent_status: &'a str,
+    pub parent_last_log: &'a str,
+    pub started: &'a str,
+    pub started_epoch: i64,
     pub written: &'a str,
     pub written_epoch: i64,
+    pub usr1_served: u64,
     /// When `loncRecheck` next probes the unreachable and abandoned hosts (none planned: null).
     pub next_recheck: Option<String>,
     pub next_recheck_epoch: Option<i64>,
@@ -89,7 +110,7 @@ pub fn write_page(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Append one line to the text page with a single write (children share the file).
 pub fn append_txt(path: &Path, line: &str) {
-    super::log::append(path, line.as_bytes());
+    let _ = crate::sys::logfile::append_to(path, line.as_bytes(), crate::sys::logfile::PUBLIC_MODE);
 }
 
 #[cfg(test)]
@@ -99,8 +120,12 @@ mod tests {
     #[test]
     fn header_and_childless_lines() {
         assert_eq!(
-            header("Sun Nov 22 11:31:00 2026", 42),
-            "LONC status Sun Nov 22 11:31:00 2026 - parent 42\n\n"
+            header("Sun Nov 22 11:31:00 2026", 42, "Sun Nov 22 11:30:00 2026"),
+            "LONC status Sun Nov 22 11:31:00 2026 - parent 42 (started Sun Nov 22 11:30:00 2026)\n\n"
+        );
+        assert_eq!(
+            stopped_page("T2", 42, "T1", "42\tT2: Sleeping\tT2: CRITICAL: Shutting down\n"),
+            "LONC status T2 - parent 42 (started T1) stopped\n\n42\tT2: Sleeping\tT2: CRITICAL: Shutting down\n"
         );
         assert_eq!(
             childless_line("msul1", "abandoned", 5, 5, None),
@@ -129,10 +154,18 @@ mod tests {
             pid: Some(5),
             attempts: 1,
             max_attempts: 5,
+            since: "then".into(),
+            since_epoch: 0,
             last_log: Some("x".into()),
         }];
         let doc = StatusDoc {
+            state: "running",
             parent_pid: 9,
+            parent_status: "a",
+            parent_last_log: "b",
+            started: "then",
+            started_epoch: 0,
+            usr1_served: 3,
             written: "now",
             written_epoch: 1,
             next_recheck: None,
@@ -141,6 +174,9 @@ mod tests {
         };
         let v: serde_json::Value = serde_json::from_str(&json(&doc)).unwrap();
         assert_eq!(v["parent_pid"], 9);
+        assert_eq!(v["state"], "running");
+        assert_eq!(v["usr1_served"], 3);
+        assert_eq!(v["hosts"][0]["since_epoch"], 0);
         assert_eq!(v["hosts"][0]["state"], "running");
         assert_eq!(v["hosts"][0]["pid"], 5);
         assert_eq!(v["hosts"][0]["last_log"], "x");

@@ -21,7 +21,8 @@ use super::hosts::{load_hosts, Host};
 use super::log::Logger;
 use super::logfmt::perl_localtime;
 use super::netconn::{probe_target, Probe, Reach};
-use super::startup::{close_inherited_fds, EXIT_OK, EXIT_STARTUP};
+use super::preflight;
+use super::startup::{close_inherited_fds, create_private_dir, EXIT_OK, EXIT_STARTUP};
 use super::status::{self, HostStatus, StatusDoc};
 use crate::sys::poll as spoll;
 use crate::sys::reap::{reap_all, ExitKind};
@@ -57,6 +58,22 @@ struct Slot {
     mark: Mark,
     /// TERM went to this slot's child on purpose (TERM/INT or HUP): its end is no death.
     stop_sent: bool,
+    /// The state last shown, and since when (for the status files and `lonc -s`).
+    shown: &'static str,
+    since: DateTime<Local>,
+}
+
+impl Slot {
+    /// The state the status files show.
+    fn state(&self) -> &'static str {
+        match (self.pid, &self.probe, self.mark) {
+            (Some(_), _, _) => "running",
+            (None, Some(_), _) => "starting",
+            (None, None, Mark::Abandoned) => "abandoned",
+            (None, None, Mark::Unreachable) => "unreachable",
+            (None, None, Mark::None) => "stopped",
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -96,6 +113,12 @@ struct Supervisor {
     /// `loncRecheck`: when the unreachable and abandoned hosts are probed again (and that
     /// moment on the wall clock, for the status page).
     next_recheck: Option<(Instant, DateTime<Local>)>,
+    /// When this lonc started (for the status files, to tell a live page from a stale one).
+    started: DateTime<Local>,
+    /// USR1 reports completed (children's lines collected): `lonc -s` waits for it to grow.
+    usr1_served: u64,
+    /// HUP: the new configuration, hosts and warnings, checked before any child was stopped.
+    reloaded: Option<(LoncConfig, Vec<Host>, Vec<Problem>)>,
 }
 
 /// Run the parent's main loop with the start-up results; never returns.
@@ -122,6 +145,9 @@ pub fn start(
         foreground,
         json_error: None,
         next_recheck: None,
+        started: Local::now(),
+        usr1_served: 0,
+        reloaded: None,
     };
     sup.start_all();
     sup.main_loop()
@@ -137,6 +163,8 @@ fn slots_for(hosts: Vec<Host>) -> Vec<Slot> {
             attempts: 0,
             mark: Mark::None,
             stop_sent: false,
+            shown: "stopped",
+            since: Local::now(),
         })
         .collect()
 }
@@ -144,7 +172,15 @@ fn slots_for(hosts: Vec<Host>) -> Vec<Slot> {
 impl Supervisor {
     fn main_loop(&mut self) -> ! {
         loop {
-            self.log.status("Sleeping");
+            // 1.29's `[status]` points: `Sleeping` while waiting for a signal; while probes are
+            // in flight the parent is where 1.29 sat in online() (`Pinging <host>`), and while
+            // stopping or restarting it still reads `Kill PID <pid> for <id>`.
+            let probing = self.slots.iter().any(|s| s.probe.is_some());
+            if matches!(self.phase, Phase::Running | Phase::Starting) && !probing {
+                self.log.status("Sleeping");
+            }
+            let n = self.slots.iter().filter(|s| s.pid.is_some()).count();
+            crate::sys::proctitle::set(&format!("lonc: parent {n} children"));
             let mut idx = Vec::new();
             let mut fds = Vec::new();
             let Some(sig) = &self.sig else {
@@ -189,7 +225,6 @@ impl Supervisor {
                 .map(|(_, &i)| i)
                 .collect();
             drop(fds);
-            self.log.status("Woke up");
             if sig_ready {
                 self.on_signals();
             }
@@ -256,6 +291,9 @@ impl Supervisor {
         }
     }
 
+    /// The signals that arrived. Their log lines carry the status the parent had while it
+    /// waited (`Sleeping`), as 1.29's handlers ran inside its sleep; then `Woke up` and the
+    /// restart pass, unless a stop or restart began.
     fn on_signals(&mut self) {
         let (chld, term, int, hup, usr1, quit) = {
             let Some(sig) = &self.sig else { return };
@@ -274,21 +312,43 @@ impl Supervisor {
             // parent-death signal and clean up their sockets; the pid file goes too.
             let msg = super::log::abnormal_exit_message(std::process::id(), "", "QUIT", "");
             self.log.log(&msg);
+            self.write_stopped();
             let _ = std::fs::remove_file(&self.pid_file);
             std::process::exit(EXIT_STARTUP);
         }
-        if chld {
-            self.reap();
+        if !(chld || term || int || hup || usr1) {
+            return;
         }
+        let died = chld && self.reap();
         if term || int {
             self.begin_stop();
         }
-        self.hup_pending |= hup;
-        self.usr1_pending |= usr1;
+        let running = matches!(self.phase, Phase::Running);
+        let mut usr1_now = false;
+        if running && hup {
+            self.begin_restart();
+        } else {
+            self.hup_pending |= hup;
+        }
+        let running = matches!(self.phase, Phase::Running);
+        if running && usr1 && !self.hup_pending {
+            self.usr1_report();
+            usr1_now = true;
+        } else {
+            self.usr1_pending |= usr1;
+        }
+        if matches!(self.phase, Phase::Running | Phase::Starting) {
+            self.log.status("Woke up");
+        }
+        if usr1_now {
+            self.usr1_retry();
+        } else if died && running {
+            self.wake();
+        }
     }
 
-    /// Reap every dead child; restart what may be restarted.
-    fn reap(&mut self) {
+    /// Reap every dead child; true if one of ours died (its restart is the caller's).
+    fn reap(&mut self) -> bool {
         let mut died = false;
         for (pid, kind) in reap_all() {
             let Some(slot) = self.slots.iter_mut().find(|s| s.pid == Some(pid)) else {
@@ -304,10 +364,8 @@ impl Supervisor {
         }
         if died {
             self.json_dirty = true;
-            if matches!(self.phase, Phase::Running) {
-                self.wake();
-            }
         }
+        died
     }
 
     /// 1.29's main-loop pass: every childless host is probed and restarted if it has attempts
@@ -335,10 +393,7 @@ impl Supervisor {
 
     fn start_probe(&mut self, i: usize, why: Why) {
         let h = &self.slots[i].host;
-        self.log.status(&format!(
-            "Pinging {}",
-            if h.name.is_empty() { &h.ip } else { &h.name }
-        ));
+        self.log.status(&pinging(h));
         let target = probe_target(&h.name, &h.ip, self.cfg.probe_port);
         self.slots[i].probe = Some((Probe::start(target, self.cfg.probe_timeout), why));
     }
@@ -366,6 +421,8 @@ impl Supervisor {
             }
             let max = self.cfg.max_attempts;
             let id = self.slots[i].host.id.clone();
+            // What follows is what 1.29 logged right after online() returned for this host.
+            self.log.status(&pinging(&self.slots[i].host));
             match (reach, why) {
                 (Reach::Reachable, Why::Initial) => self.spawn(i),
                 (Reach::Reachable, Why::Restart) => {
@@ -519,7 +576,15 @@ impl Supervisor {
         }
     }
 
+    /// USR1, all of it (when it was held back during start-up or a restart).
     fn usr1(&mut self) {
+        self.usr1_report();
+        self.usr1_retry();
+    }
+
+    /// USR1's report: the log lines, the status page, USR1 to every child (1.29's
+    /// checkchildren), and the JSON once the children have answered.
+    fn usr1_report(&mut self) {
         self.log.log("USR1: Trying to establish connections again");
         self.write_status_header();
         self.log.log("Going to check on the children");
@@ -530,17 +595,25 @@ impl Supervisor {
                 self.log.log(&format!("CRITICAL: Child {pid} is dead"));
             }
         }
+        let now = Instant::now();
+        self.json_due = Some((now, now + STATUS_COLLECT));
+    }
+
+    /// USR1's retry: every host starts again with no attempts used; the restart pass.
+    fn usr1_retry(&mut self) {
         for s in &mut self.slots {
             s.attempts = 0;
         }
-        let now = Instant::now();
-        self.json_due = Some((now, now + STATUS_COLLECT));
         self.wake();
     }
 
     /// Header, the parent's own line, one line per host without a child (spec §7.9).
     fn write_status_header(&mut self) {
-        let mut text = status::header(&perl_localtime(&Local::now()), std::process::id());
+        let mut text = status::header(
+            &perl_localtime(&Local::now()),
+            std::process::id(),
+            &perl_localtime(&self.started),
+        );
         text.push_str(&self.log.status_line());
         let recheck = self.next_recheck.map(|(_, w)| perl_localtime(&w));
         for s in &self.slots {
@@ -593,48 +666,74 @@ impl Supervisor {
             if all || now >= give_up {
                 self.json_due = None;
                 self.json_dirty = true;
+                self.usr1_served += 1;
             } else {
                 self.json_due = Some((now + STATUS_POLL, give_up));
             }
         }
-        if self.json_dirty {
+        if self.refresh_since() || self.json_dirty {
             self.json_dirty = false;
             self.write_json();
         }
     }
 
+    /// Note when a host's shown state changed (its `since`); true if one did.
+    fn refresh_since(&mut self) -> bool {
+        let mut changed = false;
+        let now = Local::now();
+        for s in &mut self.slots {
+            let st = s.state();
+            if st != s.shown {
+                s.shown = st;
+                s.since = now;
+                changed = true;
+            }
+        }
+        changed
+    }
+
     fn write_json(&mut self) {
+        self.refresh_since();
         let max = self.cfg.max_attempts;
         let hosts: Vec<HostStatus> = self
             .slots
             .iter()
             .map(|s| HostStatus {
                 id: s.host.id.clone(),
-                state: match (s.pid, &s.probe, s.mark) {
-                    (Some(_), _, _) => "running",
-                    (None, Some(_), _) => "starting",
-                    (None, None, Mark::Abandoned) => "abandoned",
-                    (None, None, Mark::Unreachable) => "unreachable",
-                    (None, None, Mark::None) => "stopped",
-                }
-                .into(),
+                state: s.shown.into(),
                 pid: s.pid.map(|p| p.as_raw()),
                 attempts: s.attempts,
                 max_attempts: max,
+                since: perl_localtime(&s.since),
+                since_epoch: s.since.timestamp(),
                 last_log: s
                     .pid
                     .and_then(|p| self.child_last.get(&p.as_raw()).cloned()),
             })
             .collect();
+        self.write_json_doc("running", &hosts);
+    }
+
+    fn write_json_doc(&mut self, state: &str, hosts: &[HostStatus]) {
         let now = Local::now();
         let lt = perl_localtime(&now);
+        let started = perl_localtime(&self.started);
+        let line = self.log.status_line();
+        let mut f = line.trim_end_matches('\n').splitn(3, '\t').skip(1);
+        let (pstatus, plast) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
         let doc = StatusDoc {
+            state,
             parent_pid: std::process::id(),
+            parent_status: pstatus,
+            parent_last_log: plast,
+            started: &started,
+            started_epoch: self.started.timestamp(),
             written: &lt,
             written_epoch: now.timestamp(),
+            usr1_served: self.usr1_served,
             next_recheck: self.next_recheck.map(|(_, w)| perl_localtime(&w)),
             next_recheck_epoch: self.next_recheck.map(|(_, w)| w.timestamp()),
-            hosts: &hosts,
+            hosts,
         };
         match status::write_page(&self.cfg.status_json(), &status::json(&doc)) {
             // Written on every state change: say so once per distinct problem, not each time.
@@ -650,6 +749,35 @@ impl Supervisor {
             }
             Ok(()) => self.json_error = None,
         }
+    }
+
+    /// On the way out: both status files say `stopped`, with the time, so nobody reads the
+    /// last running page (and a dead pid) as live.
+    fn write_stopped(&mut self) {
+        let now = Local::now();
+        let hosts: Vec<HostStatus> = self
+            .slots
+            .iter()
+            .map(|s| HostStatus {
+                id: s.host.id.clone(),
+                state: "stopped".into(),
+                pid: None,
+                attempts: s.attempts,
+                max_attempts: self.cfg.max_attempts,
+                since: perl_localtime(&now),
+                since_epoch: now.timestamp(),
+                last_log: None,
+            })
+            .collect();
+        self.next_recheck = None;
+        self.write_json_doc("stopped", &hosts);
+        let page = status::stopped_page(
+            &perl_localtime(&now),
+            std::process::id(),
+            &perl_localtime(&self.started),
+            &self.log.status_line(),
+        );
+        let _ = status::write_page(&self.cfg.status_txt(), &page);
     }
 
     /// 1.29's hangup(): `Closing <id>` per child, then the signal (TERM here: the child
@@ -673,7 +801,6 @@ impl Supervisor {
         if matches!(self.phase, Phase::Stopping { .. }) {
             return;
         }
-        self.log.status("Shutting down");
         self.term_children();
         self.phase = Phase::Stopping {
             deadline: Instant::now() + CHILD_GRACE,
@@ -689,11 +816,22 @@ impl Supervisor {
         }
         let _ = std::fs::remove_file(&self.pid_file);
         self.log.log("CRITICAL: Shutting down");
+        self.write_stopped();
         std::process::exit(EXIT_OK)
     }
 
+    /// HUP: check the new configuration and hosts.tab first; only if a start would accept
+    /// them do the children stop (else nothing changes and the log says why).
     fn begin_restart(&mut self) {
-        self.log.status("Restarting");
+        match reload(&self.cfg.path) {
+            Ok(new) => self.reloaded = Some(new),
+            Err(msg) => {
+                self.log.log(&format!(
+                    "CRITICAL: Cannot use the new configuration, keeping the old one and the running children: {msg}"
+                ));
+                return;
+            }
+        }
         self.term_children();
         self.phase = Phase::Restarting {
             deadline: Instant::now() + CHILD_GRACE,
@@ -701,8 +839,8 @@ impl Supervisor {
         };
     }
 
-    /// Old children are gone: re-read config and hosts.tab (keep the old ones if broken),
-    /// then start over in the same process (spec §7.6).
+    /// Old children are gone: switch to the configuration checked when HUP came, then start
+    /// over in the same process (spec §7.6).
     fn finish_restart(&mut self) {
         // Children that ignored KILL's deadline are forgotten; their reaping is harmless later.
         for s in &mut self.slots {
@@ -710,7 +848,11 @@ impl Supervisor {
                 let _ = std::fs::remove_file(self.cfg.socket_path(&s.host.id));
             }
         }
-        match reload(&self.cfg.path) {
+        match self
+            .reloaded
+            .take()
+            .ok_or_else(|| "not checked".to_string())
+        {
             Ok((cfg, hosts, problems)) => {
                 for p in &problems {
                     self.log.log(&format!("WARNING: {p}"));
@@ -739,6 +881,18 @@ impl Supervisor {
     }
 }
 
+/// 1.29's status while probing a host: `Pinging <name>` (its ip when it has no name).
+fn pinging(h: &Host) -> String {
+    format!(
+        "Pinging {}",
+        if h.name.trim().is_empty() {
+            &h.ip
+        } else {
+            &h.name
+        }
+    )
+}
+
 /// The parent's line for a reaped child. A child that ends on its own is 1.29's REAPER line;
 /// one we sent TERM (TERM/INT, HUP) just `stopped`, unless it ended badly.
 fn death_message(pid: Pid, id: &str, attempts: u32, stop_sent: bool, kind: ExitKind) -> String {
@@ -749,11 +903,33 @@ fn death_message(pid: Pid, id: &str, attempts: u32, stop_sent: bool, kind: ExitK
     }
 }
 
-/// Re-read config and hosts.tab for HUP; any fatal problem keeps the old ones.
+/// Re-read config and hosts.tab for HUP and check them as a start would (user, directories);
+/// a hosts.tab whose every row is refused counts as broken too (a file caught mid-write).
+/// Any fatal problem keeps the old ones.
 fn reload(path: &Path) -> Result<(LoncConfig, Vec<Host>, Vec<Problem>), String> {
     let (cfg, mut problems) = LoncConfig::load(path).map_err(|e| e.to_string())?;
-    let (hosts, hp) = load_hosts(&cfg.hosts_tab()).map_err(|e| e.to_string())?;
+    let tab = cfg.hosts_tab();
+    let (hosts, hp) = load_hosts(&tab).map_err(|e| e.to_string())?;
+    if hosts.is_empty() && !hp.is_empty() {
+        return Err(format!(
+            "{}: no usable host ({} rows refused)",
+            tab.display(),
+            hp.len()
+        ));
+    }
     problems.extend(hp);
+    create_private_dir(&cfg.lon_sock_dir)
+        .map_err(|e| format!("cannot create {}: {e}", cfg.lon_sock_dir.display()))?;
+    let env = preflight::environment_problems(&cfg);
+    let fatal: Vec<String> = env
+        .iter()
+        .filter(|p| p.fatal)
+        .map(|p| p.to_string())
+        .collect();
+    if !fatal.is_empty() {
+        return Err(fatal.join("; "));
+    }
+    problems.extend(env);
     Ok((cfg, hosts, problems))
 }
 

@@ -1,38 +1,113 @@
-//! File helpers: atomic replace, pid files with a liveness check that is not fooled by
-//! reused pids.
+//! File helpers: atomic replace, and the liveness checks behind pid files and flags (not
+//! fooled by reused pids, and a zombie is not alive).
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Write `data` to `path` atomically: a temporary file in the same directory, fsync-free
-/// (status files are rewritten often and are not precious), then `rename`.
+pub use super::pidfile::live_pid_in;
+
+/// Write `data` to `path` atomically with mode 0644 (see [`atomic_write_mode`]).
 pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
+    atomic_write_mode(path, data, 0o644)
+}
+
+/// Write `data` to `path` atomically: a new temporary file in the same directory, created
+/// `O_EXCL|O_NOFOLLOW` with `mode` (so nothing planted there is written through), then
+/// `rename` over `path` (which replaces a symlink at `path`, never follows it). fsync-free:
+/// status and pid files are rewritten often and are not precious.
+pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(data)?;
+    let mut last = None;
+    // A name taken (a left-over of a crash, or something planted) is passed over, not reused.
+    for _ in 0..8 {
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let tmp: PathBuf = dir.join(format!(".{name}.tmp.{}.{seq}", std::process::id()));
+        let opened = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp);
+        let mut f = match opened {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                last = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let written = f.write_all(data);
+        drop(f);
+        return written
+            .and_then(|()| fs::rename(&tmp, path))
+            .inspect_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            });
     }
-    fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
+    Err(last.unwrap_or_else(|| io::ErrorKind::AlreadyExists.into()))
 }
 
-/// Whether process `pid` exists (signal 0 succeeds or fails with EPERM).
+/// Whether process `pid` exists and is not a zombie: signal 0 succeeds (or fails with
+/// EPERM: it exists, owned by another user), and `/proc/<pid>/stat` does not say `Z` (exited,
+/// not yet reaped: under an init that reaps late, or never, a dead daemon's pid stays).
 pub fn pid_alive(pid: i32) -> bool {
     if pid <= 0 {
         return false;
     }
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+    let exists = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
         Ok(()) => true,
         Err(nix::errno::Errno::EPERM) => true,
         Err(_) => false,
+    };
+    exists && !matches!(process_state(pid), Some('Z') | Some('X'))
+}
+
+/// The state letter of `/proc/<pid>/stat` (`R`, `S`, `Z`...), if readable.
+pub fn process_state(pid: i32) -> Option<char> {
+    let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    proc_stat_field(&stat, 0).and_then(|f| f.chars().next())
+}
+
+/// Field `n` after the `(comm)` of a `/proc/<pid>/stat` line (0 = state, 2 = pgrp). The
+/// command name may hold spaces and parentheses, so fields are counted from the last `)`.
+fn proc_stat_field(stat: &[u8], n: usize) -> Option<String> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = String::from_utf8_lossy(&stat[close + 1..]).into_owned();
+    rest.split_whitespace().nth(n).map(str::to_string)
+}
+
+/// Whether process group `pgid` has a member that is not a zombie. A group whose members
+/// have all exited but are not yet reaped is dead: nothing of it can still act.
+pub fn group_alive(pgid: i32) -> bool {
+    if pgid <= 0 {
+        return false;
     }
+    if nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None).is_err() {
+        return false;
+    }
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return true; // no /proc: signal 0 is all we can tell
+    };
+    let want = pgid.to_string();
+    rd.filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| fs::read(e.path().join("stat")).ok())
+        .any(|st| {
+            proc_stat_field(&st, 2).as_deref() == Some(want.as_str())
+                && proc_stat_field(&st, 0).as_deref() != Some("Z")
+        })
 }
 
 /// The executable base name of a live process (`/proc/<pid>/exe`, else `comm`), if readable.
@@ -49,24 +124,10 @@ pub fn process_name(pid: i32) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// Read a pid file and return the pid if it names a live process called `name`.
-/// A missing, unparsable or stale pid file gives `None`.
-pub fn live_pid_in(pidfile: &Path, name: &str) -> Option<i32> {
-    let text = fs::read_to_string(pidfile).ok()?;
-    let pid: i32 = text.trim().parse().ok()?;
-    if !pid_alive(pid) || pid == std::process::id() as i32 {
-        return None;
-    }
-    match process_name(pid) {
-        Some(n) if n == name || n.starts_with(name) => Some(pid),
-        Some(_) => None,   // the pid was reused by another program
-        None => Some(pid), // cannot tell: err on the side of "running"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
 
     #[test]
     fn atomic_write_replaces() {
@@ -81,14 +142,48 @@ mod tests {
     }
 
     #[test]
-    fn own_pid_is_not_another_instance() {
-        let dir = std::env::temp_dir().join(format!("fsutil-pid-{}", std::process::id()));
+    fn atomic_write_never_writes_through_a_symlink() {
+        let dir = std::env::temp_dir().join(format!("fsutil-link-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("x.pid");
-        fs::write(&p, format!("{}\n", std::process::id())).unwrap();
-        assert_eq!(live_pid_in(&p, "whatever"), None);
-        fs::write(&p, "garbage").unwrap();
-        assert_eq!(live_pid_in(&p, "whatever"), None);
+        let victim = dir.join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let p = dir.join("status");
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        atomic_write_mode(&p, b"new", 0o600).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new");
+        assert!(!fs::symlink_metadata(&p).unwrap().file_type().is_symlink());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive_and_neither_is_its_group() {
+        // A child of our own that exits and is not reaped yet.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "exit 0"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let t = std::time::Instant::now();
+        while process_state(pid) != Some('Z') {
+            assert!(t.elapsed().as_secs() < 10, "child never became a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok(),
+            "signal 0 alone calls a zombie alive"
+        );
+        assert!(!pid_alive(pid));
+        assert!(!group_alive(pid));
+        child.wait().unwrap();
+        assert!(pid_alive(std::process::id() as i32));
+        assert!(group_alive(nix::unistd::getpgrp().as_raw()));
     }
 }

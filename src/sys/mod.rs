@@ -4,9 +4,12 @@
 //! single-threaded, because both daemons fork from their main loop.
 
 pub mod fsutil;
+pub mod logfile;
+pub mod pidfile;
 pub mod poll;
 pub mod proctitle;
 pub mod reap;
 pub mod safedir;
 pub mod sig;
 pub mod stdio;
+pub mod syslog;

@@ -237,6 +237,14 @@ mod tests {
     }
 
     #[test]
+    fn the_fallback_sets_the_15_byte_comm() {
+        // PR_SET_NAME names the calling thread: this test's own, nobody else's.
+        set_comm("lonc: h1 busy 1 clients");
+        let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+        assert_eq!(comm.trim_end(), "lonc: h1 busy 1");
+    }
+
+    #[test]
     fn titles_are_cut_padded_and_rewritten_only_when_changed() {
         let mut block = *b"lonc\0-c\0/etc/access.conf\0";
         let n = write_title(&mut block, b"lonc: parent 2 children", false);

@@ -35,7 +35,9 @@ fn usr1_writes_status_text_and_json() {
     let mut lines = t.lines();
     let head = lines.next().unwrap();
     assert!(
-        head.starts_with("LONC status ") && head.ends_with(&format!(" - parent {}", l.pid)),
+        head.starts_with("LONC status ")
+            && head.contains(&format!(" - parent {} (started ", l.pid))
+            && head.ends_with(')'),
         "{t}"
     );
     assert_eq!(lines.next(), Some(""));
@@ -122,7 +124,9 @@ fn hup_restarts_children_any_number_of_times_in_the_same_process() {
         "{:?}",
         l.children()
     );
-    // A broken config keeps the old one.
+    // A broken config keeps the old one, and the children: nothing was stopped.
+    assert!(s.wait_online("h1"));
+    let kids = l.children();
     std::fs::write(&s.config, "PerlSetVar londPort notaport\n").unwrap();
     l.signal(Signal::SIGHUP);
     assert!(
@@ -130,6 +134,12 @@ fn hup_restarts_children_any_number_of_times_in_the_same_process() {
         "{}",
         s.log()
     );
+    assert_eq!(s.log_count("CRITICAL: Restarting"), 4, "{}", s.log());
+    assert_eq!(l.children(), kids);
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    // Mended, the next HUP restarts.
+    s.write_config();
+    l.signal(Signal::SIGHUP);
     assert!(s.wait_log_n("CRITICAL: Restarting", 5));
     assert!(s.wait_online("h1"));
     assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
@@ -318,11 +328,14 @@ fn status_page_and_json_have_exactly_the_settled_format() {
     let lines: Vec<&str> = t.split('\n').collect();
     assert_eq!(lines.len(), 7, "six lines and a final newline: {t:?}");
     assert_eq!(lines[6], "");
-    let head = lines[0]
+    // 1.29's header, then when this lonc started.
+    let (head, started) = lines[0]
         .strip_prefix("LONC status ")
-        .and_then(|h| h.strip_suffix(&format!(" - parent {}", l.pid)))
+        .and_then(|h| h.strip_suffix(')'))
+        .and_then(|h| h.split_once(&format!(" - parent {} (started ", l.pid)))
         .unwrap_or_else(|| panic!("header: {t}"));
     assert!(is_perl_localtime(head), "{head:?}");
+    assert!(is_perl_localtime(started), "{started:?}");
     assert_eq!(lines[1], "");
     for (line, pid) in [(lines[2], l.pid), (lines[5], kid)] {
         let f: Vec<&str> = line.split('\t').collect();
@@ -352,8 +365,10 @@ fn status_page_and_json_have_exactly_the_settled_format() {
         serde_json::from_str(&std::fs::read_to_string(s.status_json()).unwrap_or_default())
             .unwrap_or_default()
     };
-    assert!(wait_for(WAIT, || json()["hosts"][0]["last_log"].is_string()));
+    // usr1_served counts the reports whose children's lines are all in.
+    assert!(wait_for(WAIT, || json()["usr1_served"] == 1));
     let j = json();
+    assert!(j["hosts"][0]["last_log"].is_string(), "{j}");
     let obj = j.as_object().unwrap();
     let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     keys.sort();
@@ -363,11 +378,23 @@ fn status_page_and_json_have_exactly_the_settled_format() {
             "hosts",
             "next_recheck",
             "next_recheck_epoch",
+            "parent_last_log",
             "parent_pid",
+            "parent_status",
+            "started",
+            "started_epoch",
+            "state",
+            "usr1_served",
             "written",
             "written_epoch"
         ]
     );
+    assert_eq!(j["state"], "running");
+    assert!(is_perl_localtime(j["started"].as_str().unwrap()));
+    assert!(j["started_epoch"].as_i64().unwrap() <= j["written_epoch"].as_i64().unwrap());
+    assert!(is_stamped(j["parent_status"].as_str().unwrap()));
+    assert!(is_stamped(j["parent_last_log"].as_str().unwrap()));
+    assert_eq!(j["usr1_served"], 1);
     // USR1 probes the childless hosts again, so a recheck may or may not be planned now.
     if let Some(t) = j["next_recheck"].as_str() {
         assert!(is_perl_localtime(t), "{t}");
@@ -392,7 +419,16 @@ fn status_page_and_json_have_exactly_the_settled_format() {
         keys.sort();
         assert_eq!(
             keys,
-            ["attempts", "id", "last_log", "max_attempts", "pid", "state"],
+            [
+                "attempts",
+                "id",
+                "last_log",
+                "max_attempts",
+                "pid",
+                "since",
+                "since_epoch",
+                "state"
+            ],
             "{h}"
         );
         assert_eq!(h["max_attempts"], 1);

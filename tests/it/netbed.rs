@@ -789,11 +789,6 @@ fn pump(mut from: TcpStream, mut to: TcpStream, sh: &ProxyShared) {
         while off < n {
             let f = sh.faults.lock().unwrap().clone();
             let len = (1 + next_rand(&sh.seed) as usize % f.max_fragment.max(1)).min(n - off);
-            if f.reset_per_mille > 0 && next_rand(&sh.seed) % 1000 < f.reset_per_mille as u64 {
-                sh.stats.resets.fetch_add(1, Ordering::SeqCst);
-                reset(&from, &to);
-                return;
-            }
             if f.stall_per_mille > 0 && next_rand(&sh.seed) % 1000 < f.stall_per_mille as u64 {
                 sh.stats.stalls.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(in_range(&sh.seed, f.stall_ms)));
@@ -801,6 +796,12 @@ fn pump(mut from: TcpStream, mut to: TcpStream, sh: &ProxyShared) {
             let d = in_range(&sh.seed, f.delay_ms);
             if d > 0 {
                 std::thread::sleep(Duration::from_millis(d));
+            }
+            // After the wait: a path that dies does so while the bytes are on their way.
+            if f.reset_per_mille > 0 && next_rand(&sh.seed) % 1000 < f.reset_per_mille as u64 {
+                sh.stats.resets.fetch_add(1, Ordering::SeqCst);
+                reset(&from, &to);
+                return;
             }
             if let Some(rate) = f.rate {
                 std::thread::sleep(Duration::from_micros(len as u64 * 1_000_000 / rate.max(1)));
@@ -929,4 +930,24 @@ fn netbed_proxy_relays_every_byte_in_order_under_faults_and_resets_on_demand() {
         "{r:?}"
     );
     assert_eq!(proxy.stats().resets.load(Ordering::SeqCst), 1);
+}
+
+/// `pid state wchan` for each pid, for failure messages (a stuck process says where it waits).
+pub fn proc_report(pids: &[i32]) -> String {
+    pids.iter()
+        .map(|p| {
+            let st = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let state = st
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+                .to_string();
+            let wchan = fs::read_to_string(format!("/proc/{p}/wchan")).unwrap_or_default();
+            format!("{p} {state} {wchan}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -160,7 +160,7 @@ fn netbed_kill9_of_ipsynd_mid_transmission_then_restart_sends_everything_once() 
     let files = payload("pop", 6, 64 * 1024);
     b.fip.client("POP", "route:NEWS\ntimeout:1\nretry:5\n");
     b.queue("POP", &files);
-    b.start();
+    let old_pid = b.start();
     let ctrl = b.fip.record("POP");
     // Mid-transmission: some bytes went, most did not.
     assert!(
@@ -169,10 +169,18 @@ fn netbed_kill9_of_ipsynd_mid_transmission_then_restart_sends_everything_once() 
         b.fip.log()
     );
     let tx = flag_pid(&b.fip).expect("a flag with the transmitter's pid");
-    assert_eq!(b.fip.stop_with(libc::SIGKILL), None, "killed, no exit code");
+    b.fip.signal(libc::SIGKILL);
     let t_kill = Instant::now();
+    // Restarted at once: the killed ipsynd is dead but unreaped (a zombie; the test is its
+    // parent and reaps it only at the end).
+    assert!(wait_for(WAIT, || !crate::lonc_common::alive(old_pid)));
     assert!(b.bytes() < 6 * 64 * 1024, "already finished: too fast");
     b.start();
+    assert!(
+        b.fip.wait_log_count("started, version", 2),
+        "the restart was refused\n{}",
+        b.fip.log()
+    );
     // The new ipsynd sees the live transmitter's flag and leaves it alone.
     assert!(
         b.fip.wait_status(|s| s.contains("POP busy-elsewhere")),

@@ -136,13 +136,16 @@ fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() 
     let _l2 = Lond::start(&bed, "h2", LOCAL_ID);
     let _l3 = Lond::start(&bed, "h3", LOCAL_ID);
     let mut s = setup(&bed, "sigstop");
-    s.set("loncReplyTimeout", "1");
-    s.set("loncInitTimeout", "1");
+    // Long enough that a request held up behind the frozen peer would stand out (>= 3 s)
+    // from any delay a loaded machine adds.
+    s.set("loncReplyTimeout", "3");
+    s.set("loncInitTimeout", "3");
     s.set("loncMaxAttempts", "3");
-    let _lonc = start(&bed, &s);
+    let lonc = start(&bed, &s);
     for id in ["h1", "h2", "h3"] {
         assert!(wait_online(&s, id), "{}", s.log());
     }
+    let kids = lonc.children();
     let pings = |n: usize| -> Vec<Duration> {
         let mut v = Vec::new();
         for i in 0..n {
@@ -189,7 +192,9 @@ fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() 
     // Keep asking while the child's reconnects to the frozen peer time out in init.
     assert!(
         wait_for(WAIT, || s.log().contains("Timed out during init: h1")),
-        "{}",
+        "answers {answers:?} after {lost_after:?}; lonc children {}; lond {}\n{}",
+        proc_report(&kids),
+        proc_report(&[l1.pid()]),
         s.log()
     );
     stop.store(true, Ordering::SeqCst);
@@ -206,8 +211,9 @@ fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() 
     for a in &answers {
         assert_eq!(a.as_deref(), Some("con_lost"), "{}", s.log());
     }
-    // Within loncReplyTimeout (1 s) of the request, with slack for a loaded machine.
-    assert!(lost_after < Duration::from_secs(4), "{lost_after:?}");
+    // At loncReplyTimeout (3 s) after the request, with slack for a loaded machine.
+    assert!(lost_after >= Duration::from_millis(2900), "{lost_after:?}");
+    assert!(lost_after < Duration::from_secs(6), "{lost_after:?}");
     assert!(
         s.log().contains("CRITICAL: Timeout h1: echo:frozen "),
         "{}",
@@ -219,7 +225,7 @@ fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() 
         md <= mb * 5 + Duration::from_millis(50),
         "median {md:?} vs {mb:?}"
     );
-    assert!(worst < Duration::from_millis(900), "worst {worst:?}");
+    assert!(worst < Duration::from_millis(2000), "worst {worst:?}");
 }
 
 #[test]
@@ -333,7 +339,7 @@ impl Drop for CrashingLond {
 }
 
 #[test]
-fn netbed_crash_looping_peer_stays_within_max_attempts_and_is_abandoned() {
+fn netbed_crash_looping_peer_stays_within_max_attempts_is_abandoned_and_comes_back_by_recheck() {
     let Some(mut bed) = Bed::new("crashloop") else {
         return;
     };
@@ -384,10 +390,32 @@ fn netbed_crash_looping_peer_stays_within_max_attempts_and_is_abandoned() {
     }
     // The other peer never noticed.
     assert_eq!(ask(&s.sock("h2"), "ping"), "h2");
+    // The peer stops crashing; the recheck (not a USR1) brings it back.
+    drop(crash);
+    let t0 = Instant::now();
+    let l1 = Lond::start(&bed, "h1", LOCAL_ID);
+    assert!(
+        wait_for(WAIT, || request(&s.sock("h1"), b"ping")
+            == Some(b"h1".to_vec())),
+        "{}",
+        s.log()
+    );
+    say(&format!(
+        "netbed crashloop: back {:?} after the peer was healthy",
+        t0.elapsed()
+    ));
+    assert!(l1.connections() >= 1);
+    assert!(!s.log().contains("USR1"), "{}", s.log());
+    assert!(
+        s.log().contains("INFO: Recheck after 4 s: probing h1"),
+        "{}",
+        s.log()
+    );
+    assert!(wait_for(WAIT, || json_state(&s, "h1").as_deref() == Some("running")));
 }
 
 #[test]
-fn netbed_link_down_during_requests_gives_con_lost_and_keeps_delayed_files() {
+fn netbed_link_down_during_requests_con_lost_then_delayed_replayed_by_recheck() {
     let Some(mut bed) = Bed::new("linkdown") else {
         return;
     };
@@ -413,7 +441,8 @@ fn netbed_link_down_during_requests_gives_con_lost_and_keeps_delayed_files() {
     for i in 0..20 {
         let (a, d) = timed_ask(&s.sock("h2"), &format!("echo:h2 {i}"));
         assert_eq!(a, Some(format!("h2 {i}")));
-        assert!(d < Duration::from_millis(900), "{d:?}");
+        // Waiting behind h1 would take its reply timeout (2 s).
+        assert!(d < Duration::from_millis(1500), "{d:?}");
     }
     let mut got = Vec::new();
     for c in waiting.iter_mut() {
@@ -454,4 +483,214 @@ fn netbed_link_down_during_requests_gives_con_lost_and_keeps_delayed_files() {
         assert_eq!(fs::read_to_string(d.join(name)).unwrap(), text, "{name}");
     }
     assert_eq!(ask(&s.sock("h2"), "ping"), "h2");
+    let t_up = Instant::now();
+    bed.link_up("h1");
+    for want in [
+        "Delayed echo:delayed one to h1: >delayed one<",
+        "Delayed echo:delayed three to h1: >delayed three<",
+    ] {
+        assert!(s.wait_log(want), "{}", s.log());
+    }
+    say(&format!(
+        "netbed linkdown: delayed messages replayed {:?} after the link came back",
+        t_up.elapsed()
+    ));
+    for (name, _) in msgs {
+        assert!(!d.join(name).exists(), "{name} not delivered");
+    }
+    for m in [
+        "echo:delayed one",
+        "encecho:delayed two",
+        "echo:delayed three",
+    ] {
+        assert_eq!(l1.got(m), 1, "{m}: {:?}", l1.received());
+    }
+    let perm = fs::read_to_string(s.perm_path()).unwrap();
+    assert!(perm.contains(":S:h1:echo:delayed one:"), "{perm}");
+    assert!(
+        perm.contains(":S:h1:encrypt:encecho:delayed two:"),
+        "{perm}"
+    );
+    assert!(!s.log().contains("USR1"), "no USR1 was needed\n{}", s.log());
+    assert!(
+        s.log().contains("INFO: Recheck after 2 s: probing h1"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+}
+
+/// Send `n` requests per client thread through lonc and check each answer against its own
+/// request. Returns (matched, con_lost, no socket, end of file without a line).
+fn hammer(sock: &Path, threads: usize, n: usize) -> (usize, usize, usize, usize, Vec<String>) {
+    let res = Arc::new(Mutex::new((0, 0, 0, 0, Vec::new())));
+    let mut hs = Vec::new();
+    for t in 0..threads {
+        let (sock, res) = (sock.to_path_buf(), Arc::clone(&res));
+        hs.push(std::thread::spawn(move || {
+            for i in 0..n {
+                let token = format!("t{t}-r{i}-{}", "x".repeat(i % 40));
+                let line = if i % 3 == 0 {
+                    format!("encrypt:encecho:{token}")
+                } else {
+                    format!("echo:{token}")
+                };
+                let Ok(mut c) = UnixStream::connect(&sock) else {
+                    // The child is being restarted: lonnet reads a missing socket as con_lost.
+                    res.lock().unwrap().2 += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                };
+                c.set_read_timeout(Some(WAIT)).unwrap();
+                let _ = c.write_all(format!("{line}\n").as_bytes());
+                let got = read_line(&mut c);
+                let mut r = res.lock().unwrap();
+                match got {
+                    Some(a) if a == token.as_bytes() => r.0 += 1,
+                    Some(a) if a == b"con_lost" => r.1 += 1,
+                    None => r.3 += 1,
+                    Some(a) => {
+                        r.4.push(format!("{line} -> {:?}", String::from_utf8_lossy(&a)))
+                    }
+                }
+            }
+        }));
+    }
+    for h in hs {
+        h.join().unwrap();
+    }
+    let r = res.lock().unwrap();
+    (r.0, r.1, r.2, r.3, r.4.clone())
+}
+
+#[test]
+fn netbed_heavy_delay_and_loss_every_answer_matches_its_request() {
+    let Some(mut bed) = Bed::new("lossy") else {
+        return;
+    };
+    bed.add_host("h1");
+    let l1 = Lond::start(&bed, "h1", LOCAL_ID);
+    let h1 = bed.host("h1");
+    let proxy = Proxy::start(
+        &bed.hub,
+        SocketAddr::new(IpAddr::V4(h1.hub_ip), LOND_PORT),
+        SocketAddr::new(IpAddr::V4(h1.ip), LOND_PORT),
+        Faults::none(),
+    );
+    // lonc talks to the proxy (on the hub's side of h1's link), the proxy to h1.
+    let mut s = setup_at("lossy", &[("h1", h1.hub_ip)]);
+    s.set("loncReplyTimeout", "1");
+    s.set("loncInitTimeout", "2");
+    s.set("loncMaxAttempts", "1000");
+    let _lonc = start(&bed, &s);
+    assert!(wait_online(&s, "h1"), "{}", s.log());
+    assert_eq!(ask(&s.sock("h1"), "ping"), "h1");
+    proxy.set_faults(Faults {
+        delay_ms: (0, 15),
+        max_fragment: 7,
+        stall_per_mille: 10,
+        stall_ms: (200, 1500),
+        reset_per_mille: 3,
+        rate: None,
+    });
+    let t0 = Instant::now();
+    let (ok, lost, nosock, eof, bad) = hammer(&s.sock("h1"), 4, 12);
+    let st = proxy.stats();
+    say(&format!(
+        "netbed lossy: {:?} for 48 requests: {ok} matched, {lost} con_lost, {nosock} no socket, \
+         {eof} bare EOF; proxy {} connections, {} stalls, {} resets; lond got {} requests",
+        t0.elapsed(),
+        st.connections.load(Ordering::SeqCst),
+        st.stalls.load(Ordering::SeqCst),
+        st.resets.load(Ordering::SeqCst),
+        l1.received().len()
+    ));
+    assert!(bad.is_empty(), "answers that do not match: {bad:#?}");
+    // Every request got exactly one outcome, never a bare EOF (a client accepted while a
+    // reconnect handshake fails gets con_lost too).
+    assert_eq!(ok + lost + nosock + eof, 48);
+    assert_eq!(eof, 0, "clients left with a bare EOF\n{}", s.log());
+    // lonc never sends a request twice (a con_lost one is not retried behind the client's back).
+    let mut seen = std::collections::HashSet::new();
+    for r in l1.received() {
+        if r.contains(":t") {
+            assert!(seen.insert(r.clone()), "{r} reached lond twice");
+        }
+    }
+    assert!(seen.len() >= ok);
+    assert!(ok >= 20, "too few answers got through: {ok}");
+    // Back to a clean path: everything answers again.
+    proxy.set_faults(Faults::none());
+    assert!(wait_for(WAIT, || request(&s.sock("h1"), b"echo:clean")
+        == Some(b"clean".to_vec())));
+}
+
+#[test]
+fn netbed_clients_arriving_while_a_reconnect_handshake_fails_get_con_lost_never_eof() {
+    let Some(mut bed) = Bed::new("eof") else {
+        return;
+    };
+    bed.add_host("h1");
+    let _l1 = Lond::start(&bed, "h1", LOCAL_ID);
+    let h1 = bed.host("h1");
+    let proxy = Proxy::start(
+        &bed.hub,
+        SocketAddr::new(IpAddr::V4(h1.hub_ip), LOND_PORT),
+        SocketAddr::new(IpAddr::V4(h1.ip), LOND_PORT),
+        Faults::none(),
+    );
+    let mut s = setup_at("eof", &[("h1", h1.hub_ip)]);
+    s.set("loncBackoffMin", "2");
+    s.set("loncBackoffMax", "2");
+    let _lonc = start(&bed, &s);
+    assert!(wait_online(&s, "h1"), "{}", s.log());
+    // From now on the path holds every fragment 0.8 s, then dies: the request in flight is
+    // lost, and so is the handshake of the immediate reconnect.
+    proxy.set_faults(Faults {
+        stall_per_mille: 1000,
+        stall_ms: (800, 800),
+        reset_per_mille: 1000,
+        ..Faults::none()
+    });
+    let first = send(&s.sock("h1"), "echo:first");
+    // Clients keep arriving until the failing child has closed its socket: some land in the
+    // listener's backlog, or are accepted with their request unread, as the handshake fails.
+    let sock = s.sock("h1");
+    let hs: Vec<_> = (0..4)
+        .map(|t| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                let (mut lost, mut eof, mut other) = (0, 0, Vec::new());
+                let end = Instant::now() + WAIT;
+                while Instant::now() < end {
+                    let Ok(mut c) = UnixStream::connect(&sock) else {
+                        break;
+                    };
+                    c.set_read_timeout(Some(WAIT)).unwrap();
+                    let _ = c.write_all(format!("echo:{t}\n").as_bytes());
+                    match read_line(&mut c) {
+                        Some(x) if x == b"con_lost" => lost += 1,
+                        Some(x) => other.push(String::from_utf8_lossy(&x).into_owned()),
+                        None => eof += 1,
+                    }
+                }
+                (lost, eof, other)
+            })
+        })
+        .collect();
+    let mut first = first;
+    assert_eq!(read_line(&mut first), Some(b"con_lost".to_vec()));
+    let (mut lost, mut eof) = (0, 0);
+    for h in hs {
+        let (l, e, other) = h.join().unwrap();
+        assert!(other.is_empty(), "{other:?}");
+        lost += l;
+        eof += e;
+    }
+    say(&format!(
+        "netbed eof: clients during the failing reconnect: {lost} con_lost, {eof} bare EOF"
+    ));
+    assert!(s.log().contains("WARNING: Init failed h1 ("), "{}", s.log());
+    assert!(lost >= 4, "{lost}");
+    assert_eq!(eof, 0, "clients left with a bare EOF\n{}", s.log());
 }

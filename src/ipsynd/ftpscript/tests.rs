@@ -121,6 +121,19 @@ fn order_of_sections_matches_names_not_positions() {
 }
 
 #[test]
+fn a_name_holding_remote_is_not_taken_for_its_tail() {
+    // `x remote: y` was stored, `y` was refused: `y` must not be credited (and deleted).
+    let f = files(&[("/q/y", "y"), ("/q/x remote: y", "x remote: y")]);
+    let out = "local: /q/x remote: y remote: x remote: y\n150 ok\n226 Transfer complete.\n\
+               local: /q/y remote: y\n150 ok\n550 Denied.\n221 Goodbye.\n";
+    assert_eq!(judge(out, &f), [false, true]);
+    // Without the path (ftp globbed it, say), the longest name that fits wins.
+    let out = "local: /elsewhere/x remote: y remote: x remote: y\n226 Transfer complete.\n\
+               local: /elsewhere/y remote: y\n550 Denied.\n";
+    assert_eq!(judge(out, &f), [false, true]);
+}
+
+#[test]
 fn names_that_could_smuggle_commands_are_left_out() {
     let f = files(&[
         ("/q/evil\n!touch x", "evil\n!touch x"),

@@ -47,9 +47,11 @@ pub fn parse(args: &[String]) -> Result<IpsynArgs, String> {
     let mut timeout_word: Option<String> = None;
     let mut i = 0;
     while i < args.len() {
+        let switch = |w: &str| matches!(w, "-c" | "-q" | "-s" | "-p" | "-l" | "-r" | "-z" | "-t");
         let sw = args[i].as_str();
-        let takes = matches!(sw, "-c" | "-q" | "-s" | "-p" | "-l" | "-r" | "-z" | "-t");
-        if !takes {
+        // A switch followed by another switch is a stray word too (a script: line ending in
+        // `-t` must not take the standard block's `-c` as its value).
+        if !switch(sw) || args.get(i + 1).is_some_and(|v| switch(v)) {
             i += 1; // an extra word from script:, ignored
             continue;
         }
@@ -103,7 +105,8 @@ pub fn parse(args: &[String]) -> Result<IpsynArgs, String> {
     if a.queue.is_empty() {
         a.queue = a.client.to_ascii_lowercase();
     }
-    if a.queue.contains('/') || a.queue.starts_with('.') {
+    // A hidden name is a queue like any other (ipsynd runs a client `.X`); `.` and `..` are not.
+    if a.queue.contains('/') || a.queue == "." || a.queue == ".." {
         return Err(format!("queue {:?} must be a plain name", a.queue));
     }
     if a.queue == "control" {
@@ -215,9 +218,23 @@ mod tests {
         let a = parse(&v(&["-c", "Pop"])).unwrap();
         assert_eq!(a.queue, "pop");
         assert!(parse(&v(&["-c"])).is_err());
+        // A script word that is a switch without its value does not eat the block's `-c`.
+        let a = parse(&v(&["-t", "-c", "POP", "-q", "pop", "-r", "/f"])).unwrap();
+        assert_eq!(
+            (a.client.as_str(), a.io_timeout),
+            ("POP", IO_TIMEOUT_DEFAULT)
+        );
+        let a = parse(&v(&["-c", "OTHER", "-q", "-c", "POP", "-q", "pop"])).unwrap();
+        assert_eq!((a.client.as_str(), a.queue.as_str()), ("POP", "pop"));
         assert!(parse(&v(&["a", "b"])).is_err());
         assert!(parse(&v(&["-c", "X", "-p", "http"])).is_err());
         assert!(parse(&v(&["-c", "X", "-q", "../etc"])).is_err());
+        assert!(parse(&v(&["-c", "X", "-q", ".."])).is_err());
+        // ipsynd runs a client `.X` (queue `.x`): ipsyn must send it.
+        assert_eq!(
+            parse(&v(&["-c", ".X"])).map(|a| a.queue),
+            Ok(".x".to_string())
+        );
         assert!(parse(&v(&["-c", "X", "-q", "control"])).is_err());
         assert!(parse(&v(&["-c", "Control"])).is_err());
         assert!(parse(&v(&["-c", "X", "-q", "controls"])).is_ok());

@@ -18,6 +18,7 @@ use nix::poll::{PollFd, PollFlags};
 use crate::sys::fsutil::atomic_write;
 use crate::sys::poll;
 use crate::sys::sig::SignalPipe;
+use crate::sys::stdio;
 
 use super::wire::{self, Ack, Request, MAX_LINE};
 
@@ -236,10 +237,14 @@ impl Receiver {
                 }
                 return;
             }
-            let Some(pos) = s.inbuf.iter().position(|&b| b == b'\n') else {
-                if s.inbuf.len() > MAX_LINE {
-                    s.fail("ERR - line too long\n");
-                }
+            let pos = s.inbuf.iter().position(|&b| b == b'\n');
+            // Too long whether or not its newline came in the same read, so the verdict
+            // does not depend on how the stream was cut into reads.
+            if pos.unwrap_or(s.inbuf.len()) > MAX_LINE {
+                s.fail("ERR - line too long\n");
+                return;
+            }
+            let Some(pos) = pos else {
                 return;
             };
             let raw: Vec<u8> = s.inbuf.drain(..=pos).collect();
@@ -294,7 +299,7 @@ fn accept_all(
         match listener.accept() {
             Ok((stream, _)) => {
                 if let Err(e) = stream.set_nonblocking(true) {
-                    eprintln!("ipsyn-recv: accept: {e}");
+                    stdio::Out::stderr().text(&format!("ipsyn-recv: accept: {e}\n"));
                     continue;
                 }
                 *next_id += 1;
@@ -311,7 +316,7 @@ fn accept_all(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             // EMFILE and friends: try again on the next wake-up.
             Err(e) => {
-                eprintln!("ipsyn-recv: accept: {e}");
+                stdio::Out::stderr().text(&format!("ipsyn-recv: accept: {e}\n"));
                 return;
             }
         }
@@ -389,6 +394,26 @@ pub fn serve(opts: RecvOptions, sig: &SignalPipe) -> io::Result<()> {
             }
         }
     }
+}
+
+/// The protocol side of one connection without its socket: `reads` as the socket brought
+/// them, files stored under `opts.dir`, as [`serve`] does per read. Returns what was answered
+/// and whether the session ended; a file left unfinished is removed. (The fuzz target of the
+/// framing drives the receiver through this.)
+pub fn answer_session<'a>(
+    opts: RecvOptions,
+    reads: impl IntoIterator<Item = &'a [u8]>,
+) -> (Vec<u8>, bool) {
+    let mut rx = Receiver::new(opts);
+    let mut s = Session::new();
+    for r in reads {
+        if s.closing {
+            break;
+        }
+        s.inbuf.extend_from_slice(r);
+        rx.process(&mut s);
+    }
+    (std::mem::take(&mut s.out), s.closing)
 }
 
 /// Whether `dir` holds any leftover temporary file of a receiver (for tests).

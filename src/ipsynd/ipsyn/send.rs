@@ -1,7 +1,7 @@
 //! ipsyn's transmission: find the receiver, send every queued file, delete each one the
 //! receiver acknowledged, and report what happened in the attempt's log.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +11,7 @@ use chrono::Local;
 use crate::ipsynd::control::{queue_dir, queue_files};
 use crate::ipsynd::tables::parse_client;
 use crate::sys::sig::SignalPipe;
+use crate::sys::stdio;
 
 use super::args::IpsynArgs;
 use super::conn::{stop_signal, Conn, ConnError};
@@ -42,11 +43,11 @@ impl Log {
     /// Open `path` for appending; stderr when it cannot be opened (the reason goes there).
     pub fn open(path: Option<&Path>, client: &str) -> Log {
         let file = path.and_then(|p| {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| eprintln!("ipsyn: cannot open log {}: {e}", p.display()))
+            crate::sys::logfile::open_append(p, crate::sys::logfile::SECRET_MODE)
+                .map_err(|e| {
+                    stdio::Out::stderr()
+                        .text(&format!("ipsyn: cannot open log {}: {e}\n", p.display()))
+                })
                 .ok()
         });
         Log {

@@ -30,6 +30,9 @@ pub struct DaemonParams {
     pub grace: Duration,
     /// Running as root is meant (`root:yes`): no warning at start.
     pub root: bool,
+    /// `syslog:` (the values `loncSyslog` takes): copy every log line to this syslog socket;
+    /// `None` = off (the default).
+    pub syslog: Option<PathBuf>,
 }
 
 impl Default for DaemonParams {
@@ -42,6 +45,38 @@ impl Default for DaemonParams {
             unlockstale: false,
             grace: Duration::from_secs(GRACE_DEFAULT),
             root: false,
+            syslog: None,
+        }
+    }
+}
+
+/// `syslog:` as `loncSyslog`: yes/no, or an absolute path naming the socket (a relative path
+/// is warned about and means the system's socket).
+fn syslog_value(
+    v: &str,
+    path: &Path,
+    lineno: usize,
+    problems: &mut Vec<Problem>,
+) -> Option<PathBuf> {
+    if !v.contains('/') {
+        return match parse_bool(v) {
+            Some(true) => Some(PathBuf::from(crate::sys::syslog::SYSTEM_SOCKET)),
+            Some(false) => None,
+            None => {
+                problems.push(Problem::new(
+                    path,
+                    lineno,
+                    format!("syslog:{v} is neither yes, no nor an absolute path, using no"),
+                ));
+                None
+            }
+        };
+    }
+    match crate::sys::syslog::socket_for(v) {
+        Ok(p) => Some(p),
+        Err(w) => {
+            problems.push(Problem::warning(path, lineno, format!("syslog: {w}")));
+            Some(PathBuf::from(crate::sys::syslog::SYSTEM_SOCKET))
         }
     }
 }
@@ -95,6 +130,7 @@ pub fn parse_ipsynd(text: &str, path: &Path) -> (DaemonParams, Vec<Problem>) {
                     format!("unlockstale:{v} is neither yes nor no, using no"),
                 )),
             },
+            "syslog" => d.syslog = syslog_value(v, path, lineno, &mut problems),
             "root" => match parse_bool(v) {
                 Some(b) => d.root = b,
                 None => problems.push(Problem::new(
@@ -103,7 +139,7 @@ pub fn parse_ipsynd(text: &str, path: &Path) -> (DaemonParams, Vec<Problem>) {
                     format!("root:{v} is neither yes nor no, using no"),
                 )),
             },
-            k => problems.push(Problem::new(
+            k => problems.push(Problem::warning(
                 path,
                 lineno,
                 format!("unknown keyword {k}:, ignored"),

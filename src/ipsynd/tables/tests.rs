@@ -328,6 +328,33 @@ fn ipsynd_bad_values() {
     }
 }
 
+#[test]
+fn ipsynd_syslog_takes_the_values_lonc_syslog_takes() {
+    let path = Path::new("IPSYND");
+    for (v, want) in [
+        ("yes", Some("/dev/log")),
+        ("1", Some("/dev/log")),
+        ("no", None),
+        ("OFF", None),
+        ("/run/test/log.sock", Some("/run/test/log.sock")),
+    ] {
+        let (d, p) = parse_ipsynd(&format!("syslog:{v}\n"), path);
+        assert!(p.is_empty(), "{v}: {:?}", msgs(&p));
+        assert_eq!(d.syslog.as_deref(), want.map(Path::new), "{v}");
+    }
+    let (d, p) = parse_ipsynd("syslog:run/log.sock\n", path);
+    assert_eq!(d.syslog.as_deref(), Some(Path::new("/dev/log")));
+    assert_eq!(msgs(&p).len(), 1);
+    assert!(
+        msgs(&p)[0].starts_with("IPSYND:1: syslog: "),
+        "{:?}",
+        msgs(&p)
+    );
+    let (d, p) = parse_ipsynd("syslog:maybe\n", path);
+    assert_eq!(d.syslog, None);
+    assert!(msgs(&p)[0].contains("neither yes, no nor an absolute path"));
+}
+
 // ---- the example tree in etc/ipsynd parses cleanly ----
 
 #[test]

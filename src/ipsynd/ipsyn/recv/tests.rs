@@ -85,6 +85,15 @@ fn protocol_errors_close() {
     let (out, closing) = feed(&mut rx, &long, 100);
     assert_eq!(out, "ERR - line too long\n");
     assert!(closing);
+    // The same when the long line and its newline arrive in one read.
+    let mut long = b"IPSYN 1 X\nFILE 1 ".to_vec();
+    long.extend(vec![b'n'; MAX_LINE]);
+    long.extend_from_slice(b"\nx");
+    for step in [long.len(), 10] {
+        let (out, closing) = feed(&mut rx, &long, step);
+        assert_eq!(out, "OK IPSYN 1\nERR - line too long\n", "step {step}");
+        assert!(closing);
+    }
     fs::remove_dir_all(&rx.opts.dir).unwrap();
 }
 

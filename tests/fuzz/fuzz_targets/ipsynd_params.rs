@@ -1,0 +1,8 @@
+#![no_main]
+//! libFuzzer harness of `ipsynd_params`; the body is [`targets::ipsynd_params`], shared with the replay test.
+
+#[path = "../targets.rs"]
+#[allow(dead_code)]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::ipsynd_params(data));

@@ -1,0 +1,8 @@
+#![no_main]
+//! libFuzzer harness of `lonc_handshake`; the body is [`targets::lonc_handshake`], shared with the replay test.
+
+#[path = "../targets.rs"]
+#[allow(dead_code)]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::lonc_handshake(data));
