@@ -159,6 +159,11 @@ fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() 
     };
     let mut before = pings(20);
     l1.proc.signal(libc::SIGSTOP);
+    assert!(
+        wait_for(WAIT, || all_threads_stopped(l1.pid())),
+        "lond h1 not stopped: {}",
+        proc_report(&[l1.pid()])
+    );
     // Three clients of the frozen peer: one in flight, two queued behind it.
     let t0 = Instant::now();
     let mut waiting: Vec<UnixStream> = (0..3)
