@@ -39,8 +39,8 @@ fn live_ipsynd(pid: i32) -> bool {
     pid_alive(pid) && process_name(pid).is_some_and(|n| n.starts_with("ipsynd"))
 }
 
-/// Whether some process holds the pid file's lock (the daemon keeps it while it runs;
-/// a dead one, zombie or not, has released it).
+/// Whether some process holds the pid file's lock (the daemon keeps it while it runs; a
+/// dead one, zombie or not, has released it, unless a child it forked has not yet exec'd).
 fn pidfile_locked(path: &Path) -> bool {
     let Ok(f) = fs::OpenOptions::new()
         .read(true)
@@ -73,7 +73,10 @@ pub fn running_pid(paths: &Paths) -> Result<i32, (i32, String)> {
     let Ok(pid) = text.trim().parse::<i32>() else {
         return Err((EXIT_NOT_RUNNING, "ipsynd is not running".into()));
     };
-    if pid > 0 && (pidfile_locked(pidfile) || live_ipsynd(pid)) {
+    // Both: the lock alone could be held for a moment by a child between its fork and its
+    // exec after the daemon died (kill -9), and the pid alone could have been reused by
+    // another ipsynd (on another root).
+    if pid > 0 && live_ipsynd(pid) && pidfile_locked(pidfile) {
         return Ok(pid);
     }
     Err((

@@ -6,6 +6,7 @@
 use std::fs;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use crate::ipsynd_common::*;
 
@@ -62,6 +63,10 @@ fn the_status_files_say_who_wrote_them_and_that_it_stopped() {
         head.contains(" written=") && head.contains(" serial="),
         "{head}"
     );
+    // The two files are renamed in one after the other: the JSON may still be the older one.
+    assert!(wait_for(Duration::from_secs(10), || json(&fip)["records"]
+        [0]["record"]
+        == "WAITER"));
     let j = json(&fip);
     assert_eq!(j["state"], "running");
     assert_eq!(j["pid"], pid);

@@ -932,6 +932,21 @@ fn netbed_proxy_relays_every_byte_in_order_under_faults_and_resets_on_demand() {
     assert_eq!(proxy.stats().resets.load(Ordering::SeqCst), 1);
 }
 
+/// Whether every thread of `pid` has stopped (state `T`). `kill(SIGSTOP)` returns before the
+/// threads of a multi-threaded process are all stopped: one may still answer a request.
+pub fn all_threads_stopped(pid: i32) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(|t| t.ok()).all(|t| {
+        let st = fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        st.rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            == Some("T")
+    })
+}
+
 /// `pid state wchan` for each pid, for failure messages (a stuck process says where it waits).
 pub fn proc_report(pids: &[i32]) -> String {
     pids.iter()

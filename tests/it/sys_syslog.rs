@@ -63,6 +63,18 @@ template(name="t" type="string" string="%syslogfacility-text%|%syslogseverity-te
             wait_for(WAIT, || r.sock.exists()),
             "rsyslogd made no socket"
         );
+        // The socket exists a moment before rsyslogd asks for the senders' credentials: send
+        // probes until one arrives with them.
+        let me = std::process::id().to_string();
+        let probe = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        assert!(
+            wait_for(WAIT, || {
+                let _ = probe.send_to(format!("<30>probe[{me}]: ready").as_bytes(), &r.sock);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                r.lines().iter().any(|l| l[2] == "probe" && l[4] == me)
+            }),
+            "rsyslogd never received a probe with credentials"
+        );
         r
     }
 
