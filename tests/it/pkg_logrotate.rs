@@ -2,7 +2,7 @@
 //! rewritten, nothing else), run with `logrotate -f` and a state file of their own while
 //! lonc and ipsynd write lines: no line is lost or doubled across the rotations (so no
 //! copytruncate, and no signal is needed), the rotated files are where logrotate's settings
-//! say, lonnet.perm.log keeps its mode, and only per-attempt logs older than 30 days go.
+//! say, lonnet.perm.log keeps its mode and is not re-created by logrotate (`nocreate`), and only per-attempt logs older than 30 days go.
 
 use std::collections::HashMap;
 use std::fs;
@@ -275,14 +275,21 @@ fn logrotate_loses_no_line_of_running_daemons() {
     fip.signal(libc::SIGHUP);
     assert!(fip.wait_log(I));
 
-    // The perm log: rotated (forced), its record kept in .1, the new file still 0600.
+    // The perm log: rotated (forced), its record kept in .1, still 0600; no new file made by
+    // logrotate (nocreate: lonc creates the next one 0600 itself with its next record, as
+    // sys_files tests).
     let p = perm.display();
-    assert!(fs::read_to_string(format!("{p}.1"))
+    let rotated = format!("{p}.1");
+    assert!(fs::read_to_string(&rotated)
         .unwrap()
         .contains(":S:alpha:ping:"));
     assert_eq!(
-        fs::metadata(&perm).unwrap().permissions().mode() & 0o777,
+        fs::metadata(&rotated).unwrap().permissions().mode() & 0o777,
         0o600
+    );
+    assert!(
+        !perm.exists(),
+        "logrotate made a new perm log (create instead of nocreate)"
     );
 
     // Attempt logs: the old ones gone, the young ones and the status files kept.
