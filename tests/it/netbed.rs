@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Every namespace this harness makes starts with this, then `<pid>-<counter>`.
 pub const PREFIX: &str = "nbed-";
@@ -414,19 +414,8 @@ impl Drop for Bed {
     }
 }
 
-/// Wait (polling every 10 ms) until `cond` holds or `timeout` passes.
-pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+/// The one bounded wait of the integration tests.
+pub use crate::lonc_common::wait_for;
 
 /// A program running inside a host's namespace (via `ip netns exec`), killed on drop.
 pub struct Proc {

@@ -122,19 +122,8 @@ pub fn script(path: &Path, args: &[&str]) -> (Option<i32>, String) {
     run(Command::new(path).args(args))
 }
 
-/// Poll `cond` every 20 ms until it holds or `timeout` passes.
-pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+/// The one bounded wait of the integration tests.
+pub use crate::lonc_common::wait_for;
 
 /// Every file and directory below `root`, as relative paths, sorted.
 pub fn list_tree(root: &Path) -> Vec<String> {
