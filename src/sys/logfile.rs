@@ -19,7 +19,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Mode for a new log file (at most; the umask may narrow it).
@@ -41,8 +41,17 @@ pub fn open_append(path: &Path, mode: u32) -> io::Result<File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .map_err(explain_loop)?;
-    if !f.metadata()?.is_file() {
+    let md = f.metadata()?;
+    if !md.is_file() {
         return Err(io::Error::other("not a regular file"));
+    }
+    // A file that exists with more permission bits than this daemon would create it with is
+    // narrowed to `mode`: Perl lonc 1.29 left lonnet.perm.log, which holds whole requests,
+    // readable by everybody (0644). Only its owner (or root) can; failing that, the line is
+    // still written, since a lost record is worse.
+    let have = md.permissions().mode() & 0o777;
+    if have & !mode != 0 {
+        let _ = f.set_permissions(std::fs::Permissions::from_mode(have & mode));
     }
     Ok(f)
 }
@@ -155,7 +164,6 @@ impl Once {
 mod tests {
     use super::*;
     use std::fs;
-    use std::os::unix::fs::PermissionsExt;
 
     fn tmpdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("logfile-{tag}-{}", std::process::id()));
@@ -283,5 +291,22 @@ mod tests {
             n * line.len()
         );
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn an_existing_file_readable_by_others_is_narrowed_to_the_mode() {
+        let d = std::env::temp_dir().join(format!("logfile-narrow-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("lonnet.perm.log");
+        std::fs::write(&p, "old record\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        append_to(&p, b"new record\n", SECRET_MODE).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "old record\nnew record\n"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }
