@@ -14,6 +14,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod control;
+pub mod core;
 pub mod ctl;
 pub mod daemon;
 pub mod dispatch;

@@ -97,6 +97,17 @@ impl PortsTable {
         out
     }
 
+    /// The route names (uppercase) in file order, each once.
+    pub fn route_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for l in &self.lines {
+            if !out.contains(&l.route) {
+                out.push(l.route.clone());
+            }
+        }
+        out
+    }
+
     /// Capacity of a physical port: the largest `multi` on any line naming it, default 1.
     pub fn capacity(&self, p: &PhysPort) -> u32 {
         self.lines

@@ -1,0 +1,69 @@
+//! The core's interned names and ordered indexes: clients, routes and physical ports are
+//! small integers (a record holds its client's number, not its name), and a waiting record
+//! is a [`Key`] in the index of what it waits for, ordered for service (spec §6.7: `prior`
+//! ascending, then the record's age, then its name).
+
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use super::super::tables::ClientParams;
+
+/// A client, by number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(pub u32);
+
+/// A route, by number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RouteId(pub u32);
+
+/// A physical port, by number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortId(pub u32);
+
+/// What is known of a client's parameter file.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// Not read since the tables changed: the shell reads it before its records are placed.
+    Unknown,
+    Found(Rc<ClientParams>),
+    /// Missing or unreadable, with the reason for the log.
+    Missing(String),
+}
+
+/// A record in service order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    pub prior: u8,
+    /// The control record's modification time (its age, spec §10.7).
+    pub mtime: SystemTime,
+    pub name: Rc<str>,
+}
+
+/// One client.
+#[derive(Debug)]
+pub struct ClientEntry {
+    pub name: Rc<str>,
+    pub lookup: Lookup,
+    /// Its transmissions now: our running attempts and live flags of others.
+    pub busy: u32,
+    /// Its records waiting because it transmits already.
+    pub wait: BTreeSet<Key>,
+    /// Its records waiting for its file to be read or to appear.
+    pub held: Vec<Rc<str>>,
+    /// How many records name it.
+    pub records: u32,
+}
+
+impl ClientEntry {
+    pub fn new(name: Rc<str>) -> ClientEntry {
+        ClientEntry {
+            name,
+            lookup: Lookup::Unknown,
+            busy: 0,
+            wait: BTreeSet::new(),
+            held: Vec::new(),
+            records: 0,
+        }
+    }
+}
