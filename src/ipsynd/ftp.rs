@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use super::control::{queue_dir, queue_files, queue_name};
-use super::daemon::Daemon;
 use super::fipseq::split_words;
 use super::ftpscript::{command_file, ftp_safe, judge};
+use super::log::Log;
 use super::tables::{ClientParams, PhysPort};
 use crate::sys::reap::ExitKind;
 
@@ -47,20 +47,22 @@ pub fn ftp_argv(ftpcmd: &str, port: Option<&PhysPort>) -> Vec<String> {
 
 /// Snapshot the queue and write the command file. `Ok(None)` when the queue is empty.
 pub fn prepare(
-    d: &mut Daemon,
+    log: &Log,
+    root: &Path,
+    xdir: &Path,
     cp: &ClientParams,
     ftpcmd: &str,
     port: Option<&PhysPort>,
     seq: u32,
 ) -> io::Result<Option<(Vec<String>, FtpJob, Stdio)>> {
-    let qdir = queue_dir(&d.paths.root, &queue_name(&cp.name));
+    let qdir = queue_dir(root, &queue_name(&cp.name));
     let files = queue_files(&qdir)?;
     if files.is_empty() {
         return Ok(None);
     }
     for (path, name) in &files {
         if !ftp_safe(&path.to_string_lossy()) || !ftp_safe(name) {
-            d.log.line(
+            log.line(
                 &cp.name,
                 &format!(
                     "ftp: not sent {name:?}: its name cannot be passed to ftp (control character or double quote); kept"
@@ -68,7 +70,7 @@ pub fn prepare(
             );
         }
     }
-    let cmdfile = d.paths.x.join(format!("{CMD_PREFIX}{seq:03}|{}", cp.name));
+    let cmdfile = xdir.join(format!("{CMD_PREFIX}{seq:03}|{}", cp.name));
     let _ = fs::remove_file(&cmdfile); // a left-over of a crash; we own this name
     let mut f = OpenOptions::new()
         .read(true)
@@ -92,7 +94,15 @@ pub fn prepare(
 
 /// ftp ended: judge, delete what was sent, delete the control record if all was sent,
 /// delete the command file, append the summary line.
-pub fn finish(d: &mut Daemon, client: &str, record: &str, log: &Path, job: &FtpJob, how: ExitKind) {
+pub fn finish(
+    d: &Log,
+    control: &Path,
+    client: &str,
+    record: &str,
+    log: &Path,
+    job: &FtpJob,
+    how: ExitKind,
+) {
     let _ = fs::remove_file(&job.cmdfile);
     let mut output = String::new();
     if let Ok(mut f) = fs::File::open(log) {
@@ -108,7 +118,7 @@ pub fn finish(d: &mut Daemon, client: &str, record: &str, log: &Path, job: &FtpJ
         if *ok {
             sent += 1;
             if let Err(e) = fs::remove_file(path) {
-                d.log.line(
+                d.line(
                     client,
                     &format!("ftp: unable to delete sent {}: {e}", path.display()),
                 );
@@ -117,17 +127,17 @@ pub fn finish(d: &mut Daemon, client: &str, record: &str, log: &Path, job: &FtpJ
     }
     let n = job.files.len();
     if sent == n {
-        let _ = fs::remove_file(d.paths.control.join(record));
+        let _ = fs::remove_file(control.join(record));
     }
     let summary = format!("ftp: {n} files, {sent} sent, {how}");
-    if let Ok(mut f) = super::attempt::open_append(log) {
+    if let Ok(mut f) = crate::sys::logfile::open_append(log, crate::sys::logfile::SECRET_MODE) {
         let _ = writeln!(
             f,
             "{} {client} {summary}",
             chrono::Local::now().format("%d %b %Y %H:%M:%S")
         );
     }
-    d.log.line(client, &summary);
+    d.line(client, &summary);
 }
 
 #[cfg(test)]

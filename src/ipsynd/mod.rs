@@ -9,29 +9,24 @@
 //! default transmitter and its receiver (binaries `ipsyn`, `ipsyn-recv`).
 
 pub mod argv;
-pub mod attempt;
 pub mod check;
 pub mod cli;
-pub mod commands;
 pub mod control;
 pub mod core;
 pub mod ctl;
 pub mod daemon;
-pub mod dispatch;
 pub mod fipseq;
 pub mod flags;
 pub mod ftp;
 pub mod ftpscript;
 pub mod ipsyn;
-pub mod kill;
 pub mod log;
 pub mod queueview;
 pub mod record;
-pub mod report;
 pub mod schedule;
+pub mod shell;
 pub mod spawn;
 pub mod status;
 pub mod strict;
 pub mod tablecache;
 pub mod tables;
-pub mod watch;

@@ -102,6 +102,8 @@ pub enum Event {
     },
     /// A client file was read (or found missing).
     Client { name: String, lookup: Lookup },
+    /// A client file changed on disk: it is read again before its records are placed.
+    ClientChanged { name: String },
     /// An in-use flag appeared, or was read again.
     FlagSeen(FlagSeen),
     /// An in-use flag went away.
@@ -115,6 +117,8 @@ pub enum Event {
         maxkill: Option<Vec<String>>,
         /// The command as the manual displays it.
         display: String,
+        /// The control record at the start.
+        id: RecordId,
     },
     /// The attempt of [`Action::Start`] got no running child.
     StartFailed { record: String, why: StartFailure },
@@ -746,6 +750,7 @@ impl Core {
                 grace,
             } => self.tables(ports, unlockstale, grace, now.mono),
             Event::Client { name, lookup } => self.client_read(&name, lookup, now.mono),
+            Event::ClientChanged { name } => self.client_changed(&name, now.mono),
             Event::FlagSeen(f) => self.flag_seen(f, &mut out),
             Event::FlagGone { name } => self.flag_gone(&name),
             Event::Started {
@@ -754,7 +759,8 @@ impl Core {
                 flag,
                 maxkill,
                 display,
-            } => self.started(&record, pid, flag, maxkill, display, now, &mut out),
+                id,
+            } => self.started(&record, pid, flag, maxkill, (display, id), now, &mut out),
             Event::StartFailed { record, why } => self.start_failed(&record, why, now, &mut out),
             Event::ChildExited {
                 pid,
@@ -976,6 +982,15 @@ impl Core {
         }
     }
 
+    fn client_changed(&mut self, name: &str, now: Instant) {
+        let Some(&c) = self.client_ids.get(name) else {
+            return; // no record ever named it: read when one does
+        };
+        self.client_mut(c).lookup = Lookup::Unknown;
+        self.client_mut(c).held.clear();
+        self.replace_all(Some(c), now);
+    }
+
     fn flag_seen(&mut self, f: FlagSeen, out: &mut Vec<Action>) {
         if self.own_flag(&f.name) {
             return; // ours: counted through its job
@@ -1167,7 +1182,7 @@ impl Core {
         pid: i32,
         flag: String,
         maxkill: Option<Vec<String>>,
-        display: String,
+        (display, id): (String, RecordId),
         now: Now,
         out: &mut Vec<Action>,
     ) {
@@ -1187,6 +1202,7 @@ impl Core {
         r.state = RecordState::Running;
         r.next_at = None;
         r.next_wall = None;
+        r.id = id;
         let attempt = r.attempts;
         let record_id = r.id;
         self.dirty = true;

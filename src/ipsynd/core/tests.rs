@@ -108,12 +108,14 @@ impl Site {
                     self.pid += 1;
                     let flag = format!("SYN|{:03}|{}", self.pid % 1000, p.client.name);
                     out.push((p.record.clone(), self.pid));
+                    let id = self.core.records[p.record.as_str()].id;
                     next.extend(self.feed(Event::Started {
                         record: p.record,
                         pid: self.pid,
                         flag,
                         maxkill: p.client.maxkill.as_ref().map(|m| vec![m.clone()]),
                         display: "cmd".into(),
+                        id,
                     }));
                 }
             }

@@ -1,13 +1,15 @@
-//! What ipsynd watches with inotify, and reading the events: the control queue (a new record
-//! is acted on at once), `x/` (a flag going away frees a port) and the table directories
-//! (a table file complete: closed after writing or renamed into place).
+//! What ipsynd watches with inotify, and turning the events into core events: the control
+//! queue (a new record is acted on at once), `x/` (a flag appearing takes a port, one going
+//! away frees it) and the table directories (a table file complete: closed after writing or
+//! renamed into place, never on a bare modification, so it is never read half-written).
 
 use std::path::Path;
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
-use super::daemon::Daemon;
-use super::log::NO_CLIENT;
+use super::Shell;
+use crate::ipsynd::core::Event;
+use crate::ipsynd::log::NO_CLIENT;
 
 /// Watches and what they mean.
 pub(super) struct Watches {
@@ -18,7 +20,7 @@ pub(super) struct Watches {
     pub clients: Option<WatchDescriptor>,
 }
 
-impl Daemon {
+impl Shell {
     pub(super) fn watch(&mut self) -> Watches {
         let inotify = match Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK) {
             Ok(i) => i,
@@ -55,9 +57,12 @@ impl Daemon {
                 | W::IN_ATTRIB
                 | W::IN_CLOSE_WRITE,
         );
-        self.control_watched = control.is_some();
-        // A flag going away frees a port or a client.
-        let x = add(&self.paths.x, W::IN_DELETE | W::IN_MOVED_FROM);
+        // A flag going away frees a port or a client; one appearing (another transmitter's)
+        // takes them.
+        let x = add(
+            &self.paths.x,
+            W::IN_DELETE | W::IN_MOVED_FROM | W::IN_CREATE | W::IN_MOVED_TO | W::IN_CLOSE_WRITE,
+        );
         // Tables: act when a file is complete (close after write, or renamed into place).
         let tflags = W::IN_CLOSE_WRITE | W::IN_MOVED_TO | W::IN_DELETE | W::IN_MOVED_FROM;
         add(&self.tables.paths.syn.clone(), tflags);
@@ -70,32 +75,44 @@ impl Daemon {
         }
     }
 
-    /// Drain inotify; returns whether all tables must be read again (`PORTS`, `IPSYND`,
-    /// overflow). A client file's event names just that client (`clients_dirty`), a control
-    /// event the entry the next scan must stat; flag events need no bookkeeping (every turn
-    /// reads `x/`).
-    pub(super) fn read_events(&mut self, i: &Inotify, w: &Watches) -> bool {
+    /// Drain inotify. A control event costs a stat of its entry, a flag event a read of its
+    /// flag, a client file event a re-read of that client; `PORTS`, `IPSYND` or an overflow
+    /// re-read every table (once per batch).
+    pub(super) fn read_events(&mut self, w: &Watches) {
+        let Some(i) = &w.inotify else {
+            return;
+        };
         let mut tables = false;
+        let mut overflow = false;
+        let mut clients: Vec<String> = Vec::new();
         while let Ok(events) = i.read_events() {
             if events.is_empty() {
                 break;
             }
             for ev in events {
                 if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
-                    tables = true;
-                    self.control_full = true;
+                    overflow = true;
                     continue;
                 }
                 if Some(ev.wd) == w.control {
                     match ev.name.map(|n| n.into_string()) {
-                        Some(Ok(n)) => {
-                            self.control_changed.insert(n);
-                        }
+                        Some(Ok(n)) => self.control_entry(n),
                         _ => self.control_full = true,
                     }
                     continue;
                 }
                 if Some(ev.wd) == w.x {
+                    let Some(n) = ev.name.map(|n| n.to_string_lossy().into_owned()) else {
+                        continue;
+                    };
+                    if ev
+                        .mask
+                        .intersects(AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM)
+                    {
+                        self.feed(Event::FlagGone { name: n });
+                    } else {
+                        self.flag_entry(&n);
+                    }
                     continue;
                 }
                 let name = ev
@@ -106,12 +123,28 @@ impl Daemon {
                     continue; // an editor's or writer's temporary file
                 }
                 if Some(ev.wd) == w.clients && !name.is_empty() {
-                    self.clients_dirty.insert(name);
+                    if !clients.contains(&name) {
+                        clients.push(name);
+                    }
                 } else {
                     tables = true;
                 }
             }
         }
-        tables
+        if overflow {
+            // Events were lost: everything is looked at again.
+            self.reload_tables();
+            self.scan_flags();
+            self.scan_control(true);
+            return;
+        }
+        if tables {
+            self.reload_tables();
+        } else if !clients.is_empty() {
+            self.clients_changed(&clients);
+        }
+        if std::mem::take(&mut self.control_full) {
+            self.scan_control(true);
+        }
     }
 }
