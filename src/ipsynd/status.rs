@@ -96,32 +96,188 @@ fn word(s: &str) -> String {
     dash(s).replace(|c: char| c.is_whitespace() || c.is_control(), "_")
 }
 
+/// One line of the status, borrowed from the daemon's state: rendering ten thousand of
+/// them allocates nothing per row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowRef<'a> {
+    pub client: &'a str,
+    pub state: &'a str,
+    pub attempt: u32,
+    pub retry: u32,
+    pub port: &'a str,
+    pub pid: i32,
+    pub next: Option<&'a str>,
+    pub record: &'a str,
+    pub reason: Option<&'a str>,
+    pub since: u64,
+}
+
+impl Row {
+    /// The borrowed form.
+    pub fn as_ref(&self) -> RowRef<'_> {
+        RowRef {
+            client: &self.client,
+            state: &self.state,
+            attempt: self.attempt,
+            retry: self.retry,
+            port: &self.port,
+            pid: self.pid,
+            next: self.next.as_deref(),
+            record: &self.record,
+            reason: self.reason.as_deref(),
+            since: self.since,
+        }
+    }
+}
+
+/// `s` as one word: blanks and control characters become `_`, empty is `-`.
+fn push_word(out: &mut String, s: &str) {
+    let s = dash(s);
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        out.push_str(&word(s));
+    } else {
+        out.push_str(s);
+    }
+}
+
+fn push_num(out: &mut String, n: impl std::fmt::Display) {
+    use std::fmt::Write;
+    let _ = write!(out, "{n}");
+}
+
 /// The text form.
 pub fn render_text(rows: &[Row]) -> String {
-    let mut out = String::from("; client state attempt port pid next record [reason]\n");
+    let refs: Vec<RowRef> = rows.iter().map(Row::as_ref).collect();
+    render_text_refs(&refs)
+}
+
+/// The text form, from borrowed rows.
+pub fn render_text_refs(rows: &[RowRef]) -> String {
+    let mut out = String::with_capacity(64 + rows.len() * 64);
+    out.push_str("; client state attempt port pid next record [reason]\n");
     for r in rows {
-        let reason = r
-            .reason
-            .as_deref()
-            .map(|why| format!(" {}", why.replace(char::is_control, "_")))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "{} {} {}/{} {} {} {} {}{reason}\n",
-            word(&r.client),
-            r.state,
-            r.attempt,
-            r.retry,
-            dash(&r.port),
-            if r.pid > 0 {
-                r.pid.to_string()
-            } else {
-                "-".into()
-            },
-            r.next.as_deref().unwrap_or("-"),
-            word(&r.record),
-        ));
+        push_word(&mut out, r.client);
+        out.push(' ');
+        out.push_str(r.state);
+        out.push(' ');
+        push_num(&mut out, r.attempt);
+        out.push('/');
+        push_num(&mut out, r.retry);
+        out.push(' ');
+        out.push_str(dash(r.port));
+        out.push(' ');
+        if r.pid > 0 {
+            push_num(&mut out, r.pid);
+        } else {
+            out.push('-');
+        }
+        out.push(' ');
+        out.push_str(r.next.unwrap_or("-"));
+        out.push(' ');
+        push_word(&mut out, r.record);
+        if let Some(why) = r.reason {
+            out.push(' ');
+            out.push_str(&why.replace(char::is_control, "_"));
+        }
+        out.push('\n');
     }
     out
+}
+
+/// A JSON string as `serde_json` writes it (the same escapes, so the file reads the same
+/// whichever writer made it).
+fn push_json_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                out.push_str("\\u00");
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 0xf) as usize] as char);
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+fn push_json_opt(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => push_json_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+/// The JSON form from borrowed rows, byte for byte what `serde_json::to_string_pretty` of
+/// the [`Doc`] writes (a unit test holds the two together).
+pub fn render_json_refs(hdr: &Header, rows: &[RowRef], written: &str) -> String {
+    let mut o = String::with_capacity(256 + rows.len() * 240);
+    o.push_str("{\n  \"state\": ");
+    push_json_str(&mut o, hdr.state);
+    o.push_str(",\n  \"pid\": ");
+    push_num(&mut o, hdr.pid);
+    o.push_str(",\n  \"ipsynd_pid\": ");
+    push_num(&mut o, hdr.pid);
+    o.push_str(",\n  \"started\": ");
+    push_json_str(&mut o, &hdr.started);
+    o.push_str(",\n  \"written\": ");
+    push_json_str(&mut o, written);
+    o.push_str(",\n  \"updated\": ");
+    push_json_str(&mut o, written);
+    o.push_str(",\n  \"stopped\": ");
+    push_json_opt(&mut o, hdr.stopped.as_deref());
+    o.push_str(",\n  \"serial\": ");
+    push_num(&mut o, hdr.serial);
+    o.push_str(",\n  \"records\": [");
+    for (i, r) in rows.iter().enumerate() {
+        o.push_str(if i == 0 {
+            "\n    {\n      \"client\": "
+        } else {
+            ",\n    {\n      \"client\": "
+        });
+        push_json_str(&mut o, r.client);
+        o.push_str(",\n      \"state\": ");
+        push_json_str(&mut o, r.state);
+        o.push_str(",\n      \"attempt\": ");
+        push_num(&mut o, r.attempt);
+        o.push_str(",\n      \"retry\": ");
+        push_num(&mut o, r.retry);
+        o.push_str(",\n      \"port\": ");
+        push_json_str(&mut o, r.port);
+        o.push_str(",\n      \"pid\": ");
+        push_num(&mut o, r.pid);
+        o.push_str(",\n      \"next\": ");
+        push_json_opt(&mut o, r.next);
+        o.push_str(",\n      \"record\": ");
+        push_json_str(&mut o, r.record);
+        o.push_str(",\n      \"reason\": ");
+        push_json_opt(&mut o, r.reason);
+        o.push_str(",\n      \"since\": ");
+        push_num(&mut o, r.since);
+        o.push_str("\n    }");
+    }
+    o.push_str(if rows.is_empty() {
+        "]\n}\n"
+    } else {
+        "\n  ]\n}\n"
+    });
+    o
 }
 
 /// The JSON form.
@@ -153,15 +309,16 @@ pub fn render_header(hdr: &Header, written: &str) -> String {
     )
 }
 
-/// Write both files atomically; `text` is [`render_text`] of `rows` (the caller already has
-/// it, to tell whether anything changed).
-pub fn write(dir: &Path, hdr: &Header, text: &str, rows: &[Row]) -> io::Result<()> {
+/// Write both files atomically.
+pub fn write(dir: &Path, hdr: &Header, rows: &[RowRef]) -> io::Result<()> {
     let written = local_time(chrono::Local::now());
-    let full = render_header(hdr, &written) + text;
+    let mut full = render_header(hdr, &written);
+    full.push_str(&render_text_refs(rows));
     atomic_write(&dir.join("ipsynd.status"), full.as_bytes())?;
+    drop(full);
     atomic_write(
         &dir.join("ipsynd.status.json"),
-        render_json(hdr, rows, &written).as_bytes(),
+        render_json_refs(hdr, rows, &written).as_bytes(),
     )
 }
 
@@ -275,5 +432,47 @@ mod tests {
         let j: serde_json::Value =
             serde_json::from_str(&render_json(&hdr(), &[row], "now")).unwrap();
         assert_eq!(j["records"][0]["reason"], "the queue is\nthe control queue");
+    }
+
+    #[test]
+    fn the_fast_json_is_what_serde_writes() {
+        let mut h = hdr();
+        let rows = [
+            Row {
+                client: "JUKE\"BOX\\ é\u{1}\u{8}\u{c}\t\r\n\u{1f}\u{7f}".into(),
+                state: "running".into(),
+                attempt: 2,
+                retry: 11,
+                port: "h:1".into(),
+                pid: -3,
+                next: Some("2026-12-01T10:00:00".into()),
+                record: "SYN_X".into(),
+                reason: Some("why \"so\"".into()),
+                since: u64::MAX,
+            },
+            Row {
+                client: String::new(),
+                state: "stale".into(),
+                attempt: 0,
+                retry: 0,
+                port: String::new(),
+                pid: 0,
+                next: None,
+                record: "SYN|001|A".into(),
+                reason: None,
+                since: 0,
+            },
+        ];
+        for stopped in [None, Some("2026-12-01T10:00:01".to_string())] {
+            h.stopped = stopped;
+            for n in 0..=rows.len() {
+                let refs: Vec<RowRef> = rows[..n].iter().map(Row::as_ref).collect();
+                assert_eq!(
+                    render_json_refs(&h, &refs, "w\"1"),
+                    render_json(&h, &rows[..n], "w\"1"),
+                    "{n} rows"
+                );
+            }
+        }
     }
 }

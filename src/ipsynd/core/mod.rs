@@ -408,6 +408,11 @@ impl Core {
         &self.clients[c.0 as usize].name
     }
 
+    /// How many physical ports the core has seen (`PortId`s are `0..port_count`).
+    pub fn port_count(&self) -> usize {
+        self.ports.len()
+    }
+
     /// A port's `host:port`.
     pub fn port(&self, p: PortId) -> &PhysPort {
         &self.ports[p.0 as usize]
@@ -487,7 +492,7 @@ impl Core {
     }
 
     /// The records in name order.
-    pub fn records(&self) -> impl Iterator<Item = (&str, &Rec)> {
+    pub fn records(&self) -> impl ExactSizeIterator<Item = (&str, &Rec)> {
         self.records.iter().map(|(n, r)| (&**n, r))
     }
 

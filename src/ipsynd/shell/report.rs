@@ -6,8 +6,9 @@
 use std::time::{Instant, SystemTime};
 
 use super::Shell;
+use crate::ipsynd::core::PortId;
 use crate::ipsynd::log::NO_CLIENT;
-use crate::ipsynd::status::{self, Header, Row};
+use crate::ipsynd::status::{self, Header, RowRef};
 
 fn epoch(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -15,57 +16,88 @@ fn epoch(t: SystemTime) -> u64 {
 }
 
 impl Shell {
-    /// Rows for the status files: every record, then flags nobody here is running.
-    fn status_rows(&self) -> Vec<Row> {
+    /// Rows for the status files: every record, then flags nobody here is running. The
+    /// rows borrow from the core; only the port and next-attempt texts are made here (a
+    /// port's once per write).
+    fn write_rows(&self, state: &'static str, serial: u64, stopped: Option<String>, all: bool) {
         let core = &self.core;
-        let port_text = |p: Option<crate::ipsynd::core::PortId>| {
-            p.map(|p| {
-                let pp = core.port(p);
-                format!("{}:{}", pp.host, pp.port)
-            })
-            .unwrap_or_default()
-        };
-        let mut rows: Vec<Row> = core
-            .records()
-            .map(|(name, r)| Row {
-                client: core.client_name(r.client).to_string(),
-                state: r.state.word().to_string(),
-                attempt: r.attempts,
-                retry: r.retry,
-                port: port_text(r.port),
-                pid: r.running.unwrap_or(0),
-                next: if r.running.is_none() {
-                    r.next_wall.map(|t| {
-                        chrono::DateTime::<chrono::Local>::from(t)
-                            .format("%Y-%m-%dT%H:%M:%S")
-                            .to_string()
-                    })
-                } else {
-                    None
-                },
-                record: name.to_string(),
-                reason: r.blocked.map(String::from),
-                since: epoch(r.mtime),
+        let ports: Vec<String> = (0..core.port_count())
+            .map(|i| {
+                let p = core.port(PortId(i as u32));
+                format!("{}:{}", p.host, p.port)
             })
             .collect();
-        for (name, f) in core.flags() {
-            if f.own {
-                continue;
+        let port_text = |p: Option<PortId>| p.map_or("", |p| ports[p.0 as usize].as_str());
+        let nexts: Vec<(usize, String)> = if all {
+            core.records()
+                .enumerate()
+                .filter(|(_, (_, r))| r.running.is_none())
+                .filter_map(|(i, (_, r))| {
+                    r.next_wall.map(|t| {
+                        let s = chrono::DateTime::<chrono::Local>::from(t)
+                            .format("%Y-%m-%dT%H:%M:%S")
+                            .to_string();
+                        (i, s)
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut rows: Vec<RowRef> = Vec::new();
+        if all {
+            rows.reserve(core.records().len());
+            let mut next = nexts.iter().peekable();
+            for (i, (name, r)) in core.records().enumerate() {
+                let n = match next.peek() {
+                    Some((k, s)) if *k == i => {
+                        next.next();
+                        Some(s.as_str())
+                    }
+                    _ => None,
+                };
+                rows.push(RowRef {
+                    client: core.client_name(r.client),
+                    state: r.state.word(),
+                    attempt: r.attempts,
+                    retry: r.retry,
+                    port: port_text(r.port),
+                    pid: r.running.unwrap_or(0),
+                    next: n,
+                    record: name,
+                    reason: r.blocked,
+                    since: epoch(r.mtime),
+                });
             }
-            rows.push(Row {
-                client: core.client_name(f.client).to_string(),
-                state: if f.stale { "stale" } else { "foreign" }.into(),
-                attempt: 0,
-                retry: 0,
-                port: port_text(f.port),
-                pid: f.pid,
-                next: None,
-                record: name.to_string(),
-                reason: None,
-                since: f.start,
-            });
+            for (name, f) in core.flags() {
+                if f.own {
+                    continue;
+                }
+                rows.push(RowRef {
+                    client: core.client_name(f.client),
+                    state: if f.stale { "stale" } else { "foreign" },
+                    attempt: 0,
+                    retry: 0,
+                    port: port_text(f.port),
+                    pid: f.pid,
+                    next: None,
+                    record: name,
+                    reason: None,
+                    since: f.start,
+                });
+            }
         }
-        rows
+        let hdr = Header {
+            state,
+            pid: std::process::id(),
+            started: self.started_wall.clone(),
+            serial,
+            stopped,
+        };
+        if let Err(e) = status::write(&self.paths.logsyn, &hdr, &rows) {
+            self.log
+                .line(NO_CLIENT, &format!("unable to write the status: {e}"));
+        }
     }
 
     /// The process title, `ipsynd: <n> running, <m> waiting` (records not running), set
@@ -83,9 +115,8 @@ impl Shell {
 
     /// Write the status now.
     pub(super) fn write_status(&mut self, now: Instant) {
-        let rows = self.status_rows();
-        let text = status::render_text(&rows);
-        self.put_status("running", &text, &rows, None);
+        self.status_serial += 1;
+        self.write_rows("running", self.status_serial, None, true);
         self.core.status_written(now);
     }
 
@@ -93,28 +124,7 @@ impl Shell {
     /// left running are nobody's to report now).
     pub(super) fn write_stopped(&mut self) {
         let when = status::local_time(chrono::Local::now());
-        let text = status::render_text(&[]);
-        self.put_status("stopped", &text, &[], Some(when));
-    }
-
-    fn put_status(
-        &mut self,
-        state: &'static str,
-        text: &str,
-        rows: &[Row],
-        stopped: Option<String>,
-    ) {
         self.status_serial += 1;
-        let hdr = Header {
-            state,
-            pid: std::process::id(),
-            started: self.started_wall.clone(),
-            serial: self.status_serial,
-            stopped,
-        };
-        if let Err(e) = status::write(&self.paths.logsyn, &hdr, text, rows) {
-            self.log
-                .line(NO_CLIENT, &format!("unable to write the status: {e}"));
-        }
+        self.write_rows("stopped", self.status_serial, Some(when), false);
     }
 }
