@@ -1,5 +1,5 @@
 //! ipsynd's paths below the FIP root, its options and exit codes; the daemon itself is
-//! the pure core (`core`) driven by the I/O shell (`shell`).
+//! the pure core (`core`) driven by the I/O shell (`shell::run`).
 
 use std::path::{Path, PathBuf};
 
@@ -44,9 +44,4 @@ pub struct Options {
     pub root: PathBuf,
     /// Echo log lines to stderr.
     pub echo: bool,
-}
-
-/// Run the daemon until TERM/INT; returns the exit code.
-pub fn run(opts: &Options) -> i32 {
-    super::shell::run(opts)
 }

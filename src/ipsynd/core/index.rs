@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::SystemTime;
 
-use super::super::tables::ClientParams;
+use crate::fip::tables::ClientParams;
 
 /// A client, by number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,7 +28,7 @@ pub enum Lookup {
     Unknown,
     Found(Rc<ClientParams>),
     /// Missing or unreadable, with the reason for the log.
-    Missing(String),
+    Missing(Box<str>),
 }
 
 /// A record in service order.
@@ -47,8 +47,10 @@ pub struct ClientEntry {
     pub lookup: Lookup,
     /// Its transmissions now: our running attempts and live flags of others.
     pub busy: u32,
-    /// Its records waiting because it transmits already.
-    pub wait: BTreeSet<Key>,
+    /// Its records waiting because it transmits already (boxed: most clients have none,
+    /// and there may be one client per record).
+    #[allow(clippy::box_collection)]
+    pub wait: Option<Box<BTreeSet<Key>>>,
     /// Its records waiting for its file to be read or to appear.
     pub held: Vec<Rc<str>>,
     /// How many records name it.
@@ -61,7 +63,7 @@ impl ClientEntry {
             name,
             lookup: Lookup::Unknown,
             busy: 0,
-            wait: BTreeSet::new(),
+            wait: None,
             held: Vec::new(),
             records: 0,
         }

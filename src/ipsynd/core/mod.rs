@@ -28,7 +28,7 @@ pub use record::{Place, Rec};
 use super::control::{client_of_record, refusal};
 use super::record::{after_failure, AfterFailure, RecordId, RecordState};
 use super::schedule::use_alt;
-use super::tables::{ClientParams, PhysPort, PortsTable};
+use crate::fip::tables::{ClientParams, PhysPort, PortsTable, TIMEOUT_DEFAULT};
 use crate::sys::reap::ExitKind;
 
 /// The time an event happens at: the monotonic clock for deadlines, the wall clock for what
@@ -583,13 +583,16 @@ impl Core {
             name: name.clone(),
         };
         let client = r.client;
+        let next_at = r.next_at;
         match place {
             Place::None => {}
             Place::Ready => {
                 self.ready.remove(&key);
             }
-            Place::Timer(at) => {
-                self.timers.remove(&(at, name.clone()));
+            Place::Timer => {
+                if let Some(at) = next_at {
+                    self.timers.remove(&(at, name.clone()));
+                }
             }
             Place::Route(rt) => {
                 if let Some(s) = self.route_wait.get_mut(&rt) {
@@ -597,7 +600,13 @@ impl Core {
                 }
             }
             Place::Client => {
-                self.client_mut(client).wait.remove(&key);
+                let e = self.client_mut(client);
+                if let Some(w) = &mut e.wait {
+                    w.remove(&key);
+                    if w.is_empty() {
+                        e.wait = None;
+                    }
+                }
             }
             Place::Held => {
                 // Held lists are swept when taken; a stale entry is skipped there.
@@ -649,7 +658,7 @@ impl Core {
         r.prior = prior;
         match r.next_at.filter(|t| *t > now) {
             Some(at) => {
-                r.place = Place::Timer(at);
+                r.place = Place::Timer;
                 r.state = RecordState::RetryWait;
                 self.timers.insert((at, name.clone()));
             }
@@ -707,7 +716,12 @@ impl Core {
         if self.client(c).busy > 0 {
             return;
         }
-        let waiting = std::mem::take(&mut self.client_mut(c).wait);
+        let waiting = self
+            .client_mut(c)
+            .wait
+            .take()
+            .map(|w| *w)
+            .unwrap_or_default();
         for k in waiting {
             if let Some(r) = self.records.get_mut(&k.name) {
                 r.place = Place::Ready;
@@ -952,7 +966,7 @@ impl Core {
         }
         self.ready.clear();
         for c in self.clients.iter_mut() {
-            c.wait.clear();
+            c.wait = None;
             c.held.clear();
         }
         self.timers.clear();
@@ -1129,7 +1143,10 @@ impl Core {
         if self.clients[c.0 as usize].busy > 0 {
             r.state = RecordState::BusyElsewhere;
             r.place = Place::Client;
-            self.client_mut(c).wait.insert(key);
+            self.client_mut(c)
+                .wait
+                .get_or_insert_with(Default::default)
+                .insert(key);
             self.dirty = true;
             return;
         }
@@ -1206,7 +1223,7 @@ impl Core {
         r.running = Some(pid);
         r.state = RecordState::Running;
         r.next_at = None;
-        r.next_wall = None;
+        r.next_wall = 0;
         r.id = id;
         let attempt = r.attempts;
         let record_id = r.id;
@@ -1294,7 +1311,7 @@ impl Core {
                 killed: false,
                 kill_reason: "",
                 maxkill: None,
-                timeout: super::tables::TIMEOUT_DEFAULT,
+                timeout: TIMEOUT_DEFAULT,
                 kill_what: String::new(),
                 record_id,
                 port,
@@ -1311,9 +1328,7 @@ impl Core {
             Lookup::Found(cp) => Some(cp.clone()),
             _ => None,
         };
-        let timeout = cp
-            .as_ref()
-            .map_or(super::tables::TIMEOUT_DEFAULT, |cp| cp.timeout);
+        let timeout = cp.as_ref().map_or(TIMEOUT_DEFAULT, |cp| cp.timeout);
         // The claim goes (no child holds the flag): first the record's new place, so a
         // freed port or client does not pick it again at once.
         match why {
@@ -1338,10 +1353,11 @@ impl Core {
     }
 
     fn retry_in(&mut self, name: &Rc<str>, now: Now, d: Duration) {
+        self.unplace(name);
         if let Some(r) = self.records.get_mut(name) {
             r.running = None;
             r.next_at = Some(now.mono + d);
-            r.next_wall = Some(now.wall + d);
+            r.next_wall = record::epoch_secs(now.wall + d);
             r.state = RecordState::RetryWait;
             self.place(name, now.mono);
         }
@@ -1692,7 +1708,7 @@ impl Core {
             self.unplace(n);
             let r = self.records.get_mut(n).expect("record");
             r.next_at = None;
-            r.next_wall = None;
+            r.next_wall = 0;
             r.missing_reported = false;
             if r.state == RecordState::RetryWait {
                 r.state = RecordState::Ready;

@@ -7,6 +7,12 @@ use std::time::{Instant, SystemTime};
 use super::super::record::{RecordId, RecordState};
 use super::index::{ClientId, PortId, RouteId};
 
+/// `t` in whole epoch seconds (what the status shows of it).
+pub fn epoch_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Which index holds a record now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
@@ -14,8 +20,8 @@ pub enum Place {
     None,
     /// Due, to be dispatched.
     Ready,
-    /// Waiting for its next attempt's time.
-    Timer(Instant),
+    /// Waiting for its next attempt's time (`Rec::next_at`).
+    Timer,
     /// Waiting for a port of this route.
     Route(RouteId),
     /// Waiting for its client to end a transmission.
@@ -39,7 +45,8 @@ pub struct Rec {
     /// The record file at the start of the running attempt (see `record::RecordId`).
     pub id: RecordId,
     pub next_at: Option<Instant>,
-    pub next_wall: Option<SystemTime>,
+    /// The next attempt's wall-clock time in epoch seconds (0: none), for the status.
+    pub next_wall: u64,
     /// pid of the running attempt.
     pub running: Option<i32>,
     /// The port of the running or last attempt.
@@ -70,7 +77,7 @@ impl Rec {
             mtime,
             id,
             next_at: None,
-            next_wall: None,
+            next_wall: 0,
             running: None,
             port: None,
             blocked,

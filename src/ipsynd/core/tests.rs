@@ -69,7 +69,7 @@ impl Site {
     }
 
     fn client(&mut self, name: &str, text: &str) -> Vec<Action> {
-        let cp = super::super::tables::parse_client(name, text, Path::new(name)).0;
+        let cp = crate::fip::tables::parse_client(name, text, Path::new(name)).0;
         self.feed(Event::Client {
             name: name.into(),
             lookup: Lookup::Found(Rc::new(cp)),

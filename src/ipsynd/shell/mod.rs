@@ -141,6 +141,7 @@ pub fn run(opts: &Options) -> i32 {
             return EXIT_SYSTEM;
         }
     };
+    fixed_mmap_threshold();
     let log = Log::new(&paths.log, opts.echo);
     let (tables, problems) = TableCache::load(&opts.root);
     log.set_syslog(tables.params.syslog.clone());
@@ -184,6 +185,19 @@ pub fn run(opts: &Options) -> i32 {
     let watches = sh.watch();
     sh.feed_tables();
     sh.main_loop(&signals, &watches)
+}
+
+/// Large buffers (a status render of ten thousand records is megabytes) come from mmap and
+/// go back to the system when freed. glibc otherwise raises its mmap threshold to the size
+/// of the largest buffer freed, and the next renders then leave megabytes of free heap in
+/// the daemon's resident size for good.
+fn fixed_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; still single-threaded here.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
+    }
 }
 
 /// Take the pid file (`sys::pidfile::lock`); a live holder means another ipsynd runs here.
@@ -307,7 +321,7 @@ impl Shell {
         }
         let lookup = match lookup {
             ClientLookup::Found(cp) => Lookup::Found(cp),
-            ClientLookup::Missing(why) => Lookup::Missing(why),
+            ClientLookup::Missing(why) => Lookup::Missing(why.into()),
         };
         self.feed(Event::Client {
             name: client.to_string(),

@@ -32,13 +32,13 @@ impl Shell {
             core.records()
                 .enumerate()
                 .filter(|(_, (_, r))| r.running.is_none())
-                .filter_map(|(i, (_, r))| {
-                    r.next_wall.map(|t| {
-                        let s = chrono::DateTime::<chrono::Local>::from(t)
-                            .format("%Y-%m-%dT%H:%M:%S")
-                            .to_string();
-                        (i, s)
-                    })
+                .filter(|(_, (_, r))| r.next_wall > 0)
+                .map(|(i, (_, r))| {
+                    let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(r.next_wall);
+                    let s = chrono::DateTime::<chrono::Local>::from(t)
+                        .format("%Y-%m-%dT%H:%M:%S")
+                        .to_string();
+                    (i, s)
                 })
                 .collect()
         } else {

@@ -132,7 +132,7 @@ impl Shell {
         }
         Some(FlagSeen {
             name: name.to_string(),
-            port: info.has_port().then(|| crate::ipsynd::tables::PhysPort {
+            port: info.has_port().then(|| crate::fip::tables::PhysPort {
                 host: info.host.clone(),
                 port: info.port,
             }),

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use chrono::Local;
 
 use super::{JobFiles, Shell};
+use crate::fip::paths::queue_name;
 use crate::ipsynd::argv::{self, AttemptPaths};
-use crate::ipsynd::control::queue_name;
 use crate::ipsynd::core::{Event, Plan, StartFailure};
 use crate::ipsynd::fipseq::{expand, split_words, SysVars};
 use crate::ipsynd::flags::{self, content_prefix};
