@@ -9,7 +9,6 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use super::fipseq::split_words;
 use super::ftpscript::{command_file, ftp_safe, judge};
@@ -55,7 +54,7 @@ pub fn prepare(
     ftpcmd: &str,
     port: Option<&PhysPort>,
     seq: u32,
-) -> io::Result<Option<(Vec<String>, FtpJob, Stdio)>> {
+) -> io::Result<Option<(Vec<String>, FtpJob, fs::File)>> {
     let qdir = queue_dir(root, &queue_name(&cp.name));
     let files = queue_files(&qdir)?;
     if files.is_empty() {
@@ -89,7 +88,7 @@ pub fn prepare(
             files,
             log_offset: 0,
         },
-        Stdio::from(f),
+        f,
     )))
 }
 

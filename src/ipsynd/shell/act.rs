@@ -3,7 +3,6 @@
 //! side of `ipsynd -f` / `-k` (the request files are `ctl.rs`).
 
 use std::fs;
-use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -13,7 +12,7 @@ use super::{now, Shell};
 use crate::ipsynd::core::{Action, Event, KillTarget, Reply, Sig};
 use crate::ipsynd::ctl::{self, Answer, Request};
 use crate::ipsynd::log::NO_CLIENT;
-use crate::ipsynd::spawn::{self, Stdio3};
+use crate::ipsynd::spawn::{self, Io, Stdio3};
 
 /// Answers nobody took within this are removed.
 const ANSWER_KEPT: Duration = Duration::from_secs(60);
@@ -90,12 +89,12 @@ impl Shell {
     fn run_maxkill(&mut self, pid: i32, words: Vec<String>) {
         let out = self.jobs.get(&pid).and_then(|f| open_append(&f.log).ok());
         let stdio = Stdio3 {
-            stdin: Stdio::null(),
+            stdin: Io::Null,
             stdout: out
                 .as_ref()
                 .and_then(|f| f.try_clone().ok())
-                .map_or(Stdio::null(), Stdio::from),
-            stderr: out.map_or(Stdio::null(), Stdio::from),
+                .map_or(Io::Null, Io::from),
+            stderr: out.map_or(Io::Null, Io::from),
         };
         match spawn::spawn(&words, stdio, None, &self.paths.root) {
             Ok(kpid) => self.feed(Event::MaxkillStarted { pid, kpid }),

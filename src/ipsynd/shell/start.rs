@@ -6,7 +6,6 @@
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::SystemTime;
 
 use chrono::Local;
@@ -19,7 +18,7 @@ use crate::ipsynd::fipseq::{expand, split_words, SysVars};
 use crate::ipsynd::flags::{self, content_prefix};
 use crate::ipsynd::ftp::FtpJob;
 use crate::ipsynd::record::RecordId;
-use crate::ipsynd::spawn::{self, lacks_resources, out_of_fds, FlagFill, Stdio3};
+use crate::ipsynd::spawn::{self, lacks_resources, out_of_fds, FlagFill, Io, Stdio3};
 
 /// Open a per-attempt log for appending (children write their output to it): mode 0600, as
 /// it holds traffic; never through a symlink (`sys::logfile`).
@@ -31,7 +30,7 @@ pub fn open_append(path: &Path) -> std::io::Result<fs::File> {
 struct Command {
     argv: Vec<String>,
     ftp: Option<FtpJob>,
-    stdin: Stdio,
+    stdin: Io,
     /// The first line of the attempt log (the manual's display form).
     display: String,
 }
@@ -113,7 +112,7 @@ impl Shell {
         };
         let stdio = Stdio3 {
             // The child's; what stays in `cmd` is for the job and the log.
-            stdin: std::mem::replace(&mut cmd.stdin, Stdio::null()),
+            stdin: std::mem::replace(&mut cmd.stdin, Io::Null),
             stdout,
             stderr,
         };
@@ -228,7 +227,7 @@ impl Shell {
                     ),
                     argv,
                     ftp: Some(job),
-                    stdin,
+                    stdin: Io::from(stdin),
                 }),
                 Ok(None) => Err(Early::NothingToSend),
                 Err(e) if lacks_resources(&e) => Err(Early::Deferred(format!(
@@ -263,7 +262,7 @@ impl Shell {
             display: argv::display_command(&argv),
             argv,
             ftp: None,
-            stdin: Stdio::null(),
+            stdin: Io::Null,
         })
     }
 
@@ -276,14 +275,14 @@ impl Shell {
         client: &str,
         log: &Path,
         display: &str,
-    ) -> Option<(Stdio, Stdio, u64)> {
+    ) -> Option<(Io, Io, u64)> {
         let opened = open_append(log).and_then(|mut f| {
             writeln!(f, "{display}")?;
             let offset = f.metadata()?.len();
             Ok((f.try_clone()?, f, offset))
         });
         match opened {
-            Ok((a, b, offset)) => Some((Stdio::from(a), Stdio::from(b), offset)),
+            Ok((a, b, offset)) => Some((Io::from(a), Io::from(b), offset)),
             Err(e) if lacks_resources(&e) => {
                 self.log.line(
                     client,
@@ -297,7 +296,7 @@ impl Shell {
             Err(e) => {
                 self.log
                     .line(client, &format!("unable to write {}: {e}", log.display()));
-                Some((Stdio::null(), Stdio::null(), 0))
+                Some((Io::Null, Io::Null, 0))
             }
         }
     }
