@@ -149,17 +149,26 @@ impl TableCache {
         problems
     }
 
-    /// What changed since the files were read, judged by name, size and mtime.
-    pub fn changes_on_disk(&self) -> TableChange {
+    /// What changed since the files were read, judged by name, size and mtime. With
+    /// `settled_before`, a file changed later than that is left for now: inotify watches
+    /// its directory and will say when its writer has closed it (a truncate-then-write edit
+    /// caught in the middle would be read half-written, or empty).
+    pub fn changes_on_disk(&self, settled_before: Option<SystemTime>) -> TableChange {
         let now = fingerprint(&self.paths);
         let old = &self.fingerprint;
-        if now.ports != old.ports || now.ipsynd != old.ipsynd {
+        let settled = |st: &Option<Stamp>| match (settled_before, st) {
+            (Some(t), Some((_, Some(m)))) => *m <= t,
+            _ => true,
+        };
+        if (now.ports != old.ports && settled(&now.ports))
+            || (now.ipsynd != old.ipsynd && settled(&now.ipsynd))
+        {
             return TableChange::Everything;
         }
         let mut names: Vec<String> = now
             .clients
             .iter()
-            .filter(|(n, st)| old.clients.get(*n) != Some(st))
+            .filter(|(n, st)| old.clients.get(*n) != Some(st) && settled(&Some(**st)))
             .map(|(n, _)| n.clone())
             .collect();
         names.extend(
@@ -243,12 +252,12 @@ mod tests {
         assert!(problems[0].contains("PORTS:2"), "{problems:?}");
         assert_eq!(t.params.rescan, std::time::Duration::from_secs(2));
         assert_eq!(t.ports.route_ports("A").len(), 1);
-        assert_eq!(t.changes_on_disk(), TableChange::Nothing);
+        assert_eq!(t.changes_on_disk(None), TableChange::Nothing);
 
         assert!(matches!(t.client("X").0, ClientLookup::Missing(_)));
         fs::write(root.join("tables/syn/client/X"), "retry:abc\n").unwrap();
         assert_eq!(
-            t.changes_on_disk(),
+            t.changes_on_disk(None),
             TableChange::Clients(vec!["X".into()]),
             "a new client file changes the fingerprint"
         );
@@ -268,18 +277,50 @@ mod tests {
         assert!(matches!(t.client("Y").0, ClientLookup::Found(_)));
         fs::write(root.join("tables/syn/client/X"), "retry:2\n").unwrap();
         fs::remove_file(root.join("tables/syn/client/Y")).unwrap();
-        let TableChange::Clients(names) = t.changes_on_disk() else {
+        let TableChange::Clients(names) = t.changes_on_disk(None) else {
             panic!("clients only");
         };
         assert_eq!(names, ["X", "Y"]);
         t.forget_clients(&names);
-        assert_eq!(t.changes_on_disk(), TableChange::Nothing);
+        assert_eq!(t.changes_on_disk(None), TableChange::Nothing);
         assert!(matches!(t.client("Y").0, ClientLookup::Missing(_)));
         let (found, probs) = t.client("X");
         assert!(probs.is_empty());
         assert!(matches!(found, ClientLookup::Found(c) if c.retry == 2));
         fs::write(root.join("tables/syn/PORTS"), "route:b host:h\n").unwrap();
-        assert_eq!(t.changes_on_disk(), TableChange::Everything);
+        assert_eq!(t.changes_on_disk(None), TableChange::Everything);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_file_still_being_written_is_left_to_inotify() {
+        let root = std::env::temp_dir().join(format!("ipsynd-tablecache2-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("tables/syn/client")).unwrap();
+        let (t, _) = TableCache::load(&root);
+        // Truncated a moment ago, its writer not done: not read at a rescan.
+        let path = root.join("tables/syn/client/X");
+        let f = fs::File::create(&path).unwrap();
+        let now = SystemTime::now();
+        let settled = Some(now - std::time::Duration::from_secs(2));
+        assert_eq!(t.changes_on_disk(settled), TableChange::Nothing);
+        assert_eq!(
+            t.changes_on_disk(None),
+            TableChange::Clients(vec!["X".into()])
+        );
+        // Untouched for longer than that: read (inotify may have missed it).
+        f.set_modified(now - std::time::Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(
+            t.changes_on_disk(settled),
+            TableChange::Clients(vec!["X".into()])
+        );
+        fs::write(root.join("tables/syn/PORTS"), "route:a host:h\n").unwrap();
+        assert_eq!(
+            t.changes_on_disk(settled),
+            TableChange::Clients(vec!["X".into()])
+        );
+        assert_eq!(t.changes_on_disk(None), TableChange::Everything);
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -69,6 +69,9 @@ pub(crate) struct Shell {
     acting: bool,
 }
 
+/// How long a changed table file must stay untouched before a rescan reads it.
+const UNSETTLED: Duration = Duration::from_secs(2);
+
 fn now() -> Now {
     Now {
         mono: Instant::now(),
@@ -362,7 +365,11 @@ impl Shell {
     /// The safety net: table fingerprints, then the control queue and the flags against
     /// what the core knows.
     fn rescan(&mut self, w: &watch::Watches) {
-        match self.tables.changes_on_disk() {
+        // Watched directories say when a table file is complete; the rescan only catches
+        // what inotify missed, never a file its writer may still be at.
+        let settled =
+            (w.tables.is_some() && w.clients.is_some()).then(|| SystemTime::now() - UNSETTLED);
+        match self.tables.changes_on_disk(settled) {
             TableChange::Nothing => {}
             TableChange::Clients(names) => self.clients_changed(&names),
             TableChange::Everything => self.reload_tables(),

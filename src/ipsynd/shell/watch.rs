@@ -18,6 +18,8 @@ pub(super) struct Watches {
     pub x: Option<WatchDescriptor>,
     /// `tables/syn/client`: a change there re-reads just that client's file.
     pub clients: Option<WatchDescriptor>,
+    /// `tables/syn` (`PORTS`, `IPSYND`).
+    pub tables: Option<WatchDescriptor>,
 }
 
 impl Shell {
@@ -34,6 +36,7 @@ impl Shell {
                     control: None,
                     x: None,
                     clients: None,
+                    tables: None,
                 };
             }
         };
@@ -65,13 +68,14 @@ impl Shell {
         );
         // Tables: act when a file is complete (close after write, or renamed into place).
         let tflags = W::IN_CLOSE_WRITE | W::IN_MOVED_TO | W::IN_DELETE | W::IN_MOVED_FROM;
-        add(&self.tables.paths.syn.clone(), tflags);
+        let tables = add(&self.tables.paths.syn.clone(), tflags);
         let clients = add(&self.tables.paths.clients.clone(), tflags);
         Watches {
             inotify: Some(inotify),
             control,
             x,
             clients,
+            tables,
         }
     }
 
