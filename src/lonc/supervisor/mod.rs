@@ -170,6 +170,7 @@ impl Supervisor {
             let woke = spoll::wait(&mut fds, deadline).is_ok();
             let ready = |f: &PollFd| woke && f.revents().is_some_and(|e| !e.is_empty());
             let sig_ready = ready(&fds[0]);
+            let watch_ready = watch.is_some() && ready(&fds[1]);
             let probes_ready: Vec<usize> = fds[first_probe..]
                 .iter()
                 .zip(idx.iter())
@@ -177,6 +178,11 @@ impl Supervisor {
                 .map(|(_, &i)| i)
                 .collect();
             drop(fds);
+            if watch_ready {
+                if let Some(c) = self.collect.as_mut() {
+                    c.noticed(Instant::now());
+                }
+            }
             if sig_ready {
                 self.on_signals();
             }

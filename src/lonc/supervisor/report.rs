@@ -3,10 +3,12 @@
 //! line), and `loncstatus.json`, written from the slots on every change and once the
 //! children's lines are in after USR1 (or the collection gave up on them).
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::Local;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -16,17 +18,34 @@ use crate::lonc::status::{self, HostStatus, StatusDoc};
 
 /// How long to wait for the children's status lines after USR1 before writing the JSON anyway.
 const STATUS_COLLECT: Duration = Duration::from_secs(2);
+/// Without inotify (no instance left, the page could not be watched): look this often.
 const STATUS_POLL: Duration = Duration::from_millis(50);
 
-/// USR1's collection of the children's lines.
+/// USR1's collection of the children's lines. The page is watched with inotify, so the
+/// parent sleeps until a child has appended (or the collection gives up) instead of reading
+/// the page on a timer; only if the watch cannot be set up does it look every `STATUS_POLL`.
 pub(super) struct Collect {
+    /// Watches the page written just before the children got USR1 (its inode: a page
+    /// replaced by a newer USR1 gets a new collection and a new watch).
+    watch: Option<Inotify>,
+    /// When to read the page next: at once at first and after each append noticed.
     next: Instant,
     give_up: Instant,
 }
 
 impl Collect {
-    fn start(now: Instant) -> Collect {
+    fn start(page: &Path, now: Instant) -> Collect {
+        let watch = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .ok()
+            .filter(|i| {
+                i.add_watch(
+                    page,
+                    AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CLOSE_WRITE,
+                )
+                .is_ok()
+            });
         Collect {
+            watch,
             next: now,
             give_up: now + STATUS_COLLECT,
         }
@@ -34,12 +53,28 @@ impl Collect {
 
     /// What to poll for the children's appends (none: look again at `next_check`).
     pub(super) fn fd(&self) -> Option<BorrowedFd<'_>> {
-        None
+        self.watch.as_ref().map(|i| i.as_fd())
     }
 
     /// When to look at the page again even if nothing was noticed.
     pub(super) fn next_check(&self) -> Instant {
         self.next
+    }
+
+    /// The watch fd polled ready: a child wrote; read the page now.
+    pub(super) fn noticed(&mut self, now: Instant) {
+        if let Some(i) = &self.watch {
+            while matches!(i.read_events(), Ok(ev) if !ev.is_empty()) {}
+        }
+        self.next = now;
+    }
+
+    /// The page was read and some running child's line is still missing.
+    fn incomplete(&mut self, now: Instant) {
+        self.next = match self.watch {
+            Some(_) => self.give_up,
+            None => (now + STATUS_POLL).min(self.give_up),
+        };
     }
 }
 
@@ -50,6 +85,8 @@ impl Supervisor {
         self.log.log("USR1: Trying to establish connections again");
         self.write_status_header();
         self.log.log("Going to check on the children");
+        // The watch goes on the page just written, before any child could append to it.
+        self.collect = Some(Collect::start(&self.cfg.status_txt(), Instant::now()));
         let mut pids: Vec<i32> = self.slots.iter().filter_map(|s| s.p.state.pid()).collect();
         pids.sort_by_key(|p| p.to_string());
         for pid in pids {
@@ -57,7 +94,6 @@ impl Supervisor {
                 self.log.log(&format!("CRITICAL: Child {pid} is dead"));
             }
         }
-        self.collect = Some(Collect::start(Instant::now()));
     }
 
     /// Header, the parent's own line, one line per host without a child (spec §7.9).
@@ -92,7 +128,8 @@ impl Supervisor {
     pub(super) fn status_json_tick(&mut self) {
         let now = Instant::now();
         if let Some(c) = &self.collect {
-            if now >= c.next {
+            // A slot that changed (a child died, another started) may complete the set too.
+            if now >= c.next || self.json_dirty {
                 let give_up = c.give_up;
                 let text = std::fs::read_to_string(self.cfg.status_txt()).unwrap_or_default();
                 let lines = status::child_lines(&text);
@@ -111,7 +148,7 @@ impl Supervisor {
                     self.json_dirty = true;
                     self.usr1_served += 1;
                 } else if let Some(c) = self.collect.as_mut() {
-                    c.next = now + STATUS_POLL;
+                    c.incomplete(now);
                 }
             }
         }
