@@ -1,4 +1,5 @@
-//! ipsynd tables: the client parameter files, `PORTS` and the optional `IPSYND` file.
+//! The tables of `tables/syn`: the client parameter files, `PORTS` and the optional `IPSYND`
+//! file (ipsynd reads them all, ipsyn reads a client file for its route).
 //!
 //! Every parser is pure (text in, value plus problems out): a bad line never stops the
 //! parse, it becomes a [`Problem`] naming `file:line` and the rest of the file is used.
@@ -69,7 +70,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// When to use the alternate route (see [`crate::ipsynd::schedule::use_alt`]).
+/// When to use the alternate route (ipsynd's `schedule::use_alt` decides).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryAlt {
     /// N normal attempts, then one on the alternate route.
