@@ -37,6 +37,11 @@ pids=()
 cleanup() {
   # Stop only what this script started, by pid; KILL what does not stop within 10 s.
   local pid
+  # The fleet's lonc is bench-lonc-ops' child, which stops it; should that tool have been cut
+  # short, its pid file names it.
+  if [ -s "$tmp/fleet/daemons/logs/lonc.pid" ]; then
+    pids+=("$(cat "$tmp/fleet/daemons/logs/lonc.pid")")
+  fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
