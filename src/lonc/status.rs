@@ -42,6 +42,34 @@ pub fn childless_line(
     }
 }
 
+/// A child's links, right after its status on the page (only with `loncLinks` above 1):
+/// ` [links <open>/<max>, <busy> busy]`.
+pub fn links_note(open: usize, max: usize, busy: usize) -> String {
+    format!(" [links {open}/{max}, {busy} busy]")
+}
+
+/// A child's links as its status field shows them (see [`links_note`]).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Links {
+    pub open: usize,
+    pub max: usize,
+    pub busy: usize,
+}
+
+/// The links a status field names, if it names them.
+pub fn links_of(status: &str) -> Option<Links> {
+    let at = status.rfind(" [links ")?;
+    let rest = &status[at + " [links ".len()..];
+    let end = rest.find(" busy]")?;
+    let (counts, busy) = rest[..end].split_once(", ")?;
+    let (open, max) = counts.split_once('/')?;
+    Some(Links {
+        open: open.parse().ok()?,
+        max: max.parse().ok()?,
+        busy: busy.parse().ok()?,
+    })
+}
+
 /// The last-log field of every `<pid>\t<status>\t<lastlog>` line in a status page, by pid.
 pub fn child_lines(text: &str) -> BTreeMap<i32, String> {
     let mut out = BTreeMap::new();
@@ -135,6 +163,23 @@ mod tests {
             childless_line("h", "unreachable", 0, 5, Some("Tue Dec  1 10:10:00 2026")),
             "-\tunreachable\th (0 of 5 attempts, next recheck Tue Dec  1 10:10:00 2026)\n"
         );
+    }
+
+    #[test]
+    fn links_note_reads_back() {
+        let note = links_note(3, 4, 2);
+        assert_eq!(note, " [links 3/4, 2 busy]");
+        let status = format!("Tue Dec  1 10:00:00 2026: Idle h{note}");
+        assert_eq!(
+            links_of(&status),
+            Some(Links {
+                open: 3,
+                max: 4,
+                busy: 2
+            })
+        );
+        assert_eq!(links_of("Tue Dec  1 10:00:00 2026: Idle h"), None);
+        assert_eq!(links_of("x [links a/4, 2 busy]"), None);
     }
 
     #[test]
