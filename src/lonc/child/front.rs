@@ -32,7 +32,12 @@ impl Child {
 
     pub(super) fn on_accept(&mut self) {
         let Some(l) = &self.listener else { return };
-        let pass = self.clients.accept_from(l);
+        // One accept per wake-up: poll said one waits; asking again would mostly say EAGAIN
+        // (a burst of clients is taken one per loop, each loop a single poll). Out of file
+        // descriptors, the whole backlog at once: the episode ends only with a pass that
+        // accepted and refused none, not with the one client a freed descriptor let in.
+        let max = if self.fd_episode.is_some() { 64 } else { 1 };
+        let pass = self.clients.accept_up_to(l, max);
         if pass.accepted > 0 {
             self.idle_due = true;
             self.log
@@ -51,13 +56,19 @@ impl Child {
             }
             *self.fd_episode.get_or_insert(0) += pass.refused;
         }
-        if let Some(e) = pass.error {
+        if let Some(e) = &pass.error {
             // Out of fds with no reserve to spend, or another error: pause instead of spinning.
-            let msg = format!("WARNING: Cannot accept on {}: {}", self.id, err_text(&e));
+            let msg = format!("WARNING: Cannot accept on {}: {}", self.id, err_text(e));
             self.log.log(&msg);
             self.accept_pause = Some(Instant::now() + ACCEPT_PAUSE);
         }
         self.clients.restore_reserve();
+        // Its request is usually there already (lonnet writes right after connecting): read
+        // it now instead of polling for it first.
+        for cid in pass.ids() {
+            self.client_input(cid);
+            self.clients.close_if_done(cid);
+        }
     }
 
     /// Descriptors are available again (or the child ends): say how many were refused.
@@ -131,7 +142,13 @@ impl Child {
         let now = (word, self.clients.len());
         if self.title != Some(now) {
             self.title = Some(now);
-            proctitle::set(&format!("lonc: {} {word} {} clients", self.id, now.1));
+            // Written into a kept buffer: with one client the title flips twice per request.
+            use std::fmt::Write;
+            let mut t = std::mem::take(&mut self.title_buf);
+            t.clear();
+            let _ = write!(t, "lonc: {} {word} {} clients", self.id, now.1);
+            proctitle::set(&t);
+            self.title_buf = t;
         }
     }
 

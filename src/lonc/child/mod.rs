@@ -131,6 +131,7 @@ struct Child {
     rng: u64,
     /// The process title shown now: the link's word and the number of clients.
     title: Option<(&'static str, usize)>,
+    title_buf: String,
     /// A client came or an answer went out since the status last read `Idle <id>`.
     idle_due: bool,
     /// Out of file descriptors: clients refused with `con_lost` in this episode so far.
@@ -192,6 +193,7 @@ pub fn run(args: ChildArgs) -> ! {
         extra_retry_at: None,
         rng: seed | 1,
         title: None,
+        title_buf: String::new(),
         idle_due: false,
         fd_episode: None,
         pfds: Vec::new(),
