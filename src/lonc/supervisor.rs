@@ -105,7 +105,7 @@ struct Supervisor {
     /// (next check, give up) while collecting the children's status lines.
     json_due: Option<(Instant, Instant)>,
     json_dirty: bool,
-    child_last: BTreeMap<i32, String>,
+    child_last: BTreeMap<i32, status::ChildLine>,
     /// `-f`: children copy their log lines to stderr as well.
     foreground: bool,
     /// The last JSON write failure logged (logged again only when it changes).
@@ -708,7 +708,13 @@ impl Supervisor {
                 since_epoch: s.since.timestamp(),
                 last_log: s
                     .pid
-                    .and_then(|p| self.child_last.get(&p.as_raw()).cloned()),
+                    .and_then(|p| self.child_last.get(&p.as_raw()))
+                    .map(|c| c.last_log.clone()),
+                links_max: self.cfg.links,
+                links: s
+                    .pid
+                    .and_then(|p| self.child_last.get(&p.as_raw()))
+                    .and_then(|c| c.links),
             })
             .collect();
         self.write_json_doc("running", &hosts);
@@ -767,6 +773,8 @@ impl Supervisor {
                 since: perl_localtime(&now),
                 since_epoch: now.timestamp(),
                 last_log: None,
+                links_max: self.cfg.links,
+                links: None,
             })
             .collect();
         self.next_recheck = None;
