@@ -1,6 +1,6 @@
 //! `ipsyn-recv --listen ADDR --dir DIR [--port-file F] [--reject-after N] [--idle SECS]`:
 //! receives what ipsyn sends and stores each file atomically in DIR (see
-//! `loncsyn::ipsynd::ipsyn::wire`). Prints nothing; errors go to stderr. `-h`/`--help`
+//! `loncsyn::ipsyn::wire`). Prints nothing; errors go to stderr. `-h`/`--help`
 //! prints the usage, `-v`/`--version` the version.
 //!
 //! Exit codes: 0 stopped by SIGTERM/SIGINT, 100 usage, 111 cannot listen or serve.
@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use loncsyn::ipsynd::ipsyn::recv::{serve, RecvOptions};
+use loncsyn::ipsyn::recv::{serve, RecvOptions};
 use loncsyn::sys::sig::SignalPipe;
 use loncsyn::sys::stdio::Out;
 

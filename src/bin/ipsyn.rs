@@ -1,4 +1,4 @@
-//! `ipsyn`: the default transmitter started by ipsynd (see `loncsyn::ipsynd::ipsyn`).
+//! `ipsyn`: the default transmitter started by ipsynd (see `loncsyn::ipsyn`).
 //!
 //! `ipsyn -v`/`--version` prints the version, `-h`/`--help` the usage (each as the only
 //! argument). Exit codes: 0 everything sent, 1 not everything sent, 100 usage, 111 local failure,
@@ -8,9 +8,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use loncsyn::ipsynd::ipsyn::conn::STOP_SIGNALS;
-use loncsyn::ipsynd::ipsyn::send::{self, exit, Log};
-use loncsyn::ipsynd::ipsyn::{args, fip_root};
+use loncsyn::fip;
+use loncsyn::ipsyn::args;
+use loncsyn::ipsyn::conn::STOP_SIGNALS;
+use loncsyn::ipsyn::send::{self, exit, Log};
 use loncsyn::sys::sig::SignalPipe;
 use loncsyn::sys::stdio::{self, Out};
 
@@ -70,7 +71,7 @@ fn run(argv: &[String], sig: &SignalPipe) -> i32 {
             return exit::USAGE;
         }
     };
-    let root = fip_root();
+    let root = fip::root();
     let log_path = a
         .log
         .clone()

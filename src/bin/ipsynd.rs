@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::process::exit;
 
+use loncsyn::fip;
 use loncsyn::ipsynd::ctl::Request;
 use loncsyn::ipsynd::daemon::{self, Options, EXIT_OK, EXIT_USAGE};
 use loncsyn::ipsynd::{check, cli};
@@ -35,10 +36,7 @@ enum Mode {
 }
 
 fn main() {
-    let mut root = std::env::var_os("FIP_ROOT")
-        .filter(|r| !r.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/fip"));
+    let mut root = fip::root();
     let mut echo = true;
     let mut json = false;
     let mut mode = Mode::Run;

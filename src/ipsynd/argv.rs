@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Local};
 
 use super::fipseq::{expand, split_words, SysVars};
-use super::tables::{ArgStyle, ClientParams, PhysPort};
+use crate::fip::tables::{ArgStyle, ClientParams, PhysPort};
 
 /// The per-attempt paths and the queue name passed in the standard block.
 #[derive(Debug, Clone, PartialEq, Eq)]

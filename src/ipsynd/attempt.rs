@@ -10,13 +10,13 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::Local;
 
 use super::argv::{self, AttemptPaths};
-use super::control::queue_name;
 use super::daemon::{Daemon, Job, JobKind};
 use super::fipseq::{expand, split_words, SysVars};
 use super::flags::{self, content_prefix};
 use super::record::{after_failure, AfterFailure, RecordId, RecordState};
 use super::spawn::{self, lacks_resources, out_of_fds, FlagFill, Stdio3};
-use super::tables::{ClientParams, PhysPort};
+use crate::fip::paths::queue_name;
+use crate::fip::tables::{ClientParams, PhysPort};
 use crate::sys::reap::ExitKind;
 
 /// Everything needed to start one attempt, decided by [`Daemon::dispatch`].

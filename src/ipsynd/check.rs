@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use super::spawn::resolve_program;
 use super::strict;
 use super::tablecache::TablePaths;
-use super::tables::{self, DaemonParams, PortsTable, Problem, Severity};
+use crate::fip::tables::{self, DaemonParams, PortsTable, Problem, Severity};
 
 /// What was found, and how much was looked at.
 pub struct Report {

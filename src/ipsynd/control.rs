@@ -1,15 +1,12 @@
-//! Control records and queues: which client a record in `spool/syn/control` names, and
-//! which files of a queue are waiting.
+//! Control records: which client a record in `spool/syn/control` names, and which client
+//! names must never run. Pure. (The queues themselves are [`crate::fip`]'s.)
 //!
 //! A record is any regular file whose name does not start with `.`; its content is ignored.
 //! The client is the last `|`-separated part of the name, a leading `SYN_` removed,
 //! uppercased (spec §2). A client name becomes file and directory names (its table file, its
-//! queue, its flag and logs), so [`refusal`] says which names must never run. Queue listings
-//! skip dot files (FIP's temporary files).
+//! queue, its flag and logs), so [`refusal`] says which names must never run.
 
-use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use crate::fip::paths::queue_name;
 
 /// The client a control record names, or `None` for a name that is no record (empty, or a
 /// dot file). The client may be one that must not run (empty after `SYN_`, `..`, `CONTROL`):
@@ -52,44 +49,6 @@ pub fn refusal(client: &str) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// The queue directory of a client: `spool/syn/<client lowercase>` under `root`.
-pub fn queue_dir(root: &Path, queue: &str) -> PathBuf {
-    root.join("spool/syn").join(queue)
-}
-
-/// The default queue name of a client (its name in lowercase).
-pub fn queue_name(client: &str) -> String {
-    client.to_ascii_lowercase()
-}
-
-/// Regular, non-dot files of a queue directory as `(path, name)`, in name order.
-/// A missing directory is an empty queue. Names that are not UTF-8 are skipped (they
-/// cannot be named to a remote side faithfully).
-pub fn queue_files(dir: &Path) -> io::Result<Vec<(PathBuf, String)>> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for entry in rd {
-        let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if name.starts_with('.') {
-            continue;
-        }
-        // Follow symlinks like the original's stat(): a link to a regular file is sent.
-        match fs::metadata(entry.path()) {
-            Ok(m) if m.is_file() => out.push((entry.path(), name)),
-            _ => continue,
-        }
-    }
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -157,28 +116,5 @@ mod tests {
         ] {
             assert_eq!(refusal(fine), None, "{fine}");
         }
-    }
-
-    #[test]
-    fn queue_listing_skips_dots_and_dirs_and_sorts() {
-        let dir = std::env::temp_dir().join(format!("ipsynd-q-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("sub")).unwrap();
-        for n in ["b", "a", ".hidden", "c c"] {
-            fs::write(dir.join(n), n).unwrap();
-        }
-        let names: Vec<String> = queue_files(&dir)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.1)
-            .collect();
-        assert_eq!(names, ["a", "b", "c c"]);
-        assert!(queue_files(&dir.join("missing")).unwrap().is_empty());
-        fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(
-            queue_dir(Path::new("/fip"), "jukebox"),
-            Path::new("/fip/spool/syn/jukebox")
-        );
-        assert_eq!(queue_name("JUKEBOX"), "jukebox");
     }
 }

@@ -14,7 +14,7 @@ use super::flags;
 use super::record::{Record, RecordId, RecordState};
 use super::schedule::{self, Candidate};
 use super::tablecache::ClientLookup;
-use super::tables::{ClientParams, PhysPort};
+use crate::fip::tables::{ClientParams, PhysPort};
 
 /// `reported` keys of a directory that could not be read (logged once per episode).
 const SCAN_CONTROL: &str = "scan:control";

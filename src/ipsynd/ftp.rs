@@ -11,11 +11,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use super::control::{queue_dir, queue_files, queue_name};
 use super::daemon::Daemon;
 use super::fipseq::split_words;
 use super::ftpscript::{command_file, ftp_safe, judge};
-use super::tables::{ClientParams, PhysPort};
+use crate::fip::paths::{queue_dir, queue_name};
+use crate::fip::queue::queue_files;
+use crate::fip::tables::{ClientParams, PhysPort};
 use crate::sys::reap::ExitKind;
 
 /// File-name prefix of FTP command files in `x/` (`SYNFTP|nnn|CLIENT`, same `nnn` as the

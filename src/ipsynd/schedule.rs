@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use super::tables::{PhysPort, PortsTable, TryAlt};
+use crate::fip::tables::{PhysPort, PortsTable, TryAlt};
 
 /// Whether attempt `attempt` (1-based) uses the alternate route: with `Every(N)`, N normal
 /// attempts then one alternate (`attempt % (N+1) == 0`); with `Even`, every even attempt.

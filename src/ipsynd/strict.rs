@@ -11,6 +11,7 @@ use std::fmt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::fip::paths;
 use crate::sys::safedir::{self, user_name};
 
 /// A directory ipsynd does not trust, and why (the message names path, owner and mode).
@@ -29,10 +30,10 @@ impl fmt::Display for Distrust {
 /// The directories checked, in the order they are reported.
 pub fn checked_dirs(root: &Path) -> Vec<PathBuf> {
     vec![
-        root.join("spool/syn/control"),
-        root.join("x"),
-        root.join("log"),
-        root.join("tables/syn"),
+        paths::control(root),
+        paths::x(root),
+        paths::log(root),
+        paths::tables_syn(root),
     ]
 }
 

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::SystemTime;
 
-use super::tables::{self, ClientParams, DaemonParams, PortsTable};
+use crate::fip::paths;
+use crate::fip::tables::{self, ClientParams, DaemonParams, PortsTable};
 
 /// Paths of the tables below the FIP root.
 #[derive(Debug, Clone)]
@@ -23,12 +24,11 @@ pub struct TablePaths {
 
 impl TablePaths {
     pub fn new(root: &Path) -> TablePaths {
-        let syn = root.join("tables/syn");
         TablePaths {
-            clients: syn.join("client"),
-            ports: syn.join("PORTS"),
-            ipsynd: syn.join("IPSYND"),
-            syn,
+            syn: paths::tables_syn(root),
+            clients: paths::client_tables(root),
+            ports: paths::ports(root),
+            ipsynd: paths::ipsynd_table(root),
         }
     }
 }

@@ -14,7 +14,8 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use loncsyn::ipsynd::{argv, control, fipseq, flags, ftpscript, tables};
+use loncsyn::fip::{paths, tables};
+use loncsyn::ipsynd::{argv, control, fipseq, flags, ftpscript};
 use loncsyn::lonc::{cipher, config, handshake, hosts, linebuf, log};
 
 /// A target's body: panics when a property fails.
@@ -495,7 +496,7 @@ pub fn ipsynd_control(data: &[u8]) {
         assert_eq!(c.trim(), c.as_str());
         if control::refusal(c).is_none() {
             // One plain component: the table file, queue, flag and logs stay in their dirs.
-            for n in [c.clone(), control::queue_name(c), flags::flag_name(999, c)] {
+            for n in [c.clone(), paths::queue_name(c), flags::flag_name(999, c)] {
                 assert!(
                     matches!(
                         Path::new(&n).components().collect::<Vec<_>>()[..],
@@ -505,9 +506,9 @@ pub fn ipsynd_control(data: &[u8]) {
                 );
                 assert!(!n.contains('\0'));
             }
-            assert_ne!(control::queue_name(c), "control");
+            assert_ne!(paths::queue_name(c), "control");
             assert!(c.len() <= control::CLIENT_NAME_MAX);
-            let q = control::queue_dir(Path::new("/fip"), &control::queue_name(c));
+            let q = paths::queue_dir(Path::new("/fip"), &paths::queue_name(c));
             assert_eq!(q.parent(), Some(Path::new("/fip/spool/syn")));
         }
         for seq in [0, 7, 999, 1000, u32::MAX] {
@@ -605,7 +606,7 @@ pub fn ipsynd_ftp_judge(data: &[u8]) {
 /// ipsyn's wire lines: any line parses without panic, and what the sender and receiver
 /// write parses back to what they meant. Parts: a line, a name, a size, a reason.
 pub fn ipsyn_wire(data: &[u8]) {
-    use loncsyn::ipsynd::ipsyn::wire;
+    use loncsyn::ipsyn::wire;
     let p = parts(data, 4);
     let line = &p[0];
     let _ = wire::parse_hello(line);
@@ -700,8 +701,8 @@ impl Drop for Scratch {
     }
 }
 
-fn recv_opts(dir: &Path) -> loncsyn::ipsynd::ipsyn::recv::RecvOptions {
-    loncsyn::ipsynd::ipsyn::recv::RecvOptions {
+fn recv_opts(dir: &Path) -> loncsyn::ipsyn::recv::RecvOptions {
+    loncsyn::ipsyn::recv::RecvOptions {
         listen: String::new(),
         dir: dir.to_path_buf(),
         port_file: None,
@@ -717,7 +718,7 @@ fn recv_opts(dir: &Path) -> loncsyn::ipsynd::ipsyn::recv::RecvOptions {
 /// answers each in order. Parts: the client, then name and body alternately; the first byte
 /// sets the read size.
 pub fn ipsyn_recv(data: &[u8]) {
-    use loncsyn::ipsynd::ipsyn::{recv, wire};
+    use loncsyn::ipsyn::{recv, wire};
     let step = 1 + usize::from(data.first().copied().unwrap_or(0) % 64);
 
     // How TCP cuts the stream into reads changes nothing: the same answers and files as
@@ -807,7 +808,7 @@ pub fn ipsyn_recv(data: &[u8]) {
 /// and any words parse without panic. Parts: the control record's name, the client file,
 /// the style (`p` positional), the PORTS host, its port, script words one per line.
 pub fn ipsyn_args(data: &[u8]) {
-    use loncsyn::ipsynd::ipsyn::args;
+    use loncsyn::ipsyn::args;
     let p = parts(data, 6);
     let raw: Vec<String> = p[5].split('\n').map(str::to_string).collect();
     let _ = args::parse(&raw);
@@ -840,7 +841,7 @@ pub fn ipsyn_args(data: &[u8]) {
         port: p[4].trim().parse().unwrap_or(0),
     });
     let paths = argv::AttemptPaths {
-        queue: control::queue_name(&c.name),
+        queue: paths::queue_name(&c.name),
         log: PathBuf::from(format!("/fip/log/syn/{}.01Jan97.00.00", c.name)),
         inuse: PathBuf::from("/fip/x").join(flags::flag_name(1, &c.name)),
         ctrl: PathBuf::from("/fip/spool/syn/control").join(&record),

@@ -194,9 +194,7 @@ fn files_arrive_byte_identical_and_everything_is_cleaned_up() {
     assert_eq!(root.queued(), [".partial", "subdir"]);
     assert!(!root.ctrl().exists(), "control file removed on success");
     assert!(!root.flag().exists(), "flag always removed");
-    assert!(!loncsyn::ipsynd::ipsyn::recv::has_temp_files(
-        &root.p("out")
-    ));
+    assert!(!loncsyn::ipsyn::recv::has_temp_files(&root.p("out")));
     let log = root.log_text();
     assert!(
         log.contains("ipsyn POP sent big.bin (3000000 bytes)"),
@@ -464,12 +462,12 @@ fn interrupted_upload_leaves_nothing_in_the_directory() {
     s.read_exact(&mut greeting).unwrap();
     assert_eq!(&greeting, b"OK IPSYN 1\n");
     wait_for("the temporary file", || {
-        loncsyn::ipsynd::ipsyn::recv::has_temp_files(&out)
+        loncsyn::ipsyn::recv::has_temp_files(&out)
     });
     // The sender goes away mid-file: the partial file is dropped, nothing appears.
     drop(s);
     wait_for("the temporary file to go", || {
-        !loncsyn::ipsynd::ipsyn::recv::has_temp_files(&out)
+        !loncsyn::ipsyn::recv::has_temp_files(&out)
     });
     assert!(!out.join("half").exists());
     // The receiver still serves.

@@ -24,6 +24,7 @@ mod ipsynd_ipsyn;
 mod ipsynd_lifecycle;
 mod ipsynd_ports;
 mod ipsynd_trust;
+mod layout_imports;
 mod lonc_child_ops;
 mod lonc_cli;
 mod lonc_delayed;

@@ -211,7 +211,7 @@ fn netbed_kill9_of_ipsynd_mid_transmission_then_restart_sends_everything_once() 
     assert_eq!(sent_counts(&b.fip, "POP").len(), files.len());
     assert!(b.queued("POP").is_empty());
     assert!(b.fip.flags().is_empty(), "the transmitter removed its flag");
-    assert!(!loncsyn::ipsynd::ipsyn::recv::has_temp_files(&b.out));
+    assert!(!loncsyn::ipsyn::recv::has_temp_files(&b.out));
     // The new ipsynd never started a POP attempt of its own.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(b.proxy.connections(), 1);
@@ -268,7 +268,7 @@ fn netbed_kill9_of_a_transmitter_leaves_its_port_stale_and_unused() {
             "{name} is lost: neither received nor queued"
         );
     }
-    assert!(!loncsyn::ipsynd::ipsyn::recv::has_temp_files(&b.out));
+    assert!(!loncsyn::ipsyn::recv::has_temp_files(&b.out));
     say(&format!(
         "netbed kill9tx: killed transmitter {tx} after {} bytes; {} of 6 files arrived, {} \
          still queued; port unused for 3 s",

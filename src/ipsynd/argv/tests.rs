@@ -1,7 +1,7 @@
 //! Unit tests of argv building, its display form and the attempt log name.
 
 use super::*;
-use crate::ipsynd::tables::parse_client;
+use crate::fip::tables::parse_client;
 use chrono::TimeZone;
 
 /// The manual's JUKEBOX file, with settled detail 8 (`A1:` was a slip for `C2:`).

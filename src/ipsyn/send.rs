@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use chrono::Local;
 
-use crate::ipsynd::control::{queue_dir, queue_files};
-use crate::ipsynd::tables::parse_client;
+use crate::fip::paths;
+use crate::fip::queue::queue_files;
+use crate::fip::tables::parse_client;
 use crate::sys::sig::SignalPipe;
 use crate::sys::stdio;
 
@@ -76,21 +77,20 @@ impl Log {
 /// The default log when `-l` is absent: `log/syn/<CLIENT>_<ddMonyy>_<HHMM>` (ipsyn's own
 /// naming, as its manual describes).
 pub fn default_log(root: &Path, client: &str) -> PathBuf {
-    root.join("log/syn")
-        .join(format!("{client}_{}", Local::now().format("%d%b%y_%H%M")))
+    paths::log_syn(root).join(format!("{client}_{}", Local::now().format("%d%b%y_%H%M")))
 }
 
 /// `host:` and `port:` of `tables/syn/route/<ROUTE>` for the client's route, used when
 /// ipsynd passed no `-s/-p` (the route has no PORTS entry).
 pub fn endpoint_from_tables(root: &Path, client: &str) -> Result<(String, u16), String> {
-    let cpath = root.join("tables/syn/client").join(client);
+    let cpath = paths::client_table(root, client);
     let text = fs::read_to_string(&cpath)
         .map_err(|e| format!("no -s/-p given and cannot read {}: {e}", cpath.display()))?;
     let (c, _) = parse_client(client, &text, &cpath);
     let route = c
         .route
         .ok_or_else(|| format!("no -s/-p given and {} names no route", cpath.display()))?;
-    let rpath = root.join("tables/syn/route").join(&route);
+    let rpath = paths::route_table(root, &route);
     let text = fs::read_to_string(&rpath)
         .map_err(|e| format!("no -s/-p given and cannot read {}: {e}", rpath.display()))?;
     let (mut host, mut port) = (None, None);
@@ -165,7 +165,7 @@ fn send_file(
 
 /// The whole transmission. Returns the exit code; the caller removes the in-use flag.
 pub fn run(a: &IpsynArgs, root: &Path, sig: &SignalPipe, log: &mut Log) -> i32 {
-    let dir = queue_dir(root, &a.queue);
+    let dir = paths::queue_dir(root, &a.queue);
     let files = match queue_files(&dir) {
         Ok(f) => f,
         Err(e) => {

@@ -6,19 +6,13 @@
 //! acknowledged it, deletes the control file when everything went, and always deletes the
 //! in-use flag. `ipsyn-recv` is the other end: it stores each file atomically in a
 //! directory and acknowledges it.
+//!
+//! A program of its own beside the daemon: it knows the FIP tree through [`crate::fip`]
+//! (root, queue listing, the client file for its route) and imports nothing of
+//! `crate::ipsynd`; what ipsynd passes it is only its command line (see [`args`]).
 
 pub mod args;
 pub mod conn;
 pub mod recv;
 pub mod send;
 pub mod wire;
-
-use std::path::PathBuf;
-
-/// The FIP root: `$FIP_ROOT`, default `/fip`.
-pub fn fip_root() -> PathBuf {
-    std::env::var_os("FIP_ROOT")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/fip"))
-}
