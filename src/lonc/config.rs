@@ -899,6 +899,8 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_max, DEFAULT_BACKOFF_MAX);
         assert_eq!(c.max_line, DEFAULT_MAX_LINE);
         assert_eq!(c.max_answer, DEFAULT_MAX_ANSWER);
+        assert_eq!(c.links, DEFAULT_LINKS);
+        assert_eq!(c.link_idle, DEFAULT_LINK_IDLE);
         assert_eq!(c.syslog, None);
     }
 
