@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::config::LoncConfig;
-use crate::sys::fsutil::live_pid_in;
+use crate::sys::pidfile::live_pid_in;
 use crate::sys::stdio::{warn, Out};
 
 pub const EXIT_RUNNING: i32 = 0;

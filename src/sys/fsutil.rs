@@ -7,8 +7,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub use super::pidfile::live_pid_in;
-
 /// Write `data` to `path` atomically with mode 0644 (see [`atomic_write_mode`]).
 pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
     atomic_write_mode(path, data, 0o644)

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{keyword_line, parse_bool, ranged, ArgStyle, Problem};
+use super::client::ArgStyle;
+use super::line::{keyword_line, parse_bool, ranged, Problem};
 
 /// Default rescan interval, seconds.
 pub const RESCAN_DEFAULT: u64 = 5;

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::Path;
 
-use super::Problem;
+use super::line::Problem;
 
 /// A physical port: host (lowercase) and port number (0 = none given).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

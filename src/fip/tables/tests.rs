@@ -1,5 +1,7 @@
 //! Unit tests of the client, PORTS and IPSYND parsers.
 
+use std::path::Path;
+
 use super::*;
 
 fn client(text: &str) -> (ClientParams, Vec<Problem>) {

@@ -13,7 +13,6 @@ mod policy;
 mod reload;
 mod report;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -27,7 +26,7 @@ use super::config::{LoncConfig, Problem};
 use super::hosts::Host;
 use super::log::Logger;
 use super::netconn::{probe_target, Probe};
-use super::startup::{close_inherited_fds, EXIT_OK, EXIT_STARTUP};
+use super::process::{close_inherited_fds, EXIT_OK, EXIT_STARTUP};
 use crate::sys::poll as spoll;
 use crate::sys::reap::reap_all;
 use crate::sys::sig::SignalPipe;
@@ -55,21 +54,15 @@ struct Supervisor {
     phase: Phase,
     hup_pending: bool,
     usr1_pending: bool,
-    /// The USR1 report waiting for the children's status lines.
-    collect: Option<report::Collect>,
+    /// The status files: USR1's collection, the children's lines, `usr1_served`.
+    report: report::Report,
+    /// A host's state changed since the JSON was last written.
     json_dirty: bool,
-    child_last: BTreeMap<i32, String>,
     /// `-f`: children copy their log lines to stderr as well.
     foreground: bool,
-    /// The last JSON write failure logged (logged again only when it changes).
-    json_error: Option<String>,
     /// `loncRecheck`: when the unreachable and abandoned hosts are probed again (and that
     /// moment on the wall clock, for the status page).
     next_recheck: Option<(Instant, DateTime<Local>)>,
-    /// When this lonc started (for the status files, to tell a live page from a stale one).
-    started: DateTime<Local>,
-    /// USR1 reports completed (children's lines collected): `lonc -s` waits for it to grow.
-    usr1_served: u64,
     /// HUP: the new configuration, hosts and warnings, checked before any child was stopped.
     reloaded: Option<(LoncConfig, Vec<Host>, Vec<Problem>)>,
 }
@@ -92,14 +85,10 @@ pub fn start(
         phase: Phase::Starting,
         hup_pending: false,
         usr1_pending: false,
-        collect: None,
+        report: report::Report::new(Local::now()),
         json_dirty: true,
-        child_last: BTreeMap::new(),
         foreground,
-        json_error: None,
         next_recheck: None,
-        started: Local::now(),
-        usr1_served: 0,
         reloaded: None,
     };
     sup.start_all();
@@ -139,7 +128,7 @@ impl Supervisor {
                 std::process::exit(EXIT_STARTUP)
             };
             fds.push(PollFd::new(sig.fd(), PollFlags::POLLIN));
-            let watch = self.collect.as_ref().and_then(|c| c.fd());
+            let watch = self.report.collecting().and_then(|c| c.fd());
             if let Some(fd) = watch {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
             }
@@ -163,7 +152,7 @@ impl Supervisor {
                     })
                     .chain([
                         self.phase.deadline(),
-                        self.collect.as_ref().map(|c| c.next_check()),
+                        self.report.collecting().map(|c| c.next_check()),
                         self.next_recheck.map(|(t, _)| t),
                     ]),
             );
@@ -179,7 +168,7 @@ impl Supervisor {
                 .collect();
             drop(fds);
             if watch_ready {
-                if let Some(c) = self.collect.as_mut() {
+                if let Some(c) = self.report.collect() {
                     c.noticed(Instant::now());
                 }
             }
@@ -252,9 +241,7 @@ impl Supervisor {
             Action::RemoveSocket => {
                 let _ = std::fs::remove_file(self.cfg.socket_path(&self.slots[i].host.id));
             }
-            Action::ForgetLast(pid) => {
-                self.child_last.remove(&pid);
-            }
+            Action::ForgetLast(pid) => self.report.forget(pid),
         }
     }
 
@@ -488,6 +475,36 @@ impl Supervisor {
         }
     }
 
+    /// USR1's report: the log lines, the status page, USR1 to every child; the JSON once
+    /// they have answered.
+    fn usr1_report(&mut self) {
+        let rows = rows(&self.slots);
+        let recheck = self.next_recheck.map(|(_, w)| w);
+        self.report.usr1(&mut self.log, &self.cfg, &rows, recheck);
+    }
+
+    /// Collect the children's lines after USR1; write the JSON when a state changed or the
+    /// collection is over.
+    fn status_json_tick(&mut self) {
+        let rows = rows(&self.slots);
+        if self.report.tick(&self.cfg, &rows, self.json_dirty) {
+            self.json_dirty = true;
+        }
+        if self.json_dirty {
+            self.json_dirty = false;
+            let recheck = self.next_recheck.map(|(_, w)| w);
+            self.report
+                .write_json(&mut self.log, &self.cfg, &rows, recheck);
+        }
+    }
+
+    /// Both status files say `stopped` (on the way out).
+    fn write_stopped(&mut self) {
+        self.next_recheck = None;
+        let rows = rows(&self.slots);
+        self.report.write_stopped(&mut self.log, &self.cfg, &rows);
+    }
+
     /// USR1, all of it (when it was held back during start-up or a restart).
     fn usr1(&mut self) {
         self.usr1_report();
@@ -576,12 +593,25 @@ impl Supervisor {
                 }
             }
         }
-        self.child_last.clear();
+        self.report.forget_all();
         self.log.log("CRITICAL: Restarting");
         self.phase = Phase::Starting;
         self.json_dirty = true;
         self.start_all();
     }
+}
+
+/// The hosts as the status files show them.
+fn rows(slots: &[Slot]) -> Vec<report::Row<'_>> {
+    slots
+        .iter()
+        .map(|s| report::Row {
+            id: &s.host.id,
+            state: s.p.state,
+            attempts: s.p.attempts,
+            since: s.since,
+        })
+        .collect()
 }
 
 /// What 1.29's status while probing a host names: its name, its ip when it has no name.

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::lonc::config::{LoncConfig, Problem};
 use crate::lonc::hosts::{load_hosts, Host};
 use crate::lonc::preflight;
-use crate::lonc::startup::create_private_dir;
+use crate::lonc::process::create_private_dir;
 
 /// Re-read config and hosts.tab for HUP and check them as a start would (user, directories);
 /// a hosts.tab whose every row is refused counts as broken too (a file caught mid-write).
