@@ -102,6 +102,36 @@ pub struct Accepted {
     /// `accept` failed and the reserve could not help (no reserve, or accept failed anyway):
     /// the caller should stop polling the listener for a moment.
     pub error: Option<io::Error>,
+    /// The id of the first client accepted; the others follow it in order.
+    pub first: ClientId,
+}
+
+impl Accepted {
+    /// The ids of the clients accepted and kept.
+    pub fn ids(&self) -> std::ops::Range<ClientId> {
+        self.first..self.first + self.accepted as ClientId
+    }
+}
+
+/// `accept4` with `SOCK_NONBLOCK | SOCK_CLOEXEC`: the new socket is non-blocking from the
+/// start, without the `ioctl(FIONBIO)` a `set_nonblocking` after `accept` costs per client.
+fn accept_nonblocking(listener: &UnixListener) -> io::Result<UnixStream> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: accept4 on a valid listening fd with null address pointers; on success the new
+    // fd is ours alone and handed to `UnixStream` exactly once.
+    let fd = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a freshly accepted, open socket nobody else owns.
+    Ok(unsafe { UnixStream::from_raw_fd(fd) })
 }
 
 /// Out of file descriptors, for this process (EMFILE) or the system (ENFILE).
@@ -149,20 +179,27 @@ impl Clients {
         self.map.keys().copied().collect()
     }
 
-    /// Accept everything waiting on `listener` (at most 64 per call, to stay fair). Out of
-    /// file descriptors, each waiting client is accepted on the reserve descriptor, told
-    /// `con_lost` and closed; the reserve is then left spent until [`Clients::restore_reserve`].
+    /// Accept everything waiting on `listener` (at most 64 per call, to stay fair).
     pub fn accept_from(&mut self, listener: &UnixListener) -> Accepted {
-        let mut pass = Accepted::default();
+        self.accept_up_to(listener, 64)
+    }
+
+    /// Accept at most `max` clients waiting on `listener`. Out of file descriptors, each
+    /// waiting client is accepted on the reserve descriptor, told `con_lost` and closed; the
+    /// reserve is then left spent until [`Clients::restore_reserve`]. A pass that took `max`
+    /// stops there without the `accept` that would only say EAGAIN: the poll loop comes back
+    /// at once if more wait. New clients get the ids in [`Accepted::ids`].
+    pub fn accept_up_to(&mut self, listener: &UnixListener, max: usize) -> Accepted {
+        let mut pass = Accepted {
+            first: self.next + 1,
+            ..Accepted::default()
+        };
         if self.reserve.is_none() {
             self.reserve = open_reserve();
         }
-        for _ in 0..64 {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    if stream.set_nonblocking(true).is_err() {
-                        continue;
-                    }
+        while pass.accepted + pass.refused < max {
+            match accept_nonblocking(listener) {
+                Ok(stream) => {
                     self.next += 1;
                     let client = Client {
                         stream,
@@ -421,6 +458,27 @@ mod tests {
         let mut out = Vec::new();
         let _ = peer.read_to_end(&mut out);
         out
+    }
+
+    #[test]
+    fn accept_takes_at_most_what_it_is_asked_and_names_the_new_ids() {
+        let dir = std::env::temp_dir().join(format!("lonc-accept-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let l = UnixListener::bind(&dir).unwrap();
+        l.set_nonblocking(true).unwrap();
+        let _a = UnixStream::connect(&dir).unwrap();
+        let _b = UnixStream::connect(&dir).unwrap();
+        let mut cs = Clients::new();
+        let pass = cs.accept_up_to(&l, 1);
+        assert_eq!(pass.accepted, 1, "the second waits for the next wake-up");
+        assert_eq!(pass.ids().collect::<Vec<_>>(), vec![1]);
+        // Non-blocking from accept4: a read with nothing sent says WouldBlock at once.
+        assert!(cs.read(1, 100).lines.is_empty());
+        let pass = cs.accept_up_to(&l, 64);
+        assert_eq!(pass.ids().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(cs.accept_up_to(&l, 64).accepted, 0);
+        assert_eq!(cs.len(), 2);
+        let _ = std::fs::remove_file(&dir);
     }
 
     #[test]

@@ -174,6 +174,10 @@ pub struct LoncConfig {
     /// `loncRecheck`: period on which unreachable and abandoned hosts are probed again, their
     /// attempts reset as USR1 does (default 600 s; 0 = never, as 1.29: only USR1 does it).
     pub recheck: Duration,
+    /// `loncLinks`: most TCP links to the peer (1-64, default 1 = 1.29's one link).
+    pub links: usize,
+    /// `loncLinkIdle`: an extra link (not the first) unused this long is closed (default 300 s).
+    pub link_idle: Duration,
 }
 
 pub const DEFAULT_USER: &str = "www";
@@ -186,6 +190,10 @@ pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_secs(120);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(360);
 pub const DEFAULT_RECHECK: Duration = Duration::from_secs(600);
+pub const DEFAULT_LINKS: usize = 1;
+/// Most links per peer: each is a lond child on the peer, so more would be a denial of service.
+pub const MAX_LINKS: usize = 64;
+pub const DEFAULT_LINK_IDLE: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_LINE: usize = 16 * 1024 * 1024;
 /// Answers are not tied to requests in size (a short `dump` request can fetch megabytes), and
 /// an encrypted answer is hex, twice its plain text: so four times the request limit, which no
@@ -474,6 +482,13 @@ impl LoncConfig {
         let max_answer = l.bytes("loncMaxAnswer", DEFAULT_MAX_ANSWER);
         let syslog = l.syslog("loncSyslog");
         let recheck = l.duration("loncRecheck", DEFAULT_RECHECK);
+        let links = l.typed(
+            "loncLinks",
+            DEFAULT_LINKS,
+            "a whole number from 1 to 64",
+            |s| parse_uint::<usize>(s).filter(|n| (1..=MAX_LINKS).contains(n)),
+        );
+        let link_idle = l.timeout("loncLinkIdle", DEFAULT_LINK_IDLE);
         if backoff_min > backoff_max {
             let line = settings
                 .get("loncBackoffMax")
@@ -529,6 +544,8 @@ impl LoncConfig {
             max_answer,
             syslog,
             recheck,
+            links,
+            link_idle,
         };
         Ok((config, problems))
     }
@@ -629,6 +646,8 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.max_line, 16 * 1024 * 1024);
         assert_eq!(c.syslog, None);
         assert_eq!(c.recheck, Duration::from_secs(600));
+        assert_eq!(c.links, 1, "1.29: one link per peer");
+        assert_eq!(c.link_idle, Duration::from_secs(300));
         assert_eq!(c.adm_email, None);
         assert_eq!(c.hosts_tab(), Path::new("/home/httpd/lonTabs/hosts.tab"));
         assert_eq!(c.pid_file(), Path::new("/home/httpd/perl/logs/lonc.pid"));
@@ -664,6 +683,7 @@ PerlSetVar lonDocRoot /home/httpd/html
              PerlSetVar loncBackoffMax 0.2\nPerlSetVar loncMaxLine 100\n\
              PerlSetVar loncMaxAnswer 200\nPerlSetVar loncRecheck 0\n\
              PerlSetVar loncSyslog yes\nPerlSetVar lonAdmEMail adm@example.org\n\
+             PerlSetVar loncLinks 4\nPerlSetVar loncLinkIdle 2.5\n\
              PerlSetVar lonSysEMail sys@example.org\r\n"
         );
         let (c, w) = parse(&text).unwrap();
@@ -680,6 +700,8 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.max_line, 100);
         assert_eq!(c.max_answer, 200);
         assert_eq!(c.recheck, Duration::ZERO, "0 turns the recheck off");
+        assert_eq!(c.links, 4);
+        assert_eq!(c.link_idle, Duration::from_millis(2500));
         assert_eq!(c.syslog.as_deref(), Some(Path::new("/dev/log")));
         assert_eq!(c.adm_email.as_deref(), Some("adm@example.org"));
         // A trailing \r is dropped, as Perl's split on \s+ did.
@@ -777,6 +799,11 @@ PerlSetVar lonDocRoot /home/httpd/html
             ("loncRecheck", "10m"),
             ("loncReplyTimeout", "0.0"),
             ("loncProbeTimeout", "0"),
+            ("loncLinks", "0"),
+            ("loncLinks", "65"),
+            ("loncLinks", "two"),
+            ("loncLinkIdle", "0"),
+            ("loncLinkIdle", "5m"),
         ] {
             let text = format!("{BASE}PerlSetVar {key} {value}\n");
             let p = invalid(&text);
@@ -872,6 +899,8 @@ PerlSetVar lonDocRoot /home/httpd/html
         assert_eq!(c.backoff_max, DEFAULT_BACKOFF_MAX);
         assert_eq!(c.max_line, DEFAULT_MAX_LINE);
         assert_eq!(c.max_answer, DEFAULT_MAX_ANSWER);
+        assert_eq!(c.links, DEFAULT_LINKS);
+        assert_eq!(c.link_idle, DEFAULT_LINK_IDLE);
         assert_eq!(c.syslog, None);
     }
 

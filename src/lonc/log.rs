@@ -41,7 +41,12 @@ pub struct Logger {
     log_file: LogFile,
     perm_file: LogFile,
     pid: u32,
-    status: String,
+    /// The status, kept in parts and formatted only when read (a log line, the status page):
+    /// a child sets it twice per request, and formatting the time each time cost more than
+    /// the relay itself. `status_req` is a request shown after `status_head` (redacted then).
+    status_head: String,
+    status_req: Option<Vec<u8>>,
+    status_at: std::time::SystemTime,
     lastlog: String,
     syslog: Syslog,
     /// The last lonc.log write failure, said once on stderr and syslog.
@@ -65,7 +70,9 @@ impl Logger {
             log_file: LogFile::new(log_file, LOG_MODE),
             perm_file: LogFile::new(perm_file, SECRET_MODE),
             pid: std::process::id(),
-            status: String::new(),
+            status_head: String::new(),
+            status_req: None,
+            status_at: std::time::SystemTime::UNIX_EPOCH,
             lastlog: String::new(),
             syslog: Syslog::new("lonc", syslog),
             log_error: Once::default(),
@@ -100,7 +107,35 @@ impl Logger {
 
     /// 1.29's `status()`: remember what this process is doing, stamped with the time.
     pub fn status(&mut self, what: &str) {
-        self.status = format!("{}: {}", logfmt::perl_localtime(&Local::now()), what);
+        self.status_head.clear();
+        self.status_head.push_str(what);
+        self.status_req = None;
+        self.status_at = std::time::SystemTime::now();
+    }
+
+    /// [`status`](Self::status) `<head>: <request as shown>`, cheap per request: the buffers
+    /// are reused and nothing is formatted until the status is read.
+    pub fn status_request(&mut self, head: &str, request: &[u8]) {
+        self.status_head.clear();
+        self.status_head.push_str(head);
+        let mut buf = self.status_req.take().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(request);
+        self.status_req = Some(buf);
+        self.status_at = std::time::SystemTime::now();
+    }
+
+    /// The status as 1.29 kept it: `<localtime of the status call>: <what>` (empty before
+    /// the first call).
+    pub fn status_text(&self) -> String {
+        if self.status_at == std::time::SystemTime::UNIX_EPOCH {
+            return String::new();
+        }
+        let at = logfmt::perl_localtime(&chrono::DateTime::<Local>::from(self.status_at));
+        match &self.status_req {
+            None => format!("{at}: {}", self.status_head),
+            Some(r) => format!("{at}: {}: {}", self.status_head, shown(r)),
+        }
     }
 
     /// The last message logged (`<localtime>: <message>`).
@@ -111,11 +146,17 @@ impl Logger {
     /// This process's status-page line: `<pid>\t<status>\t<lastlog>\n`; while perm records
     /// wait in memory the status says so: `... (perm log: N records pending)`.
     pub fn status_line(&self) -> String {
+        self.status_line_with("")
+    }
+
+    /// [`status_line`](Self::status_line) with `note` right after the status (a child's links).
+    pub fn status_line_with(&self, note: &str) -> String {
+        let status = self.status_text();
         match self.perm_queue.len() {
-            0 => format!("{}\t{}\t{}\n", self.pid, self.status, self.lastlog),
+            0 => format!("{}\t{status}{note}\t{}\n", self.pid, self.lastlog),
             n => format!(
-                "{}\t{} (perm log: {n} records pending)\t{}\n",
-                self.pid, self.status, self.lastlog
+                "{}\t{status}{note} (perm log: {n} records pending)\t{}\n",
+                self.pid, self.lastlog
             ),
         }
     }
@@ -124,11 +165,11 @@ impl Logger {
     pub fn log(&mut self, msg: &str) {
         let now = Local::now();
         self.lastlog = format!("{}: {}", logfmt::perl_localtime(&now), msg);
-        let line = logfmt::log_line(&now, self.pid, &self.status, msg);
+        let line = logfmt::log_line(&now, self.pid, &self.status_text(), msg);
         self.write_log_line(&line);
         if let Some(note) = self.syslog.send(&now, msg, msg) {
             // Said once in lonc.log (not through syslog), until the error changes.
-            let line = logfmt::log_line(&now, self.pid, &self.status, &note);
+            let line = logfmt::log_line(&now, self.pid, &self.status_text(), &note);
             let _ = self.log_file.append(line.as_bytes());
         }
         if !self.perm_queue.is_empty() {
@@ -255,7 +296,7 @@ impl Logger {
     fn log_unqueued(&mut self, msg: &str) {
         let now = Local::now();
         self.lastlog = format!("{}: {}", logfmt::perl_localtime(&now), msg);
-        let line = logfmt::log_line(&now, self.pid, &self.status, msg);
+        let line = logfmt::log_line(&now, self.pid, &self.status_text(), msg);
         self.write_log_line(&line);
         if !self.echo_stderr {
             let _ = writeln!(std::io::stderr(), "lonc: {msg}");
@@ -362,6 +403,26 @@ mod tests {
         assert!(text.contains(&want), "{text}");
         assert!(text.contains("src/lonc/log.rs:"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_request_status_reads_as_the_formatted_one_did() {
+        let dir = std::env::temp_dir().join(format!("lonc-status-test-{}", std::process::id()));
+        let mut l = Logger::new(dir.join("lonc.log"), dir.join("perm.log"), None);
+        assert_eq!(l.status_text(), "");
+        l.status_request("Waiting for reply from h1", b"encrypt:passwd:dom:u:secret");
+        let eager = format!(
+            "{}: Waiting for reply from h1: {}",
+            logfmt::perl_localtime(&Local::now()),
+            shown(b"encrypt:passwd:dom:u:secret")
+        );
+        // The same text (the second may tick between the two reads: compare after the time).
+        assert_eq!(l.status_text()[24..], eager[24..]);
+        assert!(!l.status_text().contains("secret"), "redacted as before");
+        l.status("Idle h1");
+        assert!(l.status_text().ends_with(": Idle h1"));
+        let line = l.status_line_with(" [links 2/4, 1 busy]");
+        assert!(line.contains(": Idle h1 [links 2/4, 1 busy]\t"), "{line}");
     }
 
     #[test]

@@ -284,6 +284,15 @@ impl Standin {
         self.shared.counters().connections
     }
 
+    /// TCP connections open right now (lonc's links that have not closed yet).
+    pub fn open_connections(&self) -> usize {
+        self.shared
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// TCP connections accepted so far (refused handshakes included).
     pub fn accepted(&self) -> usize {
         self.shared.counters().accepted

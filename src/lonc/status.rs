@@ -42,14 +42,57 @@ pub fn childless_line(
     }
 }
 
-/// The last-log field of every `<pid>\t<status>\t<lastlog>` line in a status page, by pid.
-pub fn child_lines(text: &str) -> BTreeMap<i32, String> {
+/// A child's links, right after its status on the page (only with `loncLinks` above 1):
+/// ` [links <open>/<max>, <busy> busy]`.
+pub fn links_note(open: usize, max: usize, busy: usize) -> String {
+    format!(" [links {open}/{max}, {busy} busy]")
+}
+
+/// A child's links as its status field shows them (see [`links_note`]).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Links {
+    pub open: usize,
+    pub max: usize,
+    pub busy: usize,
+}
+
+/// The links a status field names, if it names them.
+pub fn links_of(status: &str) -> Option<Links> {
+    let at = status.rfind(" [links ")?;
+    let rest = &status[at + " [links ".len()..];
+    let end = rest.find(" busy]")?;
+    let (counts, busy) = rest[..end].split_once(", ")?;
+    let (open, max) = counts.split_once('/')?;
+    Some(Links {
+        open: open.parse().ok()?,
+        max: max.parse().ok()?,
+        busy: busy.parse().ok()?,
+    })
+}
+
+/// What the parent keeps of a child's status-page line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildLine {
+    pub last_log: String,
+    /// Its links, when it reports them (`loncLinks` above 1).
+    pub links: Option<Links>,
+}
+
+/// Every `<pid>\t<status>\t<lastlog>` line in a status page, by pid.
+pub fn child_lines(text: &str) -> BTreeMap<i32, ChildLine> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
         let mut f = line.splitn(3, '\t');
-        if let (Some(pid), Some(_status), Some(last)) = (f.next(), f.next(), f.next()) {
+        if let (Some(pid), Some(status), Some(last)) = (f.next(), f.next(), f.next()) {
             if let Ok(pid) = pid.parse::<i32>() {
-                out.insert(pid, last.to_string());
+                let links = links_of(status);
+                out.insert(
+                    pid,
+                    ChildLine {
+                        last_log: last.to_string(),
+                        links,
+                    },
+                );
             }
         }
     }
@@ -69,6 +112,11 @@ pub struct HostStatus {
     pub since: String,
     pub since_epoch: i64,
     pub last_log: Option<String>,
+    /// `loncLinks`: the most links the child may hold to this host.
+    pub links_max: usize,
+    /// The child's links when it reported them (after USR1, with `loncLinks` above 1):
+    /// how many are open and how many have an exchange in flight.
+    pub links: Option<Links>,
 }
 
 /// The whole JSON document. `state` is `running`, or `stopped` once lonc has ended (then
@@ -138,12 +186,38 @@ mod tests {
     }
 
     #[test]
+    fn links_note_reads_back() {
+        let note = links_note(3, 4, 2);
+        assert_eq!(note, " [links 3/4, 2 busy]");
+        let status = format!("Tue Dec  1 10:00:00 2026: Idle h{note}");
+        assert_eq!(
+            links_of(&status),
+            Some(Links {
+                open: 3,
+                max: 4,
+                busy: 2
+            })
+        );
+        assert_eq!(links_of("Tue Dec  1 10:00:00 2026: Idle h"), None);
+        assert_eq!(links_of("x [links a/4, 2 busy]"), None);
+    }
+
+    #[test]
     fn child_lines_parsed_by_pid() {
-        let text = "LONC status x - parent 1\n\n1\tSun: Sleeping\tSun: Done\n-\tunreachable\th (0 of 5 attempts)\n77\tSun: Idle h\tSun: h online\n";
+        let text = "LONC status x - parent 1\n\n1\tSun: Sleeping\tSun: Done\n-\tunreachable\th (0 of 5 attempts)\n77\tSun: Idle h\tSun: h online\n78\tSun: Idle g [links 2/4, 1 busy]\tSun: g online\n";
         let m = child_lines(text);
-        assert_eq!(m.get(&77).map(String::as_str), Some("Sun: h online"));
-        assert_eq!(m.get(&1).map(String::as_str), Some("Sun: Done"));
-        assert_eq!(m.len(), 2);
+        assert_eq!(m[&77].last_log, "Sun: h online");
+        assert_eq!(m[&1].last_log, "Sun: Done");
+        assert_eq!(m[&1].links, None);
+        assert_eq!(
+            m[&78].links,
+            Some(Links {
+                open: 2,
+                max: 4,
+                busy: 1
+            })
+        );
+        assert_eq!(m.len(), 3);
     }
 
     #[test]
@@ -157,6 +231,12 @@ mod tests {
             since: "then".into(),
             since_epoch: 0,
             last_log: Some("x".into()),
+            links_max: 4,
+            links: Some(Links {
+                open: 2,
+                max: 4,
+                busy: 0,
+            }),
         }];
         let doc = StatusDoc {
             state: "running",
@@ -180,5 +260,8 @@ mod tests {
         assert_eq!(v["hosts"][0]["state"], "running");
         assert_eq!(v["hosts"][0]["pid"], 5);
         assert_eq!(v["hosts"][0]["last_log"], "x");
+        assert_eq!(v["hosts"][0]["links_max"], 4);
+        assert_eq!(v["hosts"][0]["links"]["open"], 2);
+        assert_eq!(v["hosts"][0]["links"]["busy"], 0);
     }
 }

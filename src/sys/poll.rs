@@ -36,6 +36,23 @@ pub fn wait(fds: &mut [PollFd], deadline: Option<Instant>) -> io::Result<usize> 
     }
 }
 
+/// [`wait`] on a caller-owned array of raw `pollfd`s: a loop that keeps one array and refills
+/// it in place allocates nothing per wake-up.
+pub fn wait_raw(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<usize> {
+    let ms = i32::from(timeout_until(deadline));
+    // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::Interrupted {
+        Ok(0)
+    } else {
+        Err(e)
+    }
+}
+
 /// The earliest of a set of optional deadlines.
 pub fn earliest<I: IntoIterator<Item = Option<Instant>>>(deadlines: I) -> Option<Instant> {
     deadlines.into_iter().flatten().min()

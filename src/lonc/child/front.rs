@@ -1,0 +1,240 @@
+//! The child's Unix side: the listener, accepting clients (and refusing them with `con_lost`
+//! when out of file descriptors), reading their requests into the queue, the farewell before
+//! a back-off, and what `ps` and the status show.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::time::Instant;
+
+use nix::poll::PollFlags;
+
+use super::conn::Phase;
+use super::dispatch::Req;
+use super::life::Life;
+use super::{Child, ACCEPT_PAUSE};
+use crate::lonc::clients::ClientId;
+use crate::lonc::log::err_text;
+use crate::sys::proctitle;
+
+impl Child {
+    pub(super) fn make_listener(&self) -> io::Result<UnixListener> {
+        let _ = std::fs::remove_file(&self.sock_path);
+        // Created 0600 from the start (umask), not chmod-ed after clients could connect.
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+        let r = UnixListener::bind(&self.sock_path);
+        nix::sys::stat::umask(old);
+        let l = r?;
+        std::fs::set_permissions(&self.sock_path, std::fs::Permissions::from_mode(0o600))?;
+        l.set_nonblocking(true)?;
+        Ok(l)
+    }
+
+    pub(super) fn on_accept(&mut self) {
+        let Some(l) = &self.listener else { return };
+        // One accept per wake-up: poll said one waits; asking again would mostly say EAGAIN
+        // (a burst of clients is taken one per loop, each loop a single poll). Out of file
+        // descriptors, the whole backlog at once: the episode ends only with a pass that
+        // accepted and refused none, not with the one client a freed descriptor let in.
+        let max = if self.fd_episode.is_some() { 64 } else { 1 };
+        let pass = self.clients.accept_up_to(l, max);
+        if pass.accepted > 0 {
+            self.idle_due = true;
+            self.log
+                .status(&format!("Accept new connection: {}", self.id));
+            if pass.refused == 0 {
+                self.end_fd_episode();
+            }
+        }
+        if pass.refused > 0 {
+            if self.fd_episode.is_none() {
+                // One WARNING per episode; the count follows when it ends.
+                self.log.log(&format!(
+                    "WARNING: Out of file descriptors on {}: new clients get con_lost",
+                    self.id
+                ));
+            }
+            *self.fd_episode.get_or_insert(0) += pass.refused;
+        }
+        if let Some(e) = &pass.error {
+            // Out of fds with no reserve to spend, or another error: pause instead of spinning.
+            let msg = format!("WARNING: Cannot accept on {}: {}", self.id, err_text(e));
+            self.log.log(&msg);
+            self.accept_pause = Some(Instant::now() + ACCEPT_PAUSE);
+        }
+        self.clients.restore_reserve();
+        // Its request is usually there already (lonnet writes right after connecting): read
+        // it now instead of polling for it first.
+        for cid in pass.ids() {
+            self.client_input(cid);
+            self.clients.close_if_done(cid);
+        }
+    }
+
+    /// Descriptors are available again (or the child ends): say how many were refused.
+    pub(super) fn end_fd_episode(&mut self) {
+        if let Some(n) = self.fd_episode.take() {
+            self.log.log(&format!(
+                "INFO: {} accepts clients again; {n} refused with con_lost while out of file descriptors",
+                self.id
+            ));
+        }
+    }
+
+    /// Close the listener for a back-off so that nobody connected meets a bare end of file:
+    /// the socket is unlinked, clients still in the backlog are accepted, requests already
+    /// sent are read, and every one of them gets `con_lost`, as does each client that is owed
+    /// nothing yet.
+    pub(super) fn farewell(&mut self) {
+        // Unlink first: from then on a connect finds no socket (lonnet's con_lost), so nobody
+        // slips into the backlog after it was drained and meets a bare end of file when the
+        // listener closes (the network test bed caught clients doing just that).
+        if let Some(l) = self.listener.take() {
+            let _ = std::fs::remove_file(&self.sock_path);
+            loop {
+                let pass = self.clients.accept_from(&l);
+                if pass.refused > 0 {
+                    *self.fd_episode.get_or_insert(0) += pass.refused;
+                }
+                self.clients.restore_reserve();
+                if pass.accepted + pass.refused == 0 || pass.error.is_some() {
+                    break;
+                }
+            }
+        }
+        let ids = self.clients.ids();
+        for cid in ids {
+            self.client_input(cid);
+        }
+        self.con_lost_all();
+        self.clients.con_lost_idle();
+    }
+
+    /// The status reads `Idle <id>` once the last client has left and nothing is in flight
+    /// (1.29 set it when a client closed).
+    pub(super) fn show_idle(&mut self) {
+        if self.idle_due
+            && self.clients.is_empty()
+            && self.queue.is_empty()
+            && self.links[0].as_ref().is_some_and(|c| c.ready())
+            && !self.exchange_in_flight()
+        {
+            self.idle_due = false;
+            self.log.status(&format!("Idle {}", self.id));
+        }
+    }
+
+    /// `lonc: <id> <state> <n> clients` in `ps`, rewritten only when it changes. The state is
+    /// a fixed word: no request ever shows there.
+    pub(super) fn show_title(&mut self) {
+        let word = match self.life {
+            Life::Stopping { .. } => "stopping",
+            Life::BackingOff { .. } => "backoff",
+            Life::Serving => match self.links[0].as_ref().map(|c| &c.phase) {
+                None => "down",
+                Some(Phase::Handshake(_)) => "connecting",
+                Some(Phase::Delayed(_)) => "delayed",
+                Some(Phase::Busy(_)) => "busy",
+                Some(Phase::Ready) if self.exchange_in_flight() => "busy",
+                Some(Phase::Ready) => "idle",
+            },
+        };
+        let now = (word, self.clients.len());
+        if self.title != Some(now) {
+            self.title = Some(now);
+            // Written into a kept buffer: with one client the title flips twice per request.
+            use std::fmt::Write;
+            let mut t = std::mem::take(&mut self.title_buf);
+            t.clear();
+            let _ = write!(t, "lonc: {} {word} {} clients", self.id, now.1);
+            proctitle::set(&t);
+            self.title_buf = t;
+        }
+    }
+
+    pub(super) fn on_client(&mut self, cid: ClientId, ev: PollFlags) {
+        // On a hang-up too: the failing write is what tells us a client with unsent answers
+        // left (reading alone would not, if it is held back or already at end of file).
+        if ev.intersects(PollFlags::POLLOUT | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            self.clients.flush(cid);
+        }
+        if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            self.client_input(cid);
+        }
+        self.clients.close_if_done(cid);
+    }
+
+    /// Take the requests a client sent (or had held back), as far as back-pressure allows.
+    pub(super) fn client_input(&mut self, cid: ClientId) {
+        let max = self.cfg.max_line;
+        let input = self.clients.read(cid, max);
+        for line in input.lines {
+            self.take_request(cid, line);
+        }
+        if let Some((len, partial)) = input.too_long {
+            let at_least = if partial { "at least " } else { "" };
+            self.log.log(&format!(
+                "WARNING: Request to {} of {at_least}{len} bytes is over loncMaxLine ({max}), refused",
+                self.id
+            ));
+            self.clients.refuse(cid);
+        }
+    }
+
+    /// Clients held back for back-pressure whose answers went out: read them again.
+    pub(super) fn serve_released(&mut self) {
+        for cid in self.clients.released() {
+            self.client_input(cid);
+            self.clients.close_if_done(cid);
+        }
+    }
+
+    /// Queue one request in arrival order (while stopping, answer `con_lost` at once).
+    fn take_request(&mut self, cid: ClientId, line: Vec<u8>) {
+        if self.life.stopping() {
+            self.clients.send(cid, b"con_lost\n");
+            return;
+        }
+        if line == b"close_connection_exit" {
+            self.queue.push_back(Req::CloseExit);
+            return;
+        }
+        self.clients.expect_answer(cid);
+        self.queue.push_back(Req::Relay { cid, line });
+    }
+
+    /// `con_lost` for every request in flight and every queued one.
+    pub(super) fn con_lost_all(&mut self) {
+        for slot in 0..self.links.len() {
+            let cid = match self.links[slot].as_mut() {
+                Some(c) => match std::mem::replace(&mut c.phase, Phase::Ready) {
+                    Phase::Busy(f) => Some(f.cid),
+                    other => {
+                        c.phase = other;
+                        None
+                    }
+                },
+                None => None,
+            };
+            if let Some(cid) = cid {
+                self.clients.deliver(cid, b"con_lost\n");
+            }
+        }
+        self.con_lost_queued();
+    }
+
+    /// `con_lost` for every queued (not yet sent) request.
+    pub(super) fn con_lost_queued(&mut self) {
+        while let Some(r) = self.queue.pop_front() {
+            if let Req::Relay { cid, .. } = r {
+                self.clients.deliver(cid, b"con_lost\n");
+            }
+        }
+    }
+
+    pub(super) fn close_listener(&mut self) {
+        if self.listener.take().is_some() {
+            let _ = std::fs::remove_file(&self.sock_path);
+        }
+    }
+}
