@@ -65,15 +65,17 @@ impl Client {
                 self.held = true;
                 return false;
             }
-            let Some(l) = self.inbuf.next_line() else {
+            let Some(mut l) = self.inbuf.next_line() else {
                 break;
             };
-            let req = chomp(&l);
-            if req.len() > max_line {
-                input.too_long = Some((req.len(), false));
+            // The line itself becomes the request (no second copy): its newline dropped.
+            let len = chomp(&l).len();
+            if len > max_line {
+                input.too_long = Some((len, false));
                 return false;
             }
-            input.lines.push(req.to_vec());
+            l.truncate(len);
+            input.lines.push(l);
         }
         if self.inbuf.partial_len() > max_line {
             input.too_long = Some((self.inbuf.partial_len(), true));
@@ -156,12 +158,15 @@ pub struct Clients {
     dropped: Vec<String>,
     /// The reserve descriptor (see [`open_reserve`]); `None` while spent or not yet opened.
     reserve: Option<std::fs::File>,
+    /// Where reads land before their bytes go to a client's line buffer.
+    scratch: Vec<u8>,
 }
 
 impl Clients {
     pub fn new() -> Clients {
         Clients {
             reserve: open_reserve(),
+            scratch: vec![0; 8192],
             ..Clients::default()
         }
     }
@@ -269,6 +274,9 @@ impl Clients {
     /// lines held back earlier first, and no more than back-pressure allows.
     pub fn read(&mut self, id: ClientId, max_line: usize) -> Input {
         let mut input = Input::default();
+        if self.scratch.len() < 8192 {
+            self.scratch.resize(8192, 0); // a `Clients::default()` has none yet
+        }
         let Some(c) = self.map.get_mut(&id) else {
             return input;
         };
@@ -279,9 +287,10 @@ impl Clients {
         if !c.take_lines(&mut input, max_line) || c.read_closed {
             return input;
         }
-        let mut buf = [0u8; 8192];
+        // One scratch buffer for every client: zeroed once, not per read.
+        let buf = &mut self.scratch[..];
         for _ in 0..16 {
-            match c.stream.read(&mut buf) {
+            match c.stream.read(buf) {
                 Ok(0) => {
                     c.read_closed = true;
                     break;

@@ -423,6 +423,8 @@ fn status_page_and_json_have_exactly_the_settled_format() {
                 "attempts",
                 "id",
                 "last_log",
+                "links",
+                "links_max",
                 "max_attempts",
                 "pid",
                 "since",
@@ -433,6 +435,9 @@ fn status_page_and_json_have_exactly_the_settled_format() {
         );
         assert_eq!(h["max_attempts"], 1);
         assert!(h["attempts"].is_u64());
+        // loncLinks 1 (the default): the child reports no links, the page line is 1.29's.
+        assert_eq!(h["links_max"], 1);
+        assert!(h["links"].is_null());
     }
     assert_eq!(hosts[0]["state"], "running");
     assert_eq!(hosts[0]["pid"], kid);
