@@ -188,12 +188,17 @@ impl Child {
             }
             match a {
                 Action::Send(b) => c.queue_line(&b),
+                // The status follows the first link and the requests: an extra link's
+                // handshake does not overwrite `Waiting for reply ...` while it opens.
                 Action::StartDelay => {
-                    self.log.status(&format!("Ponging {}", self.id));
+                    if c.slot == 0 {
+                        self.log.status(&format!("Ponging {}", self.id));
+                    }
                     c.pong_at = Some(Instant::now() + self.cfg.pong_delay);
                 }
                 Action::Log(m) => self.log.log(&m),
-                Action::Status(m) => self.log.status(&m),
+                Action::Status(m) if c.slot == 0 => self.log.status(&m),
+                Action::Status(_) => {}
                 Action::Fail => self.down(c, Why::Init),
                 Action::Up(key) => {
                     c.cipher = Some(LineCipher::new(key));
