@@ -15,7 +15,7 @@
 //! forever: one descriptor is kept in reserve and spent to accept each of them, answer
 //! `con_lost` and close (the libuv/nginx trick).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -151,7 +151,8 @@ fn open_reserve() -> Option<std::fs::File> {
 /// Every connected client of one child.
 #[derive(Default)]
 pub struct Clients {
-    map: HashMap<ClientId, Client>,
+    /// By id: a few lookups per request, no hashing (ids only grow, so new clients go last).
+    map: BTreeMap<ClientId, Client>,
     next: ClientId,
     /// 1.29's `Dropping data with <error>: <len>, <sent>` lines for clients whose answers
     /// could not be written, for the child to log.
