@@ -23,7 +23,7 @@ standin:
 	$(CARGO) build --release --features testkit --bin lond-standin
 
 # The bench tools (test code too): peer, minimal relay, load generator, transmitter, records.
-BENCH_BINS = bench-peer bench-relay bench-load bench-transmit bench-ipsynd
+BENCH_BINS = bench-peer bench-relay bench-load bench-transmit bench-ipsynd bench-lonc-ops
 benchtools:
 	$(CARGO) build --release --features testkit $(addprefix --bin ,$(BENCH_BINS))
 

@@ -11,8 +11,13 @@
 #   lonc         loncLinks 1 (its default; 1.29's one link per peer), both peers in hosts.tab
 #   lonc         the same with `loncLinks 4`, for issue 10 §2's figures
 # and bench-load (one process) drives each path: 1 client on a kept connection, 1 client
-# with a new Unix connection per request (as lonnet does), 64 clients. Environment:
-# BENCH_SECS per measurement (default 2), BENCH_BIN (default target/release).
+# with a new Unix connection per request (as lonnet does), 64 clients. Then issue 10's
+# regression figures, by bench-lonc-ops: a lonc with the first peer only (idle clients'
+# and a child's memory, a killed child serving again), and a lonc of BENCH_FLEET hosts
+# (default 1,000) on loopback addresses 127.250.x.y, all served by one more bench-peer
+# listening on each, timed from its start until every socket has answered. Environment:
+# BENCH_SECS per measurement (default 2), BENCH_BIN (default target/release),
+# BENCH_IDLE_CLIENTS (1,000), BENCH_KILLS (20), BENCH_FLEET (1,000).
 set -euo pipefail
 
 rep=${1:?usage: bench-lonc.sh REP RAW}
@@ -20,7 +25,10 @@ raw=${2:?usage: bench-lonc.sh REP RAW}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BENCH_BIN:-$root/target/release}
 secs=${BENCH_SECS:-2}
-for b in lonc bench-peer bench-relay bench-load; do
+idle_clients=${BENCH_IDLE_CLIENTS:-1000}
+kills=${BENCH_KILLS:-20}
+fleet=${BENCH_FLEET:-1000}
+for b in lonc bench-peer bench-relay bench-load bench-lonc-ops; do
   [ -x "$bin/$b" ] || { echo "bench-lonc: $bin/$b missing (make bench builds it)" >&2; exit 1; }
 done
 
@@ -29,6 +37,11 @@ pids=()
 cleanup() {
   # Stop only what this script started, by pid; KILL what does not stop within 10 s.
   local pid
+  # The fleet's lonc is bench-lonc-ops' child, which stops it; should that tool have been cut
+  # short, its pid file names it.
+  if [ -s "$tmp/fleet/daemons/logs/lonc.pid" ]; then
+    pids+=("$(cat "$tmp/fleet/daemons/logs/lonc.pid")")
+  fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -63,8 +76,8 @@ relay_pid=$!
 pids+=($relay_pid)
 wait_for -s "$tmp/relay.ready" || { echo "bench-lonc: bench-relay did not start" >&2; exit 1; }
 
-# start_lonc NAME LINKS: a lonc installation under $tmp/NAME; sets lonc_pid.
-start_lonc() {
+# write_lonc NAME LINKS: a lonc installation under $tmp/NAME (both peers in hosts.tab).
+write_lonc() {
   local d=$tmp/$1
   mkdir -p "$d/daemons/logs" "$d/tab" "$d/sock" "$d/html/lon-status"
   cat >"$d/access.conf" <<EOF
@@ -86,6 +99,12 @@ PerlSetVar loncLinks $2
 EOF
   printf 'benchd:bench:library:127.0.0.1:127.0.0.1\nslowd:bench:library:127.0.0.2:127.0.0.2\n' \
     >"$d/tab/hosts.tab"
+}
+
+# start_lonc NAME LINKS: write_lonc, then start it; sets lonc_pid.
+start_lonc() {
+  local d=$tmp/$1
+  write_lonc "$1" "$2"
   "$bin/lonc" -f -c "$d/access.conf" >"$d/lonc.out" 2>&1 &
   lonc_pid=$!
   pids+=($lonc_pid)
@@ -149,3 +168,54 @@ measure links1_64 --clients 64 --target "$tmp/lonc1/sock/slowd"
 measure links4_64 --clients 64 --target "$tmp/lonc4/sock/slowd"
 measure hol_base --clients 8 --target "$tmp/lonc4/sock/slowd"
 measure hol_slow --clients 8 --target "$tmp/lonc4/sock/slowd" --slow slow --secs $((secs + 2))
+
+# Issue 10's regression figures. A lonc with the first peer only, and attempts enough for
+# every kill below (each restart counts one).
+write_lonc ops 1
+printf 'benchd:bench:library:127.0.0.1:127.0.0.1\n' >"$tmp/ops/tab/hosts.tab"
+echo "PerlSetVar loncMaxAttempts 1000000" >>"$tmp/ops/access.conf"
+"$bin/lonc" -f -c "$tmp/ops/access.conf" >"$tmp/ops/lonc.out" 2>&1 &
+ops_pid=$!
+pids+=($ops_pid)
+wait_for -S "$tmp/ops/sock/benchd" || { echo "bench-lonc: the ops lonc did not start" >&2; exit 1; }
+"$bin/bench-load" --secs 0.2 --warmup 0 --target "$tmp/ops/sock/benchd" >/dev/null
+
+# ops NAME ARGS...: one bench-lonc-ops run; its key=value output becomes RAW lines.
+ops() {
+  local name=$1 out kv
+  shift
+  out=$(timeout 300 "$bin/bench-lonc-ops" "$@") || {
+    echo "bench-lonc: $name failed" >&2
+    exit 1
+  }
+  for kv in $out; do
+    printf '%s\t%s.%s\t%s\n' "$rep" "$name" "${kv%%=*}" "${kv#*=}" >>"$raw"
+  done
+  echo "  rep $rep $name: $out" >&2
+}
+
+# Idle clients and a child's private memory (the child before the clients connect).
+ops idle idle --target "$tmp/ops/sock/benchd" --pid "$(pgrep -P "$ops_pid" | head -n 1)" \
+  --clients "$idle_clients"
+# A killed child serving again.
+ops restart restart --target "$tmp/ops/sock/benchd" \
+  --status-json "$tmp/ops/html/lon-status/loncstatus.json" --id benchd --kills "$kills"
+
+# BENCH_FLEET hosts on 127.250.x.y (x = 0.., y = 1..250), one bench-peer listening on each
+# at the shared port; bench-lonc-ops starts that lonc, times it and stops it.
+write_lonc fleet 1
+listen=()
+: >"$tmp/fleet/tab/hosts.tab"
+for i in $(seq "$fleet"); do
+  a="127.250.$(((i - 1) / 250)).$(((i - 1) % 250 + 1))"
+  printf 'h%04d:bench:library:%s:%s\n' "$i" "$a" "$a" >>"$tmp/fleet/tab/hosts.tab"
+  if [ "$i" = 1 ]; then listen+=(--listen "$a:$port"); else listen+=(--listen "$a:0"); fi
+done
+"$bin/bench-peer" "${listen[@]}" --port-file "$tmp/port3" --host-id fleetd --peer-id benchc \
+  2>"$tmp/peer3.err" &
+fleet_peer=$!
+pids+=($fleet_peer)
+wait_for -s "$tmp/port3" || { echo "bench-lonc: the fleet's bench-peer did not start" >&2; exit 1; }
+ops fleet fleet --lonc "$bin/lonc" --config "$tmp/fleet/access.conf" \
+  --sock-dir "$tmp/fleet/sock" --hosts "$fleet"
+kill -TERM "$fleet_peer" 2>/dev/null || true

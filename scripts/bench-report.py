@@ -72,6 +72,13 @@ def verdict(xs, op, limit):
     return "**met**" if ok else "**not met**"
 
 
+def count(meta, key):
+    try:
+        return f"{int(meta[key]):,}"
+    except (KeyError, ValueError):
+        return "?"
+
+
 def v(key):
     return lambda r: r[key]
 
@@ -199,6 +206,45 @@ def main():
              ("ratio", "<=", 2.0, "with / without ≤ 2")),
         ],
         meta.get("links_note", ""),
+    )
+    table(
+        "lonc: regression figures (issue 10)",
+        [
+            (f"idle clients: memory per connected client ({count(meta, 'idle_clients')} clients, never sent)",
+             [("child before them, VmRSS", v("idle.child_rss_kib"), " KiB")],
+             [("VmRSS", v("idle.idle_rss_b_per_client"), " B"),
+              ("Private_Dirty", v("idle.idle_private_b_per_client"), " B")],
+             None,
+             "regression figure (issue 10: 186 B)"),
+            ("the same clients after one request each, idle again",
+             [],
+             [("VmRSS", v("idle.used_rss_b_per_client"), " B"),
+              ("Private_Dirty", v("idle.used_private_b_per_client"), " B")],
+             None,
+             "regression figure"),
+            ("a child's private memory (`Private_Dirty`, smaps_rollup)",
+             [],
+             [("child", lambda r: r["idle.child_private_kib"] / 1024, " MiB")],
+             None,
+             "regression figure (issue 10: 0.1 MiB)"),
+            (f"{count(meta, 'fleet')} hosts: lonc started → every socket answered",
+             [("first socket answered", v("fleet.first_ms"), " ms")],
+             [("all", lambda r: r["fleet.serving_ms"] / 1000, " s")],
+             None,
+             "regression figure (issue 10: 1.1 s)"),
+            (f"a killed child (SIGKILL) → its socket answers again, p50 of {count(meta, 'kills')}",
+             [("fastest", v("restart.min_ms"), " ms"), ("slowest", v("restart.max_ms"), " ms")],
+             [("lonc", v("restart.p50_ms"), " ms")],
+             None,
+             "regression figure (issue 10: 5.6 ms)"),
+        ],
+        "`bench-lonc-ops` measures a lonc whose only host is the immediate `bench-peer`: the "
+        "child's memory after one request, then with that many clients connected and idle "
+        "(accepted, nothing sent), then after one request each (the differences per client); "
+        "then it SIGKILLs the "
+        "child repeatedly and times each until the socket answers again (a try every 100 µs). "
+        "The fleet is a lonc whose hosts.tab holds that many hosts on loopback addresses "
+        "127.250.x.y, all served by one more `bench-peer` listening on each.",
     )
     ms = " ms"
     table(

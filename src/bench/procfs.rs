@@ -1,6 +1,6 @@
 //! Another process's cost as `/proc` shows it: CPU time (`schedstat`'s nanoseconds on the CPU,
 //! falling back to `stat`'s utime+stime ticks), voluntary context switches (each one a sleep,
-//! so a count of wake-ups), run state and resident memory.
+//! so a count of wake-ups), run state, resident memory and private memory (`smaps_rollup`).
 
 use std::fs;
 
@@ -43,6 +43,20 @@ pub fn status_value(pid: u32, key: &str) -> Option<u64> {
     })
 }
 
+/// A `Key: value kB` number from `/proc/<pid>/smaps_rollup` (`Private_Dirty`, `Rss`, `Pss`),
+/// in KiB: the whole process's mappings summed by the kernel.
+pub fn smaps_value(pid: u32, key: &str) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    s.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        if k == key {
+            v.split_whitespace().next()?.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
 /// Sum of [`cpu_ns`] over several processes (a gone one counts 0).
 pub fn cpu_ns_sum(pids: &[u32]) -> u64 {
     pids.iter().filter_map(|&p| cpu_ns(p)).sum()
@@ -62,5 +76,8 @@ mod tests {
         assert!(status_value(me, "VmRSS").unwrap() > 0);
         assert!(status_value(me, "voluntary_ctxt_switches").is_some());
         assert_eq!(status_value(me, "NoSuchKey"), None);
+        assert!(smaps_value(me, "Private_Dirty").unwrap() > 0);
+        assert!(smaps_value(me, "Rss").unwrap() >= smaps_value(me, "Private_Dirty").unwrap());
+        assert_eq!(smaps_value(me, "NoSuchKey"), None);
     }
 }

@@ -12,8 +12,10 @@
 //! `--delay-ms` (default 0, fractions allowed) after the previous one or its arrival,
 //! whichever is later; `slow` (or `slow:<text>`) takes `--slow-ms` (default 2000) instead.
 //! The handshake lines (`init`, the echo, `ping`, `pong`, `ekey`) are never delayed. Connections
-//! are independent, so N links to one peer are served N at a time. TERM, INT or HUP stop it
-//! (exit 0, the port file removed); a usage error exits 64.
+//! are independent, so N links to one peer are served N at a time. `--listen` may repeat (a
+//! peer for many hosts.tab rows on their own loopback addresses, as lonc has one `londPort`):
+//! a later address with port 0 takes the first one's port, which the port file names. TERM,
+//! INT or HUP stop it (exit 0, the port file removed); a usage error exits 64.
 
 use loncsyn::bench::args::Args;
 use loncsyn::bench::net::{pfd, ppoll, stop_pipe, Stream};
@@ -102,9 +104,20 @@ fn run() -> Result<(), String> {
         slow: Duration::from_millis(slow_ms),
     };
     let stop = stop_pipe().map_err(|e| format!("signals: {e}"))?;
-    let tcp = TcpListener::bind(a.str("listen").unwrap_or("127.0.0.1:0"))
-        .map_err(|e| format!("listen: {e}"))?;
-    tcp.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let mut addrs: Vec<std::net::SocketAddr> =
+        a.all("listen").map_err(|e| format!("usage: {e}"))?;
+    if addrs.is_empty() {
+        addrs.push(([127, 0, 0, 1], 0).into());
+    }
+    let mut tcp: Vec<TcpListener> = Vec::new();
+    for mut addr in addrs {
+        if let (Some(first), 0) = (tcp.first(), addr.port()) {
+            addr.set_port(first.local_addr().map_err(|e| e.to_string())?.port());
+        }
+        let l = TcpListener::bind(addr).map_err(|e| format!("listen {addr}: {e}"))?;
+        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        tcp.push(l);
+    }
     let unix_path = a.str("unix");
     let unix = match unix_path {
         Some(p) => {
@@ -115,7 +128,7 @@ fn run() -> Result<(), String> {
         }
         None => None,
     };
-    let port = tcp.local_addr().map_err(|e| e.to_string())?.port();
+    let port = tcp[0].local_addr().map_err(|e| e.to_string())?.port();
     let port_file = a.str("port-file");
     if let Some(p) = port_file {
         atomic_write(std::path::Path::new(p), format!("{port}\n").as_bytes())
@@ -134,7 +147,7 @@ fn run() -> Result<(), String> {
 fn serve(
     cfg: &Cfg,
     stop: &std::os::unix::net::UnixStream,
-    tcp: &TcpListener,
+    tcp: &[TcpListener],
     unix: Option<&UnixListener>,
 ) -> io::Result<()> {
     let mut conns: Vec<Conn> = Vec::new();
@@ -145,8 +158,9 @@ fn serve(
         // the baselines too; simplicity wins here.
         fds.clear();
         fds.push(pfd(stop.as_raw_fd(), libc::POLLIN));
-        fds.push(pfd(tcp.as_raw_fd(), libc::POLLIN));
         fds.push(pfd(unix.map_or(-1, |u| u.as_raw_fd()), libc::POLLIN));
+        fds.extend(tcp.iter().map(|l| pfd(l.as_raw_fd(), libc::POLLIN)));
+        let first_conn = fds.len();
         let mut next_due: Option<Instant> = None;
         for c in &conns {
             let mut ev = 0;
@@ -169,7 +183,7 @@ fn serve(
         let now = Instant::now();
         let mut gone = Vec::new();
         for (i, c) in conns.iter_mut().enumerate() {
-            let rev = fds[3 + i].revents;
+            let rev = fds[first_conn + i].revents;
             if rev & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 && !c.eof {
                 match c.s.read(&mut buf) {
                     Ok(0) => c.eof = true,
@@ -213,13 +227,15 @@ fn serve(
         for i in gone.into_iter().rev() {
             conns.swap_remove(i);
         }
-        if fds[1].revents & libc::POLLIN != 0 {
-            if let Ok((s, _)) = tcp.accept() {
-                let _ = s.set_nodelay(true);
-                add(&mut conns, Stream::Tcp(s), now)?;
+        for (l, f) in tcp.iter().zip(&fds[2..first_conn]) {
+            if f.revents & libc::POLLIN != 0 {
+                if let Ok((s, _)) = l.accept() {
+                    let _ = s.set_nodelay(true);
+                    add(&mut conns, Stream::Tcp(s), now)?;
+                }
             }
         }
-        if fds[2].revents & libc::POLLIN != 0 {
+        if fds[1].revents & libc::POLLIN != 0 {
             if let Some(Ok((s, _))) = unix.map(|u| u.accept()) {
                 add(&mut conns, Stream::Unix(s), now)?;
             }

@@ -24,6 +24,7 @@ pub mod log;
 pub mod logfmt;
 pub mod netconn;
 pub mod preflight;
+pub mod process;
 pub mod redact;
 #[cfg(feature = "testkit")]
 pub mod standin;

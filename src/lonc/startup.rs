@@ -13,16 +13,12 @@ use nix::unistd::{fork, ForkResult};
 use super::config::{lon_tab_dir_of, ConfigError, LoncConfig, Problem};
 use super::hosts::{load_hosts, Host};
 use super::log::Logger;
+use super::process::{close_inherited_fds, create_private_dir};
+pub use super::process::{EXIT_OK, EXIT_RUNNING, EXIT_STARTUP, EXIT_USAGE};
 use super::{preflight, supervisor};
 use crate::sys::pidfile::live_pid_in;
 use crate::sys::sig::SignalPipe;
 use crate::sys::stdio::{warn, Out};
-
-/// Exit codes (spec §7.8).
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_STARTUP: i32 = 1;
-pub const EXIT_RUNNING: i32 = 2;
-pub const EXIT_USAGE: i32 = 64;
 
 /// Command-line choices.
 pub struct Options {
@@ -268,26 +264,6 @@ pub fn run(opts: &Options) -> i32 {
     supervisor::start(cfg, hosts, pid_file, log, sig, opts.foreground)
 }
 
-/// Create `dir` (and its parents) if missing, the last one mode 0755 whatever the umask, so a
-/// directory lonc makes itself never fails its own StrictModes check.
-pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
-        Ok(()) => {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// Mail the admins about a fatal start-up problem, if a mail program exists (1.29: `mailto`).
 fn mail_admins(cfg: &LoncConfig, msg: &str) {
     let to: Vec<&str> = [cfg.adm_email.as_deref(), cfg.sys_email.as_deref()]
@@ -354,23 +330,6 @@ fn finish_daemonize(fd: std::os::fd::OwnedFd) {
         use std::os::fd::AsRawFd;
         for target in 0..=2 {
             let _ = nix::unistd::dup2(null.as_raw_fd(), target);
-        }
-    }
-}
-
-/// Close every fd above stderr (in a fresh child: the parent's probe sockets, pipes, logs).
-pub(super) fn close_inherited_fds() {
-    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect(),
-        Err(_) => (3..1024).collect(),
-    };
-    for fd in fds.into_iter().filter(|&fd| fd > 2) {
-        // SAFETY: nothing in this process uses these fds any more; the objects owning them
-        // belong to the parent's state, which the child never touches or drops.
-        unsafe {
-            libc::close(fd);
         }
     }
 }

@@ -15,6 +15,8 @@ const LOAD: &str = env!("CARGO_BIN_EXE_bench-load");
 const TRANSMIT: &str = env!("CARGO_BIN_EXE_bench-transmit");
 const BIPSYND: &str = env!("CARGO_BIN_EXE_bench-ipsynd");
 const IPSYND: &str = env!("CARGO_BIN_EXE_ipsynd");
+const OPS: &str = env!("CARGO_BIN_EXE_bench-lonc-ops");
+const LONC: &str = env!("CARGO_BIN_EXE_lonc");
 const WAIT: Duration = Duration::from_secs(20);
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -352,4 +354,88 @@ fn ipsynd_bench_steps_run_against_a_real_ipsynd() {
     assert!(stop(ipsynd).success());
     // The holder of the busy port ends when its hold directory goes.
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn lonc_ops_measure_memory_a_restart_and_a_fleet_against_a_real_lonc() {
+    use crate::lonc_common::{PeerSpec, Setup};
+    let spec = |id| PeerSpec {
+        id,
+        standin: false,
+        refuse: false,
+    };
+    let mut s = Setup::new("benchops", &[spec("h0001"), spec("h0002"), spec("h0003")]);
+    s.set("loncMaxAttempts", "100");
+    // One bench-peer on the three hosts' addresses, at the port they share.
+    let mut peer = Command::new(PEER);
+    for (i, p) in s.peers.iter().enumerate() {
+        let port = if i == 0 { s.port } else { 0 };
+        peer.arg("--listen").arg(format!("{}:{port}", p.ip));
+    }
+    let mut peer = peer
+        .arg("--port-file")
+        .arg(s.dir.join("port"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_file(&s.dir.join("port"), &mut peer);
+
+    let out = run(Command::new(OPS)
+        .args(["fleet", "--lonc", LONC, "--hosts", "3", "--config"])
+        .arg(&s.config)
+        .arg("--sock-dir")
+        .arg(s.dir.join("sockets")));
+    assert_eq!(field(&out, "hosts"), 3.0, "{out}");
+    assert!(
+        field(&out, "serving_ms") >= field(&out, "first_ms"),
+        "{out}"
+    );
+    // It stopped the lonc it started.
+    assert!(!s.pid_path().exists(), "{}", s.log());
+
+    let l = s.start();
+    assert!(s.wait_online("h0001"));
+    let json = s.status_json();
+    let mut kid = 0;
+    assert!(crate::lonc_common::wait_for(WAIT, || {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
+                .unwrap_or_default();
+        kid = v["hosts"][0]["pid"].as_i64().unwrap_or(0);
+        kid > 0
+    }));
+    let sock = s.sock("h0001");
+    let out = run(Command::new(OPS)
+        .args([
+            "idle",
+            "--clients",
+            "20",
+            "--pid",
+            &kid.to_string(),
+            "--target",
+        ])
+        .arg(&sock));
+    assert!(field(&out, "child_private_kib") > 0.0, "{out}");
+    for k in ["idle_rss_b_per_client", "used_private_b_per_client"] {
+        field(&out, k);
+    }
+    let out = run(Command::new(OPS)
+        .args(["restart", "--id", "h0001", "--kills", "2", "--target"])
+        .arg(&sock)
+        .arg("--status-json")
+        .arg(&json));
+    assert_eq!(field(&out, "n"), 2.0, "{out}");
+    assert!(field(&out, "max_ms") >= field(&out, "p50_ms"), "{out}");
+    assert!(s
+        .log()
+        .contains("INFO: Trying to reconnect for h0001 (2 of 100 attempts)"));
+    // A usage error is one.
+    let st = Command::new(OPS)
+        .arg("nonsense")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(64));
+    drop(l);
+    assert!(stop(peer).success());
 }

@@ -144,3 +144,65 @@ fn the_parents_status_reads_what_1_29_said_at_each_point() {
         format!("Kill PID {kid} for h1")
     );
 }
+
+/// The parent's voluntary context switches so far: each is a sleep it woke from.
+fn wakeups(pid: i32) -> u64 {
+    let st = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    st.lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn after_usr1_the_parent_sleeps_until_the_children_have_written_not_on_a_timer() {
+    let s = Setup::new("usr1wait", &[peer("h1"), peer("h2")]);
+    let l = s.start();
+    assert!(s.wait_online("h1") && s.wait_online("h2"));
+    assert!(wait_for(WAIT, || json(&s)["hosts"]
+        .as_array()
+        .is_some_and(|h| h.iter().all(|h| h["pid"].is_i64()))));
+    let j = json(&s);
+    let (h1, h2) = (
+        j["hosts"][0]["pid"].as_i64().unwrap() as i32,
+        j["hosts"][1]["pid"].as_i64().unwrap() as i32,
+    );
+    // h1's child never answers USR1: the parent waits for it until the collection gives up
+    // (2 s). Polling the page every 50 ms, as before, is some 40 wake-ups in that time;
+    // woken by the writes it is a handful (the signal, h2's append, the deadline).
+    kill(Pid::from_raw(h1), Signal::SIGSTOP).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let before = wakeups(l.pid);
+    l.signal(Signal::SIGUSR1);
+    assert!(
+        wait_for(WAIT, || json(&s)["usr1_served"] == 1),
+        "{}",
+        s.log()
+    );
+    let woke = wakeups(l.pid) - before;
+    // The report is complete for the child that answered and says nothing for the other.
+    let page = fs::read_to_string(s.status_txt()).unwrap();
+    let j = json(&s);
+    kill(Pid::from_raw(h1), Signal::SIGCONT).unwrap();
+    assert!(woke <= 12, "the parent woke {woke} times while it waited");
+    assert!(
+        page.lines().any(|p| p.starts_with(&format!("{h2}\t"))),
+        "{page}"
+    );
+    assert!(
+        !page.lines().any(|p| p.starts_with(&format!("{h1}\t"))),
+        "{page}"
+    );
+    assert!(j["hosts"][1]["last_log"]
+        .as_str()
+        .is_some_and(|x| x.ends_with(": h2 online")));
+    assert!(j["hosts"][0]["last_log"].is_null(), "{j}");
+    // Once it answers, the next USR1 is served by the writes alone, without waiting 2 s.
+    l.signal(Signal::SIGUSR1);
+    assert!(
+        wait_for(WAIT, || json(&s)["usr1_served"] == 2),
+        "{}",
+        s.log()
+    );
+    assert!(json(&s)["hosts"][0]["last_log"].is_string());
+}
