@@ -161,6 +161,10 @@ pub struct Clients {
     reserve: Option<std::fs::File>,
     /// Where reads land before their bytes go to a client's line buffer.
     scratch: Vec<u8>,
+    /// Some client may be held back (only `read` holds one back): while false, the two
+    /// scans for released clients that every loop makes are skipped (64 clients, one link:
+    /// one wake-up per request).
+    some_held: bool,
 }
 
 impl Clients {
@@ -274,6 +278,14 @@ impl Clients {
     /// Read what the client sent: complete lines up to the first one over `max_line` bytes,
     /// lines held back earlier first, and no more than back-pressure allows.
     pub fn read(&mut self, id: ClientId, max_line: usize) -> Input {
+        let input = self.read_client(id, max_line);
+        if self.map.get(&id).is_some_and(|c| c.held) {
+            self.some_held = true;
+        }
+        input
+    }
+
+    fn read_client(&mut self, id: ClientId, max_line: usize) -> Input {
         let mut input = Input::default();
         if self.scratch.len() < 8192 {
             self.scratch.resize(8192, 0); // a `Clients::default()` has none yet
@@ -315,7 +327,11 @@ impl Clients {
     }
 
     /// Clients that were held back and may be read again now.
-    pub fn released(&self) -> Vec<ClientId> {
+    pub fn released(&mut self) -> Vec<ClientId> {
+        if !self.some_held {
+            return Vec::new();
+        }
+        self.some_held = self.map.values().any(|c| c.held);
         self.map
             .iter()
             .filter(|(_, c)| c.released())
@@ -325,7 +341,7 @@ impl Clients {
 
     /// Whether [`Clients::released`] has anything (the poll loop must not sleep then).
     pub fn any_released(&self) -> bool {
-        self.map.values().any(Client::released)
+        self.some_held && self.map.values().any(Client::released)
     }
 
     /// The client owes one more answer (its request was queued).
