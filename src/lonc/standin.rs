@@ -17,8 +17,10 @@
 //! | anything else | `unknown_cmd` |
 //!
 //! Test-only commands (a real lond answers `unknown_cmd`): `echo:<text>` -> `<text>`,
-//! `empty` -> empty line, `sleep:<ms>:<text>` -> `<text>` after the delay, `hang` -> never
-//! answer (the connection stays open), `close` -> close without answering, `reset` -> close with
+//! `empty` -> empty line, `sleep:<ms>:<text>` -> `<text>` after the delay, `hold:<text>` ->
+//! `<text>` once the test calls [`Standin::release`] with it (a request that stays in flight
+//! exactly as long as a test needs, whatever the load), `hang` -> never answer (the
+//! connection stays open), `close` -> close without answering, `reset` -> close with
 //! RST, `garbage_enc` -> `enc:5:zz`, `truncated_enc` -> a valid `enc:` answer cut short,
 //! `encecho:<text>` -> `<text>` as an `enc:` answer (`unknown_cmd` before `ekey`),
 //! `flood:<bytes>` -> that many bytes with no newline, then nothing more (the connection stays
@@ -83,6 +85,8 @@ pub enum Action {
     Answer(Vec<u8>),
     /// Send this line after the delay.
     Delayed(Duration, Vec<u8>),
+    /// Send this line once [`Standin::release`] was called with it.
+    Hold(Vec<u8>),
     /// Never answer; keep reading and discarding until the peer goes.
     Hang,
     /// Close without answering.
@@ -151,6 +155,7 @@ fn dispatch(cmd: &[u8], encrypted: bool, opts: &StandinOptions, session: &mut Se
                 None => answer("unknown_cmd"),
             }
         }
+        (b"hold", Some(text)) => Action::Hold(text.to_vec()),
         (b"hang", None) => Action::Hang,
         (b"flood", Some(n)) => match std::str::from_utf8(n).ok().and_then(|s| s.parse().ok()) {
             Some(n) => Action::Flood(n),
@@ -194,6 +199,8 @@ struct Counters {
     received_raw: Vec<Vec<u8>>,
     accepted: usize,
     connections: usize,
+    /// The texts [`Standin::release`] was called with: `hold:<text>` answers once its text is here.
+    released: Vec<Vec<u8>>,
 }
 
 struct Shared {
@@ -296,6 +303,11 @@ impl Standin {
     /// TCP connections accepted so far (refused handshakes included).
     pub fn accepted(&self) -> usize {
         self.shared.counters().accepted
+    }
+
+    /// Answer every `hold:<text>` request with this text, those waiting now and any later one.
+    pub fn release(&self, text: &[u8]) {
+        self.shared.update(|c| c.released.push(text.to_vec()));
     }
 
     /// Waits until `connections() >= n`; false on timeout.
@@ -482,6 +494,12 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 }
                 send_line(&mut writer, &text)?;
             }
+            Action::Hold(text) => {
+                if !wait_released(shared, &text) {
+                    return Ok(());
+                }
+                send_line(&mut writer, &text)?;
+            }
             Action::Hang => {
                 while read_line(&mut reader)?.is_some() {}
                 return Ok(());
@@ -523,6 +541,24 @@ fn sleep_unless_stopped(shared: &Shared, delay: Duration) -> bool {
     }
 }
 
+/// Waits until [`Standin::release`] was called with `text`; false if the stand-in is stopping.
+fn wait_released(shared: &Shared, text: &[u8]) -> bool {
+    let mut c = shared.counters();
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        if c.released.iter().any(|r| r == text) {
+            return true;
+        }
+        // A short wait: `stop` does not notify, so it is looked at again now and then.
+        c = match shared.changed.wait_timeout(c, Duration::from_millis(10)) {
+            Ok((guard, _)) => guard,
+            Err(e) => e.into_inner().0,
+        };
+    }
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -560,6 +596,7 @@ mod tests {
         assert_eq!(text(&say("empty", &mut s)), "");
         assert_eq!(text(&say("garbage_enc", &mut s)), "enc:5:zz");
         assert_eq!(say("hang", &mut s), Action::Hang);
+        assert_eq!(say("hold:a:b", &mut s), Action::Hold(b"a:b".to_vec()));
         assert_eq!(say("close", &mut s), Action::Close);
         assert_eq!(say("reset", &mut s), Action::Reset);
         assert_eq!(say("flood:1000", &mut s), Action::Flood(1000));

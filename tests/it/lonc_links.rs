@@ -22,14 +22,14 @@ fn json(s: &Setup) -> serde_json::Value {
 }
 
 /// A client that sent `line` and waits for its answer.
-fn send(s: &Setup, id: &str, line: &str) -> UnixStream {
+pub(crate) fn send(s: &Setup, id: &str, line: &str) -> UnixStream {
     let mut c = UnixStream::connect(s.sock(id)).unwrap();
     c.write_all(format!("{line}\n").as_bytes()).unwrap();
     c
 }
 
 /// The next answer line, waiting at most `WAIT`.
-fn answer(c: &mut UnixStream) -> String {
+pub(crate) fn answer(c: &mut UnixStream) -> String {
     c.set_read_timeout(Some(WAIT)).unwrap();
     let l = read_line(c).expect("an answer");
     String::from_utf8_lossy(&l)
@@ -38,7 +38,7 @@ fn answer(c: &mut UnixStream) -> String {
 }
 
 /// Whether an answer is already there (without waiting for one).
-fn answered_yet(c: &mut UnixStream) -> bool {
+pub(crate) fn answered_yet(c: &mut UnixStream) -> bool {
     c.set_nonblocking(true).unwrap();
     let mut b = [0u8; 1];
     // SAFETY: recv with MSG_PEEK into a valid one-byte buffer on an open socket.
@@ -54,7 +54,7 @@ fn answered_yet(c: &mut UnixStream) -> bool {
     n > 0
 }
 
-fn links_setup(name: &str, links: usize) -> Setup {
+pub(crate) fn links_setup(name: &str, links: usize) -> Setup {
     let mut s = Setup::new(name, &[peer("h1")]);
     s.set("loncLinks", &links.to_string());
     s
@@ -195,13 +195,19 @@ fn extra_links_close_after_link_idle_and_link_one_stays() {
     let _l = s.start();
     assert!(s.wait_online("h1"));
     let st = s.standin("h1");
+    // Held until released, whatever the load: all three are in flight at once, so each needs
+    // its own link (a request answered early would free link 1 for the next).
     let mut cs: Vec<UnixStream> = (0..3)
-        .map(|i| send(&s, "h1", &format!("sleep:300:i{i}")))
+        .map(|i| send(&s, "h1", &format!("hold:i{i}")))
         .collect();
-    for (i, c) in cs.iter_mut().enumerate() {
-        assert_eq!(answer(c), format!("i{i}"));
+    for i in 0..3 {
+        assert!(wait_got(st, format!("hold:i{i}").as_bytes(), 1));
     }
     assert_eq!(st.accepted(), 3, "three links for three waiting clients");
+    for (i, c) in cs.iter_mut().enumerate() {
+        st.release(format!("i{i}").as_bytes());
+        assert_eq!(answer(c), format!("i{i}"));
+    }
     assert!(
         s.wait_log_n("INFO: Link", 4)
             && s.wait_log("INFO: Link 2 to h1 closed after 0.5 secs unused")

@@ -194,6 +194,34 @@ fn close_reset_and_hang() {
 }
 
 #[test]
+fn hold_answers_once_released_and_stop_ends_a_held_request() {
+    let lond = start("msul1", "msua3");
+    let mut c = Client::handshake(lond.local_addr());
+    c.send(b"hold:one");
+    c.send(b"echo:two");
+    assert!(lond.wait_received(1, TIMEOUT));
+    // Nothing answered before the release: the held request blocks its connection.
+    c.writer.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 1];
+    let peek = c.writer.peek(&mut b);
+    assert!(
+        matches!(&peek, Err(e) if e.kind() == ErrorKind::WouldBlock),
+        "{peek:?}"
+    );
+    c.writer.set_nonblocking(false).unwrap();
+    lond.release(b"other");
+    lond.release(b"one");
+    assert_eq!(c.read_raw().unwrap(), b"one\n");
+    assert_eq!(c.read_raw().unwrap(), b"two\n");
+    // A text released once stays released.
+    assert_eq!(c.ask("hold:one"), "one");
+    c.send(b"hold:never");
+    assert!(lond.wait_received(4, TIMEOUT));
+    lond.stop();
+    assert_eq!(c.read_raw().unwrap_or_default(), b"");
+}
+
+#[test]
 fn refused_handshakes() {
     let mut opts = StandinOptions::new("msul1", "msua3");
     opts.refuse_handshake = true;
