@@ -29,6 +29,7 @@ mod lonc_child_ops;
 mod lonc_cli;
 mod lonc_delayed;
 mod lonc_faults;
+mod lonc_link_loss;
 mod lonc_links;
 mod lonc_recheck;
 mod lonc_relay;

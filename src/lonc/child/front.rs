@@ -10,7 +10,7 @@ use std::time::Instant;
 use nix::poll::PollFlags;
 
 use super::conn::Phase;
-use super::dispatch::Req;
+use super::dispatch::{self, Req};
 use super::life::Life;
 use super::{Child, ACCEPT_PAUSE};
 use crate::lonc::clients::ClientId;
@@ -189,10 +189,13 @@ impl Child {
         }
     }
 
-    /// Queue one request in arrival order (while stopping, answer `con_lost` at once).
+    /// Queue one request in arrival order. While stopping it is answered `con_lost`, after the
+    /// client's request in flight and its older lines if it has any (`settle_lost`).
     fn take_request(&mut self, cid: ClientId, line: Vec<u8>) {
         if self.life.stopping() {
-            self.clients.send(cid, b"con_lost\n");
+            self.clients.expect_answer(cid);
+            self.queue.push_back(Req::Lost { cid });
+            self.lost_waiting = true;
             return;
         }
         if line == b"close_connection_exit" {
@@ -223,13 +226,42 @@ impl Child {
         self.con_lost_queued();
     }
 
-    /// `con_lost` for every queued (not yet sent) request.
+    /// `con_lost` for every queued (not yet sent) request, at once (nothing is in flight any
+    /// more, or the child gives up).
     pub(super) fn con_lost_queued(&mut self) {
         while let Some(r) = self.queue.pop_front() {
-            if let Req::Relay { cid, .. } = r {
+            if let Req::Relay { cid, .. } | Req::Lost { cid } = r {
                 self.clients.deliver(cid, b"con_lost\n");
             }
         }
+        self.lost_waiting = false;
+    }
+
+    /// Link 1 lost or the child stopping: `con_lost` for every queued request, each client's
+    /// after its request in flight (`dispatch::doom`).
+    pub(super) fn doom_queued(&mut self) {
+        let mut queue = std::mem::take(&mut self.queue);
+        let now = dispatch::doom(&mut queue, |cid| self.client_busy(cid));
+        self.queue = queue;
+        for cid in now {
+            self.clients.deliver(cid, b"con_lost\n");
+        }
+        self.lost_waiting = dispatch::any_lost(&self.queue);
+    }
+
+    /// The `con_lost` owed to clients whose request in flight has been answered (or its link
+    /// lost) since: in the order of their lines.
+    pub(super) fn settle_lost(&mut self) {
+        if !self.lost_waiting {
+            return;
+        }
+        let mut queue = std::mem::take(&mut self.queue);
+        let now = dispatch::take_lost(&mut queue, |cid| self.client_busy(cid));
+        self.queue = queue;
+        for cid in now {
+            self.clients.deliver(cid, b"con_lost\n");
+        }
+        self.lost_waiting = dispatch::any_lost(&self.queue);
     }
 
     pub(super) fn close_listener(&mut self) {

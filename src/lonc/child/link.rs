@@ -3,7 +3,8 @@
 //!
 //! The first link (slot 0) is 1.29's one link: if its connect, handshake or replay fails the
 //! child gives up (WARNING, back-off, exit); if it is lost while serving, the client it served
-//! and every queued request get `con_lost` and it reconnects at once (spec §7.1). An extra link
+//! and every queued request get `con_lost` (each client's after its answer still in flight on
+//! another link, `dispatch::doom`) and it reconnects at once (spec §7.1). An extra link
 //! that fails to open is a WARNING and a later retry; one lost while serving costs only the
 //! client it served (`con_lost`). Extra links never replay delayed messages.
 //!
@@ -420,7 +421,7 @@ impl Child {
             self.clients.deliver(cid, b"con_lost\n");
         }
         drop(c);
-        self.con_lost_queued();
+        self.doom_queued();
         if self.life.stopping() {
             if !self.exchange_in_flight() {
                 self.exit_clean(0);
@@ -468,15 +469,12 @@ impl Child {
             else {
                 break;
             };
-            let in_flight = self
-                .links
-                .iter()
-                .flatten()
-                .filter(|c| c.in_flight())
-                .count();
-            let links = &self.links;
-            let busy = |cid| links.iter().flatten().any(|c| c.client() == Some(cid));
-            match dispatch::pick(&self.queue, busy, in_flight) {
+            let pick = dispatch::pick(
+                &self.queue,
+                |cid| self.client_busy(cid),
+                self.in_flight_count(),
+            );
+            match pick {
                 None => break,
                 Some(Pick::CloseExit) => {
                     self.log
@@ -510,9 +508,10 @@ impl Child {
 
     /// Open as many extra links as requests wait that no link will take (`dispatch`).
     fn open_extra_links(&mut self, now: Instant) {
+        // A retry time that has passed is forgotten: the demand below opens a link now.
+        self.extra_retry_at = dispatch::retry_wake(self.extra_retry_at, now);
+        let waiting = dispatch::sendable(&self.queue, |cid| self.client_busy(cid));
         let links = &self.links;
-        let busy = |cid| links.iter().flatten().any(|c| c.client() == Some(cid));
-        let waiting = dispatch::sendable(&self.queue, busy);
         let count = LinkCount {
             max: links.len(),
             open: links.iter().flatten().count(),

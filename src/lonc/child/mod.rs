@@ -108,8 +108,10 @@ struct Child {
     serial: u64,
     life: Life,
     todo: VecDeque<Act>,
-    /// After an extra link failed to open: no other before this.
+    /// After an extra link failed to open: no other before this (forgotten once passed).
     extra_retry_at: Option<Instant>,
+    /// Some queued entry is a [`Req::Lost`] waiting for its client's answer in flight.
+    lost_waiting: bool,
     rng: u64,
     /// The process title shown now: the link's word and the number of clients.
     title: Option<(&'static str, usize)>,
@@ -173,6 +175,7 @@ pub fn run(args: ChildArgs) -> ! {
         life: Life::Serving,
         todo: VecDeque::new(),
         extra_retry_at: None,
+        lost_waiting: false,
         rng: seed | 1,
         title: None,
         title_buf: String::new(),
@@ -264,7 +267,7 @@ impl Child {
                 pfds.push(pollfd(fd.as_raw_fd(), ev));
                 roles.push(Role::Client(cid));
             }
-            let deadline = self.next_deadline();
+            let deadline = self.next_deadline(Instant::now());
             if spoll::wait_raw(&mut pfds, deadline).is_err() {
                 for p in pfds.iter_mut() {
                     p.revents = 0;
@@ -286,23 +289,30 @@ impl Child {
             self.on_deadlines(now);
             self.log.retry_perm(now);
             self.serve_released();
+            // Before the pump, so a `close_connection_exit` behind them may act; after it, for
+            // the clients whose link it found lost.
+            self.settle_lost();
             self.pump(now);
+            self.settle_lost();
             for msg in self.clients.take_dropped() {
                 self.log.log(&msg);
             }
             self.show_idle();
             self.show_title();
             if self.life.stopping() && !self.exchange_in_flight() {
+                self.con_lost_queued();
                 self.exit_clean(0);
             }
         }
     }
 
-    /// The earliest moment the loop must wake without an event.
-    fn next_deadline(&self) -> Option<Instant> {
+    /// The earliest moment the loop must wake without an event. A moment already past is
+    /// only ever one that the loop acts on when it wakes (and clears or moves on): one left
+    /// standing would make every poll return at once.
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
         // Held-back clients that may go on are served without sleeping.
         let mut t = spoll::earliest([
-            self.clients.any_released().then(Instant::now),
+            self.clients.any_released().then_some(now),
             self.life.deadline(),
             self.accept_pause,
             self.log.perm_retry_at(),
@@ -316,7 +326,7 @@ impl Child {
             t = spoll::earliest([t, c.deadline, c.pong_at, idle]);
         }
         if !self.queue.is_empty() {
-            t = spoll::earliest([t, self.extra_retry_at]);
+            t = spoll::earliest([t, dispatch::retry_wake(self.extra_retry_at, now)]);
         }
         t
     }
@@ -324,6 +334,20 @@ impl Child {
     /// A request or a delayed message is out on some link and its answer not yet back.
     fn exchange_in_flight(&self) -> bool {
         self.links.iter().flatten().any(Conn::in_flight)
+    }
+
+    /// How many links have a request or a delayed message out.
+    fn in_flight_count(&self) -> usize {
+        self.links
+            .iter()
+            .flatten()
+            .filter(|c| c.in_flight())
+            .count()
+    }
+
+    /// The client has a request out on some link.
+    fn client_busy(&self, cid: ClientId) -> bool {
+        self.links.iter().flatten().any(|c| c.client() == Some(cid))
     }
 
     // ---------------------------------------------------------------- signals, deadlines
@@ -355,13 +379,7 @@ impl Child {
             return String::new();
         }
         let open = self.links.iter().flatten().count();
-        let busy = self
-            .links
-            .iter()
-            .flatten()
-            .filter(|c| c.in_flight())
-            .count();
-        super::status::links_note(open, self.links.len(), busy)
+        super::status::links_note(open, self.links.len(), self.in_flight_count())
     }
 
     /// TERM/INT or parent death: stop taking work, let the exchanges in flight finish.
@@ -377,7 +395,7 @@ impl Child {
             until: Instant::now() + STOP_GRACE,
         };
         self.close_listener();
-        self.con_lost_queued();
+        self.doom_queued();
     }
 
     fn on_deadlines(&mut self, now: Instant) {
