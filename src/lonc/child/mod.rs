@@ -267,7 +267,7 @@ impl Child {
                 pfds.push(pollfd(fd.as_raw_fd(), ev));
                 roles.push(Role::Client(cid));
             }
-            let deadline = self.next_deadline(Instant::now());
+            let deadline = self.next_deadline();
             if spoll::wait_raw(&mut pfds, deadline).is_err() {
                 for p in pfds.iter_mut() {
                     p.revents = 0;
@@ -309,10 +309,10 @@ impl Child {
     /// The earliest moment the loop must wake without an event. A moment already past is
     /// only ever one that the loop acts on when it wakes (and clears or moves on): one left
     /// standing would make every poll return at once.
-    fn next_deadline(&self, now: Instant) -> Option<Instant> {
+    fn next_deadline(&self) -> Option<Instant> {
         // Held-back clients that may go on are served without sleeping.
         let mut t = spoll::earliest([
-            self.clients.any_released().then_some(now),
+            self.clients.any_released().then(Instant::now),
             self.life.deadline(),
             self.accept_pause,
             self.log.perm_retry_at(),
@@ -325,8 +325,10 @@ impl Child {
             };
             t = spoll::earliest([t, c.deadline, c.pong_at, idle]);
         }
-        if !self.queue.is_empty() {
-            t = spoll::earliest([t, dispatch::retry_wake(self.extra_retry_at, now)]);
+        // The clock is read only when there is a retry time (not once per request).
+        if !self.queue.is_empty() && self.extra_retry_at.is_some() {
+            let retry = dispatch::retry_wake(self.extra_retry_at, Instant::now());
+            t = spoll::earliest([t, retry]);
         }
         t
     }
