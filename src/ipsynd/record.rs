@@ -12,14 +12,20 @@ use std::time::{Duration, Instant, SystemTime};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordId {
     pub ino: u64,
-    pub born: Option<SystemTime>,
+    /// The birth time in nanoseconds since the epoch, 0 when the file system keeps none
+    /// (a number, not a `SystemTime`: ten thousand records each hold one).
+    pub born: u64,
 }
 
 impl RecordId {
     pub fn of(md: &Metadata) -> RecordId {
         RecordId {
             ino: md.ino(),
-            born: md.created().ok(),
+            born: md
+                .created()
+                .ok()
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map_or(0, |d| (d.as_nanos() as u64).max(1)),
         }
     }
 }
@@ -170,7 +176,7 @@ mod tests {
         std::fs::remove_file(&p).unwrap();
         std::fs::write(&p, "").unwrap();
         let second = RecordId::of(&std::fs::metadata(&p).unwrap());
-        if first.born.is_some() {
+        if first.born != 0 {
             assert_ne!(first, second, "same name, new file");
         }
         std::fs::remove_dir_all(&dir).unwrap();
@@ -179,7 +185,7 @@ mod tests {
     #[test]
     fn due_when_not_running_and_time_reached() {
         let now = Instant::now();
-        let id = RecordId { ino: 1, born: None };
+        let id = RecordId { ino: 1, born: 0 };
         let mut r = Record::new("A", "A", SystemTime::now(), id);
         assert!(r.due(now));
         r.next_at = Some(now + Duration::from_secs(5));
@@ -191,7 +197,7 @@ mod tests {
 
     #[test]
     fn a_record_for_the_control_queue_is_blocked_for_good() {
-        let id = RecordId { ino: 1, born: None };
+        let id = RecordId { ino: 1, born: 0 };
         let r = Record::new("SYN_CONTROL", "CONTROL", SystemTime::now(), id);
         assert_eq!(r.state, RecordState::Blocked);
         assert!(r.blocked.is_some());
