@@ -15,7 +15,7 @@
 //! forever: one descriptor is kept in reserve and spent to accept each of them, answer
 //! `con_lost` and close (the libuv/nginx trick).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -65,15 +65,17 @@ impl Client {
                 self.held = true;
                 return false;
             }
-            let Some(l) = self.inbuf.next_line() else {
+            let Some(mut l) = self.inbuf.next_line() else {
                 break;
             };
-            let req = chomp(&l);
-            if req.len() > max_line {
-                input.too_long = Some((req.len(), false));
+            // The line itself becomes the request (no second copy): its newline dropped.
+            let len = chomp(&l).len();
+            if len > max_line {
+                input.too_long = Some((len, false));
                 return false;
             }
-            input.lines.push(req.to_vec());
+            l.truncate(len);
+            input.lines.push(l);
         }
         if self.inbuf.partial_len() > max_line {
             input.too_long = Some((self.inbuf.partial_len(), true));
@@ -149,19 +151,27 @@ fn open_reserve() -> Option<std::fs::File> {
 /// Every connected client of one child.
 #[derive(Default)]
 pub struct Clients {
-    map: HashMap<ClientId, Client>,
+    /// By id: a few lookups per request, no hashing (ids only grow, so new clients go last).
+    map: BTreeMap<ClientId, Client>,
     next: ClientId,
     /// 1.29's `Dropping data with <error>: <len>, <sent>` lines for clients whose answers
     /// could not be written, for the child to log.
     dropped: Vec<String>,
     /// The reserve descriptor (see [`open_reserve`]); `None` while spent or not yet opened.
     reserve: Option<std::fs::File>,
+    /// Where reads land before their bytes go to a client's line buffer.
+    scratch: Vec<u8>,
+    /// Some client may be held back (only `read` holds one back): while false, the two
+    /// scans for released clients that every loop makes are skipped (64 clients, one link:
+    /// one wake-up per request).
+    some_held: bool,
 }
 
 impl Clients {
     pub fn new() -> Clients {
         Clients {
             reserve: open_reserve(),
+            scratch: vec![0; 8192],
             ..Clients::default()
         }
     }
@@ -268,7 +278,18 @@ impl Clients {
     /// Read what the client sent: complete lines up to the first one over `max_line` bytes,
     /// lines held back earlier first, and no more than back-pressure allows.
     pub fn read(&mut self, id: ClientId, max_line: usize) -> Input {
+        let input = self.read_client(id, max_line);
+        if self.map.get(&id).is_some_and(|c| c.held) {
+            self.some_held = true;
+        }
+        input
+    }
+
+    fn read_client(&mut self, id: ClientId, max_line: usize) -> Input {
         let mut input = Input::default();
+        if self.scratch.len() < 8192 {
+            self.scratch.resize(8192, 0); // a `Clients::default()` has none yet
+        }
         let Some(c) = self.map.get_mut(&id) else {
             return input;
         };
@@ -279,9 +300,10 @@ impl Clients {
         if !c.take_lines(&mut input, max_line) || c.read_closed {
             return input;
         }
-        let mut buf = [0u8; 8192];
+        // One scratch buffer for every client: zeroed once, not per read.
+        let buf = &mut self.scratch[..];
         for _ in 0..16 {
-            match c.stream.read(&mut buf) {
+            match c.stream.read(buf) {
                 Ok(0) => {
                     c.read_closed = true;
                     break;
@@ -305,7 +327,11 @@ impl Clients {
     }
 
     /// Clients that were held back and may be read again now.
-    pub fn released(&self) -> Vec<ClientId> {
+    pub fn released(&mut self) -> Vec<ClientId> {
+        if !self.some_held {
+            return Vec::new();
+        }
+        self.some_held = self.map.values().any(|c| c.held);
         self.map
             .iter()
             .filter(|(_, c)| c.released())
@@ -315,7 +341,7 @@ impl Clients {
 
     /// Whether [`Clients::released`] has anything (the poll loop must not sleep then).
     pub fn any_released(&self) -> bool {
-        self.map.values().any(Client::released)
+        self.some_held && self.map.values().any(Client::released)
     }
 
     /// The client owes one more answer (its request was queued).

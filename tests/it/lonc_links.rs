@@ -327,6 +327,16 @@ fn the_status_page_and_json_show_the_links() {
     assert!(wait_got(s.standin("h1"), b"hang", 1));
     let mut c = send(&s, "h1", "echo:z");
     assert_eq!(answer(&mut c), "z");
+    // The status follows the requests, not the extra link's handshake.
+    let log = s.log();
+    let up = log
+        .lines()
+        .find(|x| x.contains("INFO: Link 2 to h1 up"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        up.contains(": Accept new connection: h1]: ") && !up.contains("Initialize cipher"),
+        "{up}"
+    );
     l.signal(Signal::SIGUSR1);
     assert!(wait_for(WAIT, || json(&s)["usr1_served"] == 1));
     let page = fs::read_to_string(s.status_txt()).unwrap();

@@ -58,6 +58,7 @@ pub struct Conn {
     pub idle_since: Instant,
     /// Set once the link is found lost: nothing more is read from it before it is dropped.
     pub down: bool,
+    scratch: Vec<u8>,
 }
 
 impl Conn {
@@ -83,6 +84,7 @@ impl Conn {
                 pong_at: None,
                 idle_since: now,
                 down: false,
+                scratch: vec![0; 8192],
             },
             done,
         ))
@@ -158,9 +160,10 @@ impl Conn {
     /// peer cannot starve the clients. `Err(reason)` if the link ended (lines read before the
     /// end are still there to take).
     pub fn read(&mut self) -> Result<(), String> {
-        let mut buf = [0u8; 8192];
+        // The link's own buffer: zeroed once when the link opened, not per read.
+        let buf = &mut self.scratch[..];
         for _ in 0..64 {
-            match self.sock.read(&mut buf) {
+            match self.sock.read(buf) {
                 Ok(0) => return Err("closed by peer".into()),
                 Ok(n) => {
                     self.inbuf.push(&buf[..n]);

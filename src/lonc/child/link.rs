@@ -16,7 +16,8 @@ use nix::poll::PollFlags;
 
 use super::conn::{Conn, InFlight, Phase};
 use super::dispatch::{self, LinkCount, Pick, Req};
-use super::{fmt_secs, Act, Child, Fail, Why, DELAYED_TIMEOUT};
+use super::outcome::{self, Fail, Outcome, Why};
+use super::{fmt_secs, Act, Child, DELAYED_TIMEOUT};
 use crate::lonc::cipher::{CipherError, LineCipher};
 use crate::lonc::delayed::Replay;
 use crate::lonc::handshake::{self, Action, Event, Phase as Hs};
@@ -85,9 +86,11 @@ impl Child {
 
     /// A link that never got a socket failed.
     fn link_down_early(&mut self, slot: usize, why: Why) {
-        match (slot, why) {
-            (0, Why::Connect(e)) => self.todo.push_back(Act::GiveUp(Fail::Connect(e))),
-            (_, why) => self.extra_failed(slot, &why),
+        match outcome::of_down(slot, why) {
+            Outcome::GiveUp(fail) => self.todo.push_back(Act::GiveUp(fail)),
+            Outcome::ExtraRetry(reason) => self.extra_failed(slot, &reason),
+            // Without a socket nothing was lost while serving.
+            Outcome::Reconnect(_) | Outcome::ExtraLost(_) => {}
         }
     }
 
@@ -188,12 +191,17 @@ impl Child {
             }
             match a {
                 Action::Send(b) => c.queue_line(&b),
+                // The status follows the first link and the requests: an extra link's
+                // handshake does not overwrite `Waiting for reply ...` while it opens.
                 Action::StartDelay => {
-                    self.log.status(&format!("Ponging {}", self.id));
+                    if c.slot == 0 {
+                        self.log.status(&format!("Ponging {}", self.id));
+                    }
                     c.pong_at = Some(Instant::now() + self.cfg.pong_delay);
                 }
                 Action::Log(m) => self.log.log(&m),
-                Action::Status(m) => self.log.status(&m),
+                Action::Status(m) if c.slot == 0 => self.log.status(&m),
+                Action::Status(_) => {}
                 Action::Fail => self.down(c, Why::Init),
                 Action::Up(key) => {
                     c.cipher = Some(LineCipher::new(key));
@@ -392,18 +400,11 @@ impl Child {
 
     /// Carry out a link's end (it is out of its slot already).
     pub(super) fn link_down(&mut self, c: Conn, why: Why) {
-        if c.slot > 0 {
-            match why {
-                Why::Lost(reason) => self.extra_lost(c, &reason),
-                why => self.extra_failed(c.slot, &why),
-            }
-            return;
-        }
-        match why {
-            Why::Connect(e) => self.give_up(Fail::Connect(e)),
-            Why::Init => self.give_up(Fail::Init),
-            Why::Replay(e) => self.give_up(Fail::Replay(e)),
-            Why::Lost(reason) => self.first_lost(c, &reason),
+        match outcome::of_down(c.slot, why) {
+            Outcome::GiveUp(fail) => self.give_up(fail),
+            Outcome::Reconnect(reason) => self.first_lost(c, &reason),
+            Outcome::ExtraLost(reason) => self.extra_lost(c, &reason),
+            Outcome::ExtraRetry(reason) => self.extra_failed(c.slot, &reason),
         }
     }
 
@@ -443,11 +444,7 @@ impl Child {
     }
 
     /// An extra link could not be opened: a WARNING and a later retry, never the child's end.
-    fn extra_failed(&mut self, slot: usize, why: &Why) {
-        let reason = match why {
-            Why::Connect(e) | Why::Replay(e) | Why::Lost(e) => e.as_str(),
-            Why::Init => "init failed",
-        };
+    fn extra_failed(&mut self, slot: usize, reason: &str) {
         let wait = self.cfg.backoff_min;
         self.extra_retry_at = Some(Instant::now() + wait);
         self.log.log(&format!(

@@ -29,6 +29,7 @@ pub mod dispatch;
 mod front;
 pub mod life;
 mod link;
+mod outcome;
 
 use std::collections::VecDeque;
 use std::io;
@@ -50,6 +51,7 @@ use crate::sys::sig::SignalPipe;
 use conn::Conn;
 use dispatch::Req;
 use life::Life;
+use outcome::{Fail, Why};
 
 pub use life::{fmt_secs, pick_backoff};
 
@@ -70,26 +72,6 @@ pub struct ChildArgs {
     pub parent: Pid,
     /// The signal mask to restore once the child's own handlers are in place.
     pub mask: nix::sys::signal::SigSet,
-}
-
-/// Why the child gives up and backs off (spec §3.1 failure path).
-enum Fail {
-    Connect(String),
-    Init,
-    Socket(String),
-    Replay(String),
-}
-
-/// Why a link is done for; what that means depends on which link it is (see `link`).
-enum Why {
-    /// The TCP connect failed.
-    Connect(String),
-    /// The handshake failed (the reason is logged already).
-    Init,
-    /// Lost while replaying delayed messages.
-    Replay(String),
-    /// Lost while serving (closed, reset, reply timeout, answer too long).
-    Lost(String),
 }
 
 /// Work a handler leaves for the loop instead of doing it while a link is in its hands.
