@@ -441,7 +441,8 @@ fn lonc_ops_measure_memory_a_restart_and_a_fleet_against_a_real_lonc() {
 }
 
 /// One repetition of `scripts/bench-lonc.sh` (what `make bench` runs) on the debug tools, tiny
-/// sizes, BENCH_SECS a fraction: every figure's line is written (no timing asserted).
+/// sizes, BENCH_SECS a fraction: every figure's line is written, and the CPU placement
+/// (no timing asserted).
 #[test]
 fn bench_lonc_script_runs_a_repetition_with_fractional_secs() {
     let dir = temp_dir("script");
@@ -480,5 +481,13 @@ fn bench_lonc_script_runs_a_repetition_with_fractional_secs() {
     assert_eq!(value("fleet.hosts"), 3.0, "{raw}");
     value("restart.p50_ms");
     value("idle.child_private_kib");
+    // With two CPUs or more the relay rows are pinned, load generator and relays apart.
+    if std::thread::available_parallelism().unwrap().get() >= 2 {
+        assert_ne!(
+            value("placement.load_cpu"),
+            value("placement.relay_cpu"),
+            "{raw}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
