@@ -17,7 +17,8 @@
 # (default 1,000) on loopback addresses 127.250.x.y, all served by one more bench-peer
 # listening on each, timed from its start until every socket has answered. Environment:
 # BENCH_SECS per measurement (default 2), BENCH_BIN (default target/release),
-# BENCH_IDLE_CLIENTS (1,000), BENCH_KILLS (20), BENCH_FLEET (1,000), BENCH_CPUS (below).
+# BENCH_IDLE_CLIENTS (1,000), BENCH_KILLS (20), BENCH_FLEET (1,000), BENCH_PAIRS (3: the
+# 64-client figure's pairs, below), BENCH_CPUS (below).
 #
 # CPU placement. Three processes are busy in a relay row (bench-load, the relay under test,
 # bench-peer); left to the scheduler on 2 CPUs, whether it puts the relay and the peer (which
@@ -39,6 +40,7 @@ bin=${BENCH_BIN:-$root/target/release}
 secs=${BENCH_SECS:-2}
 idle_clients=${BENCH_IDLE_CLIENTS:-1000}
 kills=${BENCH_KILLS:-20}
+pairs=${BENCH_PAIRS:-3}
 fleet=${BENCH_FLEET:-1000}
 for b in lonc bench-peer bench-relay bench-load bench-lonc-ops; do
   [ -x "$bin/$b" ] || { echo "bench-lonc: $bin/$b missing (make bench builds it)" >&2; exit 1; }
@@ -202,9 +204,36 @@ measure relay_new --mode new --target "$tmp/relay.sock" --cpu-pid "$relay_pid"
 measure lonc_new --mode new --target "$tmp/lonc1/sock/benchd" $(lonc_cpu_pids)
 # 64 clients, one peer.
 measure tcp_64 --clients 64 --target "127.0.0.1:$port"
-measure relay_64 --clients 64 --target "$tmp/relay.sock" --cpu-pid "$relay_pid"
-# shellcheck disable=SC2046
-measure lonc_64 --clients 64 --target "$tmp/lonc1/sock/benchd" $(lonc_cpu_pids)
+# BENCH_PAIRS adjacent pairs of the minimal relay and lonc (the order alternating), so a load
+# change on the machine (or on the pinned CPU) hits both sides of a pair: relay_64.* and
+# lonc_64.* are each metric's median over the pairs, lonc_64.pair_ratio_rps the median of
+# the pairs' lonc / relay requests/s.
+for i in $(seq "$pairs"); do
+  for side in $(if [ $((i % 2)) = 1 ]; then echo relay lonc; else echo lonc relay; fi); do
+    if [ "$side" = relay ]; then
+      measure "relay_64.p$i" --clients 64 --target "$tmp/relay.sock" --cpu-pid "$relay_pid"
+    else
+      # shellcheck disable=SC2046
+      measure "lonc_64.p$i" --clients 64 --target "$tmp/lonc1/sock/benchd" $(lonc_cpu_pids)
+    fi
+  done
+done
+python3 - "$rep" "$raw" <<'PY'
+import statistics, sys
+rep, raw = sys.argv[1], sys.argv[2]
+vals = {}
+for line in open(raw):
+    r, key, value = line.rstrip("\n").split("\t")
+    if r == rep and key.startswith(("relay_64.p", "lonc_64.p")):
+        name, pair, metric = key.split(".", 2)
+        vals.setdefault((name, metric), {})[pair] = float(value)
+with open(raw, "a") as out:
+    for (name, metric), by_pair in sorted(vals.items()):
+        out.write(f"{rep}\t{name}.{metric}\t{statistics.median(by_pair.values())}\n")
+    relay, lonc = vals[("relay_64", "rps")], vals[("lonc_64", "rps")]
+    ratios = [lonc[p] / relay[p] for p in relay if p in lonc and relay[p] > 0]
+    out.write(f"{rep}\tlonc_64.pair_ratio_rps\t{statistics.median(ratios)}\n")
+PY
 # encrypt: (regression figure): the same kept client, each request encrypted by lonc.
 measure lonc_enc --target "$tmp/lonc1/sock/benchd" --request encrypt:encecho:bench
 

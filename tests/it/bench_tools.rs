@@ -459,6 +459,7 @@ fn bench_lonc_script_runs_a_repetition_with_fractional_secs() {
         .env("BENCH_IDLE_CLIENTS", "5")
         .env("BENCH_KILLS", "2")
         .env("BENCH_FLEET", "3")
+        .env("BENCH_PAIRS", "2")
         .env("TMPDIR", &dir)
         .output()
         .unwrap();
@@ -478,6 +479,10 @@ fn bench_lonc_script_runs_a_repetition_with_fractional_secs() {
         assert!(value(&format!("{name}.rps")) > 0.0, "{name}: {raw}");
     }
     assert!(value("lonc_64.cpu_us_per_req") > 0.0, "{raw}");
+    // The 64-client figure: two adjacent pairs, their ratios' median.
+    value("relay_64.p2.rps");
+    value("lonc_64.p2.rps");
+    assert!(value("lonc_64.pair_ratio_rps") > 0.0, "{raw}");
     assert_eq!(value("fleet.hosts"), 3.0, "{raw}");
     value("restart.p50_ms");
     value("idle.child_private_kib");
