@@ -47,7 +47,7 @@ fn executable(p: &Path) -> bool {
 /// The program a command line runs, if it can be told before expansion.
 fn program_of(cmd: &str) -> Option<PathBuf> {
     let first = cmd.split_whitespace().next()?.trim_matches('"');
-    (!first.contains('\\')).then(|| resolve_program(first))
+    (!first.contains('\\')).then(|| resolve_program(first).unwrap_or_else(|_| PathBuf::from(first)))
 }
 
 /// Read a table file: its text, `None` when it does not exist, or an error problem.

@@ -1,9 +1,9 @@
-//! What ipsynd remembers about one control record between attempts, and the pure decision
-//! taken after a failed attempt (retry later or give up).
+//! Which file a control record is, the states a record is in, and the pure decision taken
+//! after a failed attempt (retry later or give up). The record itself is `core::Rec`.
 
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// Which file a control record is: its inode number and, where the file system keeps one,
 /// its birth time. The inode alone is not enough: ext4 gives a file created right after a
@@ -12,14 +12,20 @@ use std::time::{Duration, Instant, SystemTime};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordId {
     pub ino: u64,
-    pub born: Option<SystemTime>,
+    /// The birth time in nanoseconds since the epoch, 0 when the file system keeps none
+    /// (a number, not a `SystemTime`: ten thousand records each hold one).
+    pub born: u64,
 }
 
 impl RecordId {
     pub fn of(md: &Metadata) -> RecordId {
         RecordId {
             ino: md.ino(),
-            born: md.created().ok(),
+            born: md
+                .created()
+                .ok()
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map_or(0, |d| (d.as_nanos() as u64).max(1)),
         }
     }
 }
@@ -55,67 +61,6 @@ impl RecordState {
             RecordState::BusyElsewhere => "busy-elsewhere",
             RecordState::Blocked => "blocked",
         }
-    }
-}
-
-/// The per-record state kept by the daemon (the record file itself is the durable part).
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub name: String,
-    pub client: String,
-    pub mtime: SystemTime,
-    /// The record file at the start of the running attempt: a record deleted and re-created
-    /// under the same name while the transmitter ran is a success plus a new request.
-    pub id: RecordId,
-    pub attempts: u32,
-    pub retry: u32,
-    pub next_at: Option<Instant>,
-    pub next_wall: Option<SystemTime>,
-    /// pid of the running attempt (transmitter or ftp).
-    pub running: Option<i32>,
-    /// The "client file missing" problem was logged already.
-    pub missing_reported: bool,
-    pub state: RecordState,
-    /// `host:port` of the running or last attempt.
-    pub port: String,
-    /// Why this record never runs (its client name is unusable, see `control::refusal`).
-    pub blocked: Option<&'static str>,
-}
-
-impl Record {
-    pub fn new(name: &str, client: &str, mtime: SystemTime, id: RecordId) -> Record {
-        let blocked = super::control::refusal(client);
-        Record {
-            name: name.to_string(),
-            client: client.to_string(),
-            mtime,
-            id,
-            attempts: 0,
-            retry: 0,
-            next_at: None,
-            next_wall: None,
-            running: None,
-            missing_reported: false,
-            state: if blocked.is_some() {
-                RecordState::Blocked
-            } else {
-                RecordState::Ready
-            },
-            port: String::new(),
-            blocked,
-        }
-    }
-
-    /// Wait `d` from `now` before the next attempt (the status shows the wall-clock time).
-    pub fn retry_in(&mut self, now: Instant, d: Duration) {
-        self.next_at = Some(now + d);
-        self.next_wall = Some(SystemTime::now() + d);
-        self.state = RecordState::RetryWait;
-    }
-
-    /// Whether the record may start an attempt at `now`.
-    pub fn due(&self, now: Instant) -> bool {
-        self.blocked.is_none() && self.running.is_none() && self.next_at.is_none_or(|t| t <= now)
     }
 }
 
@@ -170,32 +115,9 @@ mod tests {
         std::fs::remove_file(&p).unwrap();
         std::fs::write(&p, "").unwrap();
         let second = RecordId::of(&std::fs::metadata(&p).unwrap());
-        if first.born.is_some() {
+        if first.born != 0 {
             assert_ne!(first, second, "same name, new file");
         }
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn due_when_not_running_and_time_reached() {
-        let now = Instant::now();
-        let id = RecordId { ino: 1, born: None };
-        let mut r = Record::new("A", "A", SystemTime::now(), id);
-        assert!(r.due(now));
-        r.next_at = Some(now + Duration::from_secs(5));
-        assert!(!r.due(now));
-        r.next_at = Some(now);
-        r.running = Some(3);
-        assert!(!r.due(now));
-    }
-
-    #[test]
-    fn a_record_for_the_control_queue_is_blocked_for_good() {
-        let id = RecordId { ino: 1, born: None };
-        let r = Record::new("SYN_CONTROL", "CONTROL", SystemTime::now(), id);
-        assert_eq!(r.state, RecordState::Blocked);
-        assert!(r.blocked.is_some());
-        assert!(!r.due(Instant::now()));
-        assert_eq!(Record::new("A", "A", SystemTime::now(), id).blocked, None);
     }
 }

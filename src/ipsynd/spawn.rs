@@ -51,22 +51,31 @@ pub struct Stdio3 {
 }
 
 /// Resolve a program name the way `execlp` would: names with a `/` as they are, others
-/// through `$PATH` (first executable regular file).
-pub fn resolve_program(name: &str) -> PathBuf {
+/// through `$PATH` (first executable regular file). A bare name found nowhere on `$PATH` is
+/// ENOENT, and EACCES when a file of that name exists there but none is executable, as
+/// `execlp` reports; never the name itself, which `execv` would look up in the current
+/// directory (the FIP root) and so run a file there that `execlp` never would.
+pub fn resolve_program(name: &str) -> io::Result<PathBuf> {
     if name.contains('/') {
-        return PathBuf::from(name);
+        return Ok(PathBuf::from(name));
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    let mut denied = false;
     for dir in std::env::split_paths(&path) {
         let cand = dir.join(name);
         if let Ok(md) = std::fs::metadata(&cand) {
             use std::os::unix::fs::PermissionsExt;
             if md.is_file() && md.permissions().mode() & 0o111 != 0 {
-                return cand;
+                return Ok(cand);
             }
+            denied = true;
         }
     }
-    PathBuf::from(name)
+    Err(io::Error::from_raw_os_error(if denied {
+        libc::EACCES
+    } else {
+        libc::ENOENT
+    }))
 }
 
 fn cstring(s: &[u8]) -> io::Result<CString> {
@@ -106,7 +115,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // A handler of the daemon's must not run here; ignored signals stay ignored, as
         // across an exec, except SIGPIPE, which Rust ignores and a transmitter expects
         // default (as std's Command does).
-        for sig in 1..libc::SIGRTMAX() {
+        for sig in 1..=libc::SIGRTMAX() {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 continue;
             }
@@ -128,20 +137,8 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         if libc::chdir(a.cwd) != 0 {
             return fail(a);
         }
-        // Through fds above 2 first, so a stream fd that is itself 0, 1 or 2 is not
-        // overwritten before its turn (the daemon may run with a standard fd closed).
-        let mut tmp = [-1; 3];
-        for (i, fd) in a.fds.iter().enumerate() {
-            tmp[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
-            if tmp[i] < 0 {
-                return fail(a);
-            }
-        }
-        for (i, fd) in tmp.iter().enumerate() {
-            if libc::dup2(*fd, i as libc::c_int) < 0 {
-                return fail(a);
-            }
-        }
+        // The pid into the flag before the streams move: should the flag's own fd be 0, 1
+        // or 2 (the daemon run with a standard fd closed), a dup2 below replaces it.
         if a.flag_fd >= 0 {
             let mut digits = [0u8; 12];
             let mut n = libc::syscall(libc::SYS_getpid) as u32;
@@ -160,6 +157,20 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 if write_all(a.flag_fd, part) < 0 {
                     return fail(a);
                 }
+            }
+        }
+        // Through fds above 2 first, so a stream fd that is itself 0, 1 or 2 is not
+        // overwritten before its turn (the daemon may run with a standard fd closed).
+        let mut tmp = [-1; 3];
+        for (i, fd) in a.fds.iter().enumerate() {
+            tmp[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
+            if tmp[i] < 0 {
+                return fail(a);
+            }
+        }
+        for (i, fd) in tmp.iter().enumerate() {
+            if libc::dup2(*fd, i as libc::c_int) < 0 {
+                return fail(a);
             }
         }
         libc::sigprocmask(libc::SIG_SETMASK, a.mask, std::ptr::null_mut());
@@ -183,7 +194,7 @@ pub fn spawn(
     if argv.is_empty() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     }
-    let program = resolve_program(&argv[0]);
+    let program = resolve_program(&argv[0])?;
     let c_prog = cstring(program.as_os_str().as_bytes())?;
     let c_cwd = cstring(cwd.as_os_str().as_bytes())?;
     let c_args: Vec<CString> = argv
@@ -334,6 +345,30 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_name_not_on_path_is_enoent_even_when_the_cwd_has_it() {
+        // execlp never looks in the current directory; execv of the bare name would run
+        // the file the FIP root happens to hold.
+        let dir = std::env::temp_dir().join(format!("ipsynd-spawn3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = "ipsynd-spawn-test-cwd-only";
+        let marker = dir.join("ran");
+        std::fs::write(
+            dir.join(name),
+            format!("#!/bin/sh\ntouch {}\n", marker.display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let r = spawn(&[name.into()], null3(), None, &dir);
+        if let Ok(pid) = r {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        assert!(!marker.exists(), "the cwd's file ran");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn script_without_shebang_is_enoexec() {
         let dir = std::env::temp_dir().join(format!("ipsynd-spawn-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -396,7 +431,9 @@ mod tests {
 
     #[test]
     fn resolve_searches_path() {
-        assert!(resolve_program("sh").is_absolute());
-        assert_eq!(resolve_program("./x"), PathBuf::from("./x"));
+        assert!(resolve_program("sh").unwrap().is_absolute());
+        assert_eq!(resolve_program("./x").unwrap(), PathBuf::from("./x"));
+        let e = resolve_program("no-such-program-on-path-7f3a").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
     }
 }

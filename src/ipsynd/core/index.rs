@@ -52,7 +52,8 @@ pub struct ClientEntry {
     #[allow(clippy::box_collection)]
     pub wait: Option<Box<BTreeSet<Key>>>,
     /// Its records waiting for its file to be read or to appear.
-    pub held: Vec<Rc<str>>,
+    #[allow(clippy::box_collection)]
+    pub held: Option<Box<Vec<Rc<str>>>>,
     /// How many records name it.
     pub records: u32,
 }
@@ -64,7 +65,7 @@ impl ClientEntry {
             lookup: Lookup::Unknown,
             busy: 0,
             wait: None,
-            held: Vec::new(),
+            held: None,
             records: 0,
         }
     }

@@ -620,7 +620,7 @@ impl Core {
         let Some(r) = self.records.get(name) else {
             return;
         };
-        if r.blocked.is_some() || r.running.is_some() || self.starting.contains_key(name) {
+        if r.blocked || r.running.is_some() || self.starting.contains_key(name) {
             return;
         }
         let c = r.client;
@@ -628,14 +628,20 @@ impl Core {
             Lookup::Found(cp) => cp.prior.min(255) as u8,
             Lookup::Unknown => {
                 self.want.insert(c);
-                self.client_mut(c).held.push(name.clone());
+                self.client_mut(c)
+                    .held
+                    .get_or_insert_with(Default::default)
+                    .push(name.clone());
                 self.records.get_mut(name).expect("record").place = Place::Held;
                 return;
             }
             Lookup::Missing(why) => {
                 // Kept, waiting for its file; said once per record (spec §2).
                 let why = why.clone();
-                self.client_mut(c).held.push(name.clone());
+                self.client_mut(c)
+                    .held
+                    .get_or_insert_with(Default::default)
+                    .push(name.clone());
                 let r = self.records.get_mut(name).expect("record");
                 r.place = Place::Held;
                 if r.state != RecordState::NoClient {
@@ -837,7 +843,7 @@ impl Core {
                 let r = self.records.get_mut(&key).expect("record");
                 r.mtime = mtime;
                 r.id = id;
-                if r.blocked.is_none() {
+                if !r.blocked {
                     self.place(&key, now.mono);
                 }
                 self.dirty = true;
@@ -871,7 +877,7 @@ impl Core {
             );
         }
         self.records
-            .insert(rc.clone(), Rec::new(c, mtime, id, blocked));
+            .insert(rc.clone(), Rec::new(c, mtime, id, blocked.is_some()));
         self.client_mut(c).records += 1;
         self.dirty = true;
         if blocked.is_none() {
@@ -967,7 +973,7 @@ impl Core {
         self.ready.clear();
         for c in self.clients.iter_mut() {
             c.wait = None;
-            c.held.clear();
+            c.held = None;
         }
         self.timers.clear();
         for r in self.records.values_mut() {
@@ -983,7 +989,12 @@ impl Core {
         self.client_mut(c).lookup = lookup;
         self.want.remove(&c);
         if was_unknown {
-            let held = std::mem::take(&mut self.client_mut(c).held);
+            let held = self
+                .client_mut(c)
+                .held
+                .take()
+                .map(|h| *h)
+                .unwrap_or_default();
             for n in held {
                 if self
                     .records
@@ -996,7 +1007,7 @@ impl Core {
             }
         } else {
             // A changed file: its records are tried, and their problems reported, again.
-            self.client_mut(c).held.clear();
+            self.client_mut(c).held = None;
             self.replace_all(Some(c), now);
         }
     }
@@ -1006,7 +1017,7 @@ impl Core {
             return; // no record ever named it: read when one does
         };
         self.client_mut(c).lookup = Lookup::Unknown;
-        self.client_mut(c).held.clear();
+        self.client_mut(c).held = None;
         self.replace_all(Some(c), now);
     }
 
@@ -1694,7 +1705,7 @@ impl Core {
         let mut due: Vec<Rc<str>> = Vec::new();
         let mut running = Vec::new();
         for (name, r) in &self.records {
-            if client.is_some_and(|c| c != self.client_name(r.client)) || r.blocked.is_some() {
+            if client.is_some_and(|c| c != self.client_name(r.client)) || r.blocked {
                 continue;
             }
             if let Some(pid) = r.running {

@@ -51,22 +51,17 @@ pub struct Rec {
     pub running: Option<i32>,
     /// The port of the running or last attempt.
     pub port: Option<PortId>,
-    /// Why this record never runs (see `control::refusal`).
-    pub blocked: Option<&'static str>,
+    /// It never runs: `control::refusal` of its client says why.
+    pub blocked: bool,
     pub place: Place,
 }
 
 impl Rec {
-    pub fn new(
-        client: ClientId,
-        mtime: SystemTime,
-        id: RecordId,
-        blocked: Option<&'static str>,
-    ) -> Rec {
+    pub fn new(client: ClientId, mtime: SystemTime, id: RecordId, blocked: bool) -> Rec {
         Rec {
             client,
             prior: 0,
-            state: if blocked.is_some() {
+            state: if blocked {
                 RecordState::Blocked
             } else {
                 RecordState::Ready

@@ -85,7 +85,7 @@ impl Site {
             kind: EntryKind::Regular {
                 id: RecordId {
                     ino: self.ino,
-                    born: None,
+                    born: 0,
                 },
                 mtime,
             },
@@ -288,7 +288,7 @@ fn equal_priority_and_age_go_by_name() {
         s.feed(Event::RecordSeen {
             name: n.into(),
             kind: EntryKind::Regular {
-                id: RecordId { ino, born: None },
+                id: RecordId { ino, born: 0 },
                 mtime,
             },
         });
@@ -532,10 +532,7 @@ fn a_record_recreated_under_the_same_name_while_running_is_a_success_plus_a_new_
     s.client("A", "route:one\n");
     let pid = s.go("A")[0].1;
     // Deleted and created again while the transmitter ran: another file (another id).
-    let new_id = RecordId {
-        ino: 999,
-        born: None,
-    };
+    let new_id = RecordId { ino: 999, born: 0 };
     let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000);
     let flag = s.flag_of(pid);
     s.feed(Event::FlagGone { name: flag });

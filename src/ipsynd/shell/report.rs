@@ -65,7 +65,12 @@ impl Shell {
                     pid: r.running.unwrap_or(0),
                     next: n,
                     record: name,
-                    reason: r.blocked,
+                    // A pure function of the client's name: not kept per record.
+                    reason: if r.blocked {
+                        crate::ipsynd::control::refusal(core.client_name(r.client))
+                    } else {
+                        None
+                    },
                     since: epoch(r.mtime),
                 });
             }
