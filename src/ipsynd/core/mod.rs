@@ -320,6 +320,9 @@ pub struct Core {
     status_at: Option<Instant>,
     status_due: Option<Instant>,
     stopped: bool,
+    /// Records placed or moved between indexes so far: what an event costs in records,
+    /// which the unit tests assert on (a reap must not touch a whole backlog).
+    moved: u64,
     /// Lines from placing records (a missing client file), taken with the next actions.
     pending: Vec<Action>,
 }
@@ -363,6 +366,7 @@ impl Core {
             status_at: None,
             status_due: None,
             stopped: false,
+            moved: 0,
             pending: Vec::new(),
         }
     }
@@ -616,6 +620,7 @@ impl Core {
 
     /// Put an idle record where it waits: for its client file, for its time, or ready.
     fn place(&mut self, name: &Rc<str>, now: Instant) {
+        self.moved += 1;
         self.unplace(name);
         let Some(r) = self.records.get(name) else {
             return;
@@ -709,6 +714,7 @@ impl Core {
             };
             let moved: Vec<Key> = (0..free).map_while(|_| set.pop_first()).collect();
             for k in moved {
+                self.moved += 1;
                 if let Some(r) = self.records.get_mut(&k.name) {
                     r.place = Place::Ready;
                 }
@@ -717,18 +723,24 @@ impl Core {
         }
     }
 
-    /// A client transmits no more: its records waiting for it go to the ready set.
+    /// A client transmits no more: the first of its records waiting for it goes to the ready
+    /// set. Only one: the client can run one attempt, so waking all would cost O(backlog)
+    /// per reaped transmitter. Should that one not start (it waits for a port, its client
+    /// file went), `try_start` wakes the next while the client is still idle.
     fn wake_client(&mut self, c: ClientId) {
         if self.client(c).busy > 0 {
             return;
         }
-        let waiting = self
-            .client_mut(c)
-            .wait
-            .take()
-            .map(|w| *w)
-            .unwrap_or_default();
-        for k in waiting {
+        let e = self.client_mut(c);
+        let Some(w) = &mut e.wait else {
+            return;
+        };
+        let first = w.pop_first();
+        if w.is_empty() {
+            e.wait = None;
+        }
+        if let Some(k) = first {
+            self.moved += 1;
             if let Some(r) = self.records.get_mut(&k.name) {
                 r.place = Place::Ready;
             }
@@ -905,11 +917,19 @@ impl Core {
     }
 
     fn remove_record(&mut self, name: &Rc<str>) {
+        let was_ready = self
+            .records
+            .get(name)
+            .is_some_and(|r| r.place == Place::Ready);
         self.unplace(name);
         if let Some(r) = self.records.remove(name) {
             let e = self.client_mut(r.client);
             e.records = e.records.saturating_sub(1);
             self.dirty = true;
+            if was_ready {
+                // It may have been the one waiter of its idle client woken: wake the next.
+                self.wake_client(r.client);
+            }
         }
     }
 
@@ -1122,10 +1142,15 @@ impl Core {
             self.place(&name, now.mono);
         }
         while let Some(key) = self.ready.pop_first() {
-            if let Some(r) = self.records.get_mut(&key.name) {
-                r.place = Place::None;
-            }
+            let Some(r) = self.records.get_mut(&key.name) else {
+                continue;
+            };
+            r.place = Place::None;
+            let c = r.client;
             self.try_start(key, now, &mut out);
+            // It did not start (it waits for a port, its client file went) and its client is
+            // still idle: the next of the client's waiters gets its turn (see `wake_client`).
+            self.wake_client(c);
         }
         if !self.pending.is_empty() {
             let mut p = std::mem::take(&mut self.pending);
@@ -1154,6 +1179,7 @@ impl Core {
         if self.clients[c.0 as usize].busy > 0 {
             r.state = RecordState::BusyElsewhere;
             r.place = Place::Client;
+            self.moved += 1;
             self.client_mut(c)
                 .wait
                 .get_or_insert_with(Default::default)
@@ -1189,6 +1215,7 @@ impl Core {
                         let r = self.records.get_mut(&name).expect("record");
                         r.state = RecordState::WaitingPort;
                         r.place = Place::Route(rid);
+                        self.moved += 1;
                         self.route_wait.entry(rid).or_default().insert(key);
                         self.dirty = true;
                         return;
