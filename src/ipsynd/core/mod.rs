@@ -323,6 +323,8 @@ pub struct Core {
     /// Records placed or moved between indexes so far: what an event costs in records,
     /// which the unit tests assert on (a reap must not touch a whole backlog).
     moved: u64,
+    /// Records a table or client file change looked at (for the same tests).
+    looked: u64,
     /// Lines from placing records (a missing client file), taken with the next actions.
     pending: Vec<Action>,
 }
@@ -367,6 +369,7 @@ impl Core {
             status_due: None,
             stopped: false,
             moved: 0,
+            looked: 0,
             pending: Vec::new(),
         }
     }
@@ -498,6 +501,11 @@ impl Core {
     /// The records in name order.
     pub fn records(&self) -> impl ExactSizeIterator<Item = (&str, &Rec)> {
         self.records.iter().map(|(n, r)| (&**n, r))
+    }
+
+    /// The flag named `name`, if the core counts it.
+    pub fn flag(&self, name: &str) -> Option<&Flag> {
+        self.flags.get(name)
     }
 
     /// The flags in name order.
@@ -684,13 +692,17 @@ impl Core {
 
     /// Every idle record of `client`, or of every client, placed again (a table change).
     fn replace_all(&mut self, client: Option<ClientId>, now: Instant) {
-        let names: Vec<Rc<str>> = self
-            .records
-            .iter()
-            .filter(|(_, r)| client.is_none_or(|c| r.client == c) && r.running.is_none())
-            .map(|(n, _)| n.clone())
-            .collect();
+        let names: Vec<Rc<str>> = match client {
+            // One client's file: its own records only, not the whole queue.
+            Some(c) => self.client(c).records.iter().cloned().collect(),
+            None => self.records.keys().cloned().collect(),
+        };
+        self.looked += names.len() as u64;
+        let idle = |r: &Rec| r.running.is_none();
         for n in &names {
+            if !self.records.get(n).is_some_and(idle) {
+                continue;
+            }
             if let Some(r) = self.records.get_mut(n) {
                 r.missing_reported = false;
             }
@@ -890,7 +902,7 @@ impl Core {
         }
         self.records
             .insert(rc.clone(), Rec::new(c, mtime, id, blocked.is_some()));
-        self.client_mut(c).records += 1;
+        self.client_mut(c).records.insert(rc.clone());
         self.dirty = true;
         if blocked.is_none() {
             self.place(&rc, now.mono);
@@ -924,7 +936,7 @@ impl Core {
         self.unplace(name);
         if let Some(r) = self.records.remove(name) {
             let e = self.client_mut(r.client);
-            e.records = e.records.saturating_sub(1);
+            e.records.remove(name);
             self.dirty = true;
             if was_ready {
                 // It may have been the one waiter of its idle client woken: wake the next.

@@ -1017,3 +1017,49 @@ fn a_woken_record_deleted_before_its_turn_hands_the_turn_to_the_next() {
         [("2|A".into(), 1, Some("MULTI".into()), port("m", 2))]
     );
 }
+
+#[test]
+fn a_client_file_change_looks_only_at_that_clients_records() {
+    // 5,000 records of other clients wait; A's file changes: A's 3 records are placed
+    // again (read first), nobody else's is looked at.
+    let mut s = Site::new();
+    s.client("HOLD", "route:one\n");
+    s.go("HOLD");
+    for i in 0..5000 {
+        let c = format!("W{i}");
+        s.client(&c, "route:one\n");
+        s.record(&c);
+    }
+    s.client("A", "route:one\n");
+    for i in 0..3 {
+        s.record(&format!("{i}|A"));
+    }
+    let (looked, moved) = (s.core.looked, s.core.moved);
+    s.feed(Event::ClientChanged { name: "A".into() });
+    assert_eq!(s.core.looked - looked, 3);
+    assert_eq!(s.core.moved - moved, 3);
+    assert_eq!(s.core.want.len(), 1, "A is read again");
+    let looked = s.core.looked;
+    let acts = s.client("A", "route:multi\n");
+    assert_eq!(s.core.looked - looked, 0, "its held records only");
+    assert_eq!(starts(&acts).len(), 1);
+}
+
+#[test]
+fn a_flag_is_found_by_its_name() {
+    let mut s = Site::new();
+    s.feed(Event::FlagSeen(FlagSeen {
+        name: "SYN|001|F".into(),
+        client: "F".into(),
+        port: port("h", 1),
+        pid: 4242,
+        start: 7,
+        stale: false,
+    }));
+    let f = s.core.flag("SYN|001|F").expect("counted");
+    assert_eq!(
+        (f.pid, f.start, s.core.port(f.port.unwrap())),
+        (4242, 7, &port("h", 1).unwrap())
+    );
+    assert!(s.core.flag("SYN|002|F").is_none());
+}
