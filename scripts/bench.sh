@@ -73,3 +73,8 @@ python3 "$here/bench-report.py" "$raw" "$meta" >"$work/report.md"
 cp "$work/report.md" "$BENCH_RESULTS"
 cat "$work/report.md"
 echo "bench: written to $BENCH_RESULTS" >&2
+# The README quotes the recorded run only (tests/it/readme_figures.rs): refresh its figures
+# section when this run replaced scripts/bench-results.md.
+if [ "$BENCH_RESULTS" = "$here/bench-results.md" ]; then
+  python3 "$here/bench-readme.py" "$BENCH_RESULTS" "$root/README.md" >&2
+fi

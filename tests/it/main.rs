@@ -46,5 +46,6 @@ mod pkg_logrotate;
 mod pkg_man;
 mod pkg_systemd;
 mod pkg_watchdog;
+mod readme_figures;
 mod sys_files;
 mod sys_syslog;
