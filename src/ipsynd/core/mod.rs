@@ -85,6 +85,38 @@ pub enum StartFailure {
     Failed(String),
     /// FTP mode with an empty queue: the request is fulfilled and its record was deleted.
     NothingToSend,
+    /// The spawn failed with this errno (the shell logged it): [`spawn_failure`] says
+    /// whether that was the system's problem or the attempt's.
+    Spawn { errno: i32 },
+}
+
+/// What a failed spawn was (spec §6, README: a failed fork is not an attempt, an exec
+/// error is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnFailure {
+    /// EMFILE, ENFILE: the spawn's pipe or `/dev/null` could not be opened.
+    OutOfFds,
+    /// EAGAIN, ENOMEM: no fork (process limit, memory).
+    NoFork,
+    /// Anything else: the program could not be executed (ENOENT, EACCES, ENOEXEC, ...).
+    Exec,
+}
+
+impl SpawnFailure {
+    /// The system's problem, not the client's: the record waits without counting an
+    /// attempt (counting could end in deleting the request).
+    pub fn deferred(self) -> bool {
+        self != SpawnFailure::Exec
+    }
+}
+
+/// Classify a spawn's errno.
+pub fn spawn_failure(errno: i32) -> SpawnFailure {
+    match errno {
+        libc::EMFILE | libc::ENFILE => SpawnFailure::OutOfFds,
+        libc::EAGAIN | libc::ENOMEM => SpawnFailure::NoFork,
+        _ => SpawnFailure::Exec,
+    }
 }
 
 /// Something that happened.
@@ -136,8 +168,9 @@ pub enum Event {
     MaxkillStarted { pid: i32, kpid: i32 },
     /// It could not be started.
     MaxkillFailed { pid: i32, error: String },
-    /// A deadline of [`Core::next_deadline`] passed (nothing to carry: dispatch looks).
-    Deadline,
+    /// FTP mode (ipsynd is the transmitter): attempt `pid`'s ftp ended having sent `sent`
+    /// of the `total` queued files. Fed before its `ChildExited`.
+    FtpResult { pid: i32, sent: usize, total: usize },
     /// TERM or INT: end what is being killed, leave the rest running.
     Stop { signal: &'static str },
 }
@@ -190,6 +223,8 @@ pub enum Action {
     },
     /// Remove the in-use flag (and an FTP attempt's command file) of attempt `pid`.
     RemoveFlag { pid: i32, flag: String },
+    /// Delete the control record (the request is fulfilled), silently.
+    DeleteRecord { record: String },
     /// `retry` attempts failed: delete the control record and log
     /// `gave up after N attempts (why); ...; queued files kept`.
     GiveUp {
@@ -820,7 +855,17 @@ impl Core {
             } => self.child_exited(pid, how, flag_left, record_now, group_alive, now, &mut out),
             Event::MaxkillStarted { pid, kpid } => self.maxkill_started(pid, kpid, now, &mut out),
             Event::MaxkillFailed { pid, error } => self.maxkill_failed(pid, &error, &mut out),
-            Event::Deadline => {}
+            Event::FtpResult { pid, sent, total } => {
+                // Every file sent: the request is fulfilled, like a transmitter deleting
+                // its record (spec §7); otherwise the record stays for the next attempt.
+                if let Some(j) = self.jobs.get(&pid) {
+                    if sent == total {
+                        out.push(Action::DeleteRecord {
+                            record: j.record.to_string(),
+                        });
+                    }
+                }
+            }
             Event::Stop { signal } => self.stop(signal, &mut out),
         }
         if !self.pending.is_empty() {
@@ -1381,12 +1426,20 @@ impl Core {
         let timeout = cp.as_ref().map_or(TIMEOUT_DEFAULT, |cp| cp.timeout);
         // The claim goes (no child holds the flag): first the record's new place, so a
         // freed port or client does not pick it again at once.
+        let why = match why {
+            StartFailure::Spawn { errno } if spawn_failure(errno).deferred() => {
+                StartFailure::Deferred
+            }
+            StartFailure::Spawn { .. } => StartFailure::Failed("could not start".into()),
+            why => why,
+        };
         match why {
             StartFailure::Gone | StartFailure::NothingToSend => self.remove_record(&name),
             StartFailure::Deferred => {
                 // Try again `timeout` seconds from now without counting an attempt.
                 self.retry_in(&name, now, Duration::from_secs(timeout.max(1)));
             }
+            StartFailure::Spawn { .. } => unreachable!("classified above"),
             StartFailure::Failed(text) => {
                 if let Some(r) = self.records.get_mut(&name) {
                     r.attempts += 1;

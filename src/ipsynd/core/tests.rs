@@ -163,7 +163,8 @@ impl Site {
 
     fn later(&mut self, secs: u64) -> Vec<Action> {
         self.now = self.now.after(Duration::from_secs(secs));
-        self.feed(Event::Deadline)
+        let acts = self.core.dispatch(self.now);
+        self.keep(acts)
     }
 
     fn logged(&self, part: &str) -> usize {
@@ -681,7 +682,8 @@ fn a_record_whose_client_file_is_missing_waits_and_starts_when_it_appears() {
     s.record("2|A");
     assert_eq!(s.state("A"), RecordState::NoClient);
     assert_eq!(s.logged("record A kept, waiting"), 1);
-    s.feed(Event::Deadline);
+    let acts = s.core.dispatch(s.now);
+    s.keep(acts);
     assert_eq!(
         s.logged("kept, waiting"),
         2,
@@ -1062,4 +1064,71 @@ fn a_flag_is_found_by_its_name() {
         (4242, 7, &port("h", 1).unwrap())
     );
     assert!(s.core.flag("SYN|002|F").is_none());
+}
+
+#[test]
+fn a_spawn_that_found_no_fork_or_no_fds_is_not_an_attempt_an_exec_error_is() {
+    // Spec §6.1: the errno decides. EMFILE/ENFILE (the spawn's pipe, /dev/null) and
+    // EAGAIN/ENOMEM (fork) are the system's: the record waits `timeout:`, uncounted.
+    for errno in [libc::EMFILE, libc::ENFILE, libc::EAGAIN, libc::ENOMEM] {
+        let mut s = Site::new();
+        s.client("A", "route:one\ntimeout:20\n");
+        s.record("A");
+        s.feed(Event::StartFailed {
+            record: "A".into(),
+            why: StartFailure::Spawn { errno },
+        });
+        assert_eq!(s.core.records["A"].attempts, 0, "errno {errno}");
+        assert_eq!(s.state("A"), RecordState::RetryWait, "errno {errno}");
+        assert!(spawn_failure(errno).deferred());
+    }
+    // The program could not be executed: a failed attempt, counted.
+    for errno in [libc::ENOENT, libc::EACCES, libc::ENOEXEC] {
+        let mut s = Site::new();
+        s.client("A", "route:one\n");
+        s.record("A");
+        s.feed(Event::StartFailed {
+            record: "A".into(),
+            why: StartFailure::Spawn { errno },
+        });
+        assert_eq!(s.core.records["A"].attempts, 1, "errno {errno}");
+        assert_eq!(
+            s.logged("attempt 1/11 failed (could not start); next attempt in 90s"),
+            1
+        );
+        assert_eq!(spawn_failure(errno), SpawnFailure::Exec);
+    }
+    assert_eq!(spawn_failure(libc::EMFILE), SpawnFailure::OutOfFds);
+    assert_eq!(spawn_failure(libc::EAGAIN), SpawnFailure::NoFork);
+}
+
+#[test]
+fn ftp_mode_deletes_the_record_only_when_every_file_was_sent() {
+    // Spec §7: in FTP mode ipsynd is the transmitter; all sent is the request fulfilled.
+    let mut s = Site::new();
+    s.client("A", "route:one\n");
+    let pid = s.go("A")[0].1;
+    let acts = s.feed(Event::FtpResult {
+        pid,
+        sent: 2,
+        total: 3,
+    });
+    assert!(!acts
+        .iter()
+        .any(|a| matches!(a, Action::DeleteRecord { .. })));
+    let acts = s.feed(Event::FtpResult {
+        pid,
+        sent: 3,
+        total: 3,
+    });
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::DeleteRecord { record } if record == "A")));
+    // Not for a pid that is no attempt of ours.
+    let acts = s.feed(Event::FtpResult {
+        pid: 1,
+        sent: 1,
+        total: 1,
+    });
+    assert!(acts.is_empty());
 }
