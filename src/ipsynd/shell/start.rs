@@ -54,12 +54,7 @@ fn flag_fill<'a>(file: &'a fs::File, plan: &Plan) -> FlagFill<'a> {
             plan.port.as_ref().map(|p| p.host.as_str()),
             plan.port.as_ref().map_or(0, |p| p.port),
         ),
-        suffix: format!(
-            " {}\n",
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
-        ),
+        suffix: format!(" {}\n", crate::sys::clock::epoch_secs(SystemTime::now())),
     }
 }
 
