@@ -17,7 +17,20 @@
 # (default 1,000) on loopback addresses 127.250.x.y, all served by one more bench-peer
 # listening on each, timed from its start until every socket has answered. Environment:
 # BENCH_SECS per measurement (default 2), BENCH_BIN (default target/release),
-# BENCH_IDLE_CLIENTS (1,000), BENCH_KILLS (20), BENCH_FLEET (1,000).
+# BENCH_IDLE_CLIENTS (1,000), BENCH_KILLS (20), BENCH_FLEET (1,000), BENCH_PAIRS (3: the
+# 64-client figure's pairs, below), BENCH_CPUS (below).
+#
+# CPU placement. Three processes are busy in a relay row (bench-load, the relay under test,
+# bench-peer); left to the scheduler on 2 CPUs, whether it puts the relay and the peer (which
+# hand every request to each other over the one link) on one CPU or on two moved each of the
+# minimal relay and lonc between about 63k and 37k requests/s from run to run, so their ratio
+# said more about placement than about lonc. So every process of the relay rows is pinned
+# (taskset), the same for the baselines, the minimal relay and lonc: bench-load on the first
+# CPU of this script's affinity; the bench-peers, bench-relay and both loncs (started under
+# taskset: the children inherit it) on the second. BENCH_CPUS="LOAD RELAY" picks the two
+# CPUs, BENCH_CPUS=off pins nothing; with one CPU nothing is pinned. The regression figures
+# (bench-lonc-ops' lonc and the fleet) are not pinned. The placement is written to RAW
+# (`placement.load_cpu`, `placement.relay_cpu`) for the report.
 set -euo pipefail
 
 rep=${1:?usage: bench-lonc.sh REP RAW}
@@ -27,10 +40,44 @@ bin=${BENCH_BIN:-$root/target/release}
 secs=${BENCH_SECS:-2}
 idle_clients=${BENCH_IDLE_CLIENTS:-1000}
 kills=${BENCH_KILLS:-20}
+pairs=${BENCH_PAIRS:-3}
 fleet=${BENCH_FLEET:-1000}
 for b in lonc bench-peer bench-relay bench-load bench-lonc-ops; do
   [ -x "$bin/$b" ] || { echo "bench-lonc: $bin/$b missing (make bench builds it)" >&2; exit 1; }
 done
+
+# The CPUs this script may run on, one a line (Cpus_allowed_list: "0-3,6").
+allowed_cpus() {
+  local r
+  for r in $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status | tr ',' ' '); do
+    seq "${r%-*}" "${r#*-}"
+  done
+}
+on_load=()
+on_relay=()
+case ${BENCH_CPUS:-auto} in
+  off) ;;
+  auto)
+    mapfile -t cpus < <(allowed_cpus)
+    if [ "${#cpus[@]}" -ge 2 ]; then
+      on_load=(taskset -c "${cpus[0]}")
+      on_relay=(taskset -c "${cpus[1]}")
+    fi
+    ;;
+  *)
+    read -r load_cpu relay_cpu <<<"$BENCH_CPUS"
+    on_load=(taskset -c "$load_cpu")
+    on_relay=(taskset -c "${relay_cpu:?BENCH_CPUS: LOAD RELAY, two CPU numbers, or off}")
+    ;;
+esac
+if [ "${#on_load[@]}" -gt 0 ]; then
+  command -v taskset >/dev/null || {
+    echo "bench-lonc: taskset missing (util-linux; scripts/setup.sh installs it)" >&2
+    exit 1
+  }
+  printf '%s\tplacement.load_cpu\t%s\n%s\tplacement.relay_cpu\t%s\n' \
+    "$rep" "${on_load[2]}" "$rep" "${on_relay[2]}" >>"$raw"
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-lonc.XXXXXX")
 pids=()
@@ -61,16 +108,16 @@ wait_for() {
   return 1
 }
 
-"$bin/bench-peer" --listen 127.0.0.1:0 --unix "$tmp/peer.sock" --port-file "$tmp/port" \
-  --host-id benchd --peer-id benchc 2>"$tmp/peer.err" &
+"${on_relay[@]}" "$bin/bench-peer" --listen 127.0.0.1:0 --unix "$tmp/peer.sock" \
+  --port-file "$tmp/port" --host-id benchd --peer-id benchc 2>"$tmp/peer.err" &
 pids+=($!)
 wait_for -s "$tmp/port" || { echo "bench-lonc: bench-peer did not start" >&2; exit 1; }
 port=$(cat "$tmp/port")
-"$bin/bench-peer" --listen "127.0.0.2:$port" --port-file "$tmp/port2" --delay-ms 1 \
-  --host-id slowd --peer-id benchc 2>"$tmp/peer2.err" &
+"${on_relay[@]}" "$bin/bench-peer" --listen "127.0.0.2:$port" --port-file "$tmp/port2" \
+  --delay-ms 1 --host-id slowd --peer-id benchc 2>"$tmp/peer2.err" &
 pids+=($!)
 wait_for -s "$tmp/port2" || { echo "bench-lonc: the 1 ms bench-peer did not start" >&2; exit 1; }
-"$bin/bench-relay" --unix "$tmp/relay.sock" --connect "127.0.0.1:$port" \
+"${on_relay[@]}" "$bin/bench-relay" --unix "$tmp/relay.sock" --connect "127.0.0.1:$port" \
   --ready-file "$tmp/relay.ready" 2>"$tmp/relay.err" &
 relay_pid=$!
 pids+=($relay_pid)
@@ -105,7 +152,7 @@ EOF
 start_lonc() {
   local d=$tmp/$1
   write_lonc "$1" "$2"
-  "$bin/lonc" -f -c "$d/access.conf" >"$d/lonc.out" 2>&1 &
+  "${on_relay[@]}" "$bin/lonc" -f -c "$d/access.conf" >"$d/lonc.out" 2>&1 &
   lonc_pid=$!
   pids+=($lonc_pid)
   if ! wait_for -S "$d/sock/benchd" || ! wait_for -S "$d/sock/slowd"; then
@@ -129,7 +176,7 @@ lonc_cpu_pids() {
 measure() {
   local name=$1 out kv
   shift
-  out=$(timeout 120 "$bin/bench-load" --secs "$secs" "$@") || {
+  out=$(timeout 120 "${on_load[@]}" "$bin/bench-load" --secs "$secs" "$@") || {
     echo "bench-lonc: $name failed" >&2
     exit 1
   }
@@ -140,9 +187,10 @@ measure() {
 }
 
 # One pass through lonc first, so every link has done its handshake before the clock runs.
-"$bin/bench-load" --secs 0.2 --warmup 0 --target "$tmp/lonc1/sock/benchd" >/dev/null
-"$bin/bench-load" --secs 0.2 --warmup 0 --target "$tmp/lonc1/sock/slowd" >/dev/null
-"$bin/bench-load" --secs 0.2 --warmup 0 --target "$tmp/lonc4/sock/slowd" >/dev/null
+warm() { "${on_load[@]}" "$bin/bench-load" --secs 0.2 --warmup 0 "$@" >/dev/null; }
+warm --target "$tmp/lonc1/sock/benchd"
+warm --target "$tmp/lonc1/sock/slowd"
+warm --target "$tmp/lonc4/sock/slowd"
 
 # §1: one client, kept connection: raw baselines, minimal relay, lonc.
 measure unix_pp --target "$tmp/peer.sock"
@@ -156,9 +204,36 @@ measure relay_new --mode new --target "$tmp/relay.sock" --cpu-pid "$relay_pid"
 measure lonc_new --mode new --target "$tmp/lonc1/sock/benchd" $(lonc_cpu_pids)
 # 64 clients, one peer.
 measure tcp_64 --clients 64 --target "127.0.0.1:$port"
-measure relay_64 --clients 64 --target "$tmp/relay.sock" --cpu-pid "$relay_pid"
-# shellcheck disable=SC2046
-measure lonc_64 --clients 64 --target "$tmp/lonc1/sock/benchd" $(lonc_cpu_pids)
+# BENCH_PAIRS adjacent pairs of the minimal relay and lonc (the order alternating), so a load
+# change on the machine (or on the pinned CPU) hits both sides of a pair: relay_64.* and
+# lonc_64.* are each metric's median over the pairs, lonc_64.pair_ratio_rps the median of
+# the pairs' lonc / relay requests/s.
+for i in $(seq "$pairs"); do
+  for side in $(if [ $((i % 2)) = 1 ]; then echo relay lonc; else echo lonc relay; fi); do
+    if [ "$side" = relay ]; then
+      measure "relay_64.p$i" --clients 64 --target "$tmp/relay.sock" --cpu-pid "$relay_pid"
+    else
+      # shellcheck disable=SC2046
+      measure "lonc_64.p$i" --clients 64 --target "$tmp/lonc1/sock/benchd" $(lonc_cpu_pids)
+    fi
+  done
+done
+python3 - "$rep" "$raw" <<'PY'
+import statistics, sys
+rep, raw = sys.argv[1], sys.argv[2]
+vals = {}
+for line in open(raw):
+    r, key, value = line.rstrip("\n").split("\t")
+    if r == rep and key.startswith(("relay_64.p", "lonc_64.p")):
+        name, pair, metric = key.split(".", 2)
+        vals.setdefault((name, metric), {})[pair] = float(value)
+with open(raw, "a") as out:
+    for (name, metric), by_pair in sorted(vals.items()):
+        out.write(f"{rep}\t{name}.{metric}\t{statistics.median(by_pair.values())}\n")
+    relay, lonc = vals[("relay_64", "rps")], vals[("lonc_64", "rps")]
+    ratios = [lonc[p] / relay[p] for p in relay if p in lonc and relay[p] > 0]
+    out.write(f"{rep}\tlonc_64.pair_ratio_rps\t{statistics.median(ratios)}\n")
+PY
 # encrypt: (regression figure): the same kept client, each request encrypted by lonc.
 measure lonc_enc --target "$tmp/lonc1/sock/benchd" --request encrypt:encecho:bench
 
@@ -167,7 +242,9 @@ measure lonc_enc --target "$tmp/lonc1/sock/benchd" --request encrypt:encecho:ben
 measure links1_64 --clients 64 --target "$tmp/lonc1/sock/slowd"
 measure links4_64 --clients 64 --target "$tmp/lonc4/sock/slowd"
 measure hol_base --clients 8 --target "$tmp/lonc4/sock/slowd"
-measure hol_slow --clients 8 --target "$tmp/lonc4/sock/slowd" --slow slow --secs $((secs + 2))
+# The window 2 s longer than the others (BENCH_SECS may be a fraction: not shell arithmetic).
+measure hol_slow --clients 8 --target "$tmp/lonc4/sock/slowd" --slow slow \
+  --secs "$(awk -v s="$secs" 'BEGIN { print s + 2 }')"
 
 # Issue 10's regression figures. A lonc with the first peer only, and attempts enough for
 # every kill below (each restart counts one).

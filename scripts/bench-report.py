@@ -79,6 +79,26 @@ def count(meta, key):
         return "?"
 
 
+def placement(reps):
+    """The header line on the CPU placement of lonc's relay rows (scripts/bench-lonc.sh)."""
+    seen = sorted({(int(r["placement.load_cpu"]), int(r["placement.relay_cpu"]))
+                   for r in reps if "placement.load_cpu" in r and "placement.relay_cpu" in r})
+    lonc_reps = [r for r in reps if "relay_64.rps" in r]
+    if not seen:
+        return ("- CPU placement: not pinned (`BENCH_CPUS=off` or one CPU): lonc's relay rows "
+                "depend on where the scheduler puts the processes")
+    text = " / ".join(f"`bench-load` on CPU {a}; `bench-peer`, `bench-relay` and lonc (parent "
+                      f"and children) on CPU {b}" for a, b in seen)
+    partly = " (not in every repetition)" if len(lonc_reps) > len(
+        [r for r in lonc_reps if "placement.load_cpu" in r]) else ""
+    return ("- CPU placement of lonc's relay rows, the same for the baselines, the minimal relay "
+            f"and lonc (`taskset`){partly}: {text}. The relay and the peer hand every request "
+            "to each other over the one link, so they share a CPU; left to the scheduler on 2 "
+            "CPUs, whether it co-located them moved either relay between about 37k and 63k "
+            "requests/s with 64 clients from run to run. lonc's regression figures and ipsynd "
+            "are not pinned.")
+
+
 def v(key):
     return lambda r: r[key]
 
@@ -101,8 +121,12 @@ def main():
       f"after: `{meta.get('load_after', '?')}`")
     w(f"- repetitions: {len(reps)}{' (BENCH_QUICK: short runs, not for quoting)' if meta.get('quick') == '1' else ''}; "
       f"{meta.get('secs', '?')} s per lonc measurement; TMPDIR filesystem: {meta.get('fs', '?')}")
+    w(placement(reps))
     w("- each cell: median over the repetitions [lowest–highest]; ratios are taken within a "
-      "repetition, against the baseline measured beside the figure, then their median.")
+      "repetition, against the baseline measured beside the figure, then their median. "
+      f"64 clients: each repetition measures {meta.get('pairs', '?')} adjacent pairs of the "
+      "minimal relay and lonc (the order alternating); each side's figures are the medians "
+      "over its runs, the requests/s ratio the median of the pairs' ratios.")
     w("")
 
     def table(title, rows, note=None):
@@ -161,7 +185,7 @@ def main():
               ("direct TCP, 64 connections", v("tcp_64.rps"), "/s"),
               ("minimal relay", v("relay_64.rps"), "/s")],
              [("lonc", v("lonc_64.rps"), "/s")],
-             ratio("lonc_64.rps", "relay_64.rps"),
+             v("lonc_64.pair_ratio_rps"),
              ("ratio", ">=", 0.95, "lonc / minimal relay ≥ 0.95")),
             ("64 clients, one peer, p99",
              [("minimal relay", v("relay_64.p99_us"), us)],

@@ -21,10 +21,12 @@ fi
 : "${BENCH_REPS:=3}" "${BENCH_SECS:=2}" "${BENCH_DRAIN_N:=10000}" "${BENCH_WAITING:=2000 10000}"
 : "${BENCH_IDLE:=5}" "${BENCH_NEW:=50}" "${BENCH_REAPS:=30}" "${BENCH_LAT_N:=200}"
 : "${BENCH_RESULTS:=$here/bench-results.md}"
+# Adjacent pairs of the minimal relay and lonc for the 64-client figure, per repetition.
+: "${BENCH_PAIRS:=3}"
 # lonc's regression figures: idle clients connected at once, kills of a child, fleet size.
 : "${BENCH_IDLE_CLIENTS:=1000}" "${BENCH_KILLS:=20}" "${BENCH_FLEET:=1000}"
 export BENCH_SECS BENCH_DRAIN_N BENCH_WAITING BENCH_IDLE BENCH_NEW BENCH_REAPS BENCH_LAT_N
-export BENCH_IDLE_CLIENTS BENCH_KILLS BENCH_FLEET
+export BENCH_PAIRS BENCH_IDLE_CLIENTS BENCH_KILLS BENCH_FLEET
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -55,6 +57,7 @@ fi
   echo "idle_clients=$BENCH_IDLE_CLIENTS"
   echo "kills=$BENCH_KILLS"
   echo "fleet=$BENCH_FLEET"
+  echo "pairs=$BENCH_PAIRS"
   echo "fs=$(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')"
   echo "links_note=$links_note"
 } >"$meta"

@@ -439,3 +439,60 @@ fn lonc_ops_measure_memory_a_restart_and_a_fleet_against_a_real_lonc() {
     drop(l);
     assert!(stop(peer).success());
 }
+
+/// One repetition of `scripts/bench-lonc.sh` (what `make bench` runs) on the debug tools, tiny
+/// sizes, BENCH_SECS a fraction: every figure's line is written, and the CPU placement
+/// (no timing asserted).
+#[test]
+fn bench_lonc_script_runs_a_repetition_with_fractional_secs() {
+    let dir = temp_dir("script");
+    let raw = dir.join("raw.tsv");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench-lonc.sh");
+    let bin = Path::new(LONC).parent().unwrap();
+    let out = Command::new("timeout")
+        .args(["300", "bash"])
+        .arg(&script)
+        .arg("1")
+        .arg(&raw)
+        .env("BENCH_BIN", bin)
+        .env("BENCH_SECS", "0.3")
+        .env("BENCH_IDLE_CLIENTS", "5")
+        .env("BENCH_KILLS", "2")
+        .env("BENCH_FLEET", "3")
+        .env("BENCH_PAIRS", "2")
+        .env("TMPDIR", &dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", out.status);
+    let raw = std::fs::read_to_string(&raw).unwrap();
+    let value = |key: &str| -> f64 {
+        raw.lines()
+            .find_map(|l| l.strip_prefix(&format!("1\t{key}\t")))
+            .unwrap_or_else(|| panic!("no {key} in {raw}"))
+            .parse()
+            .unwrap()
+    };
+    let names = "unix_pp tcp_1 relay_kept lonc_kept relay_new lonc_new tcp_64 relay_64 lonc_64 \
+                 lonc_enc links1_64 links4_64 hol_base hol_slow";
+    for name in names.split_whitespace() {
+        assert!(value(&format!("{name}.rps")) > 0.0, "{name}: {raw}");
+    }
+    assert!(value("lonc_64.cpu_us_per_req") > 0.0, "{raw}");
+    // The 64-client figure: two adjacent pairs, their ratios' median.
+    value("relay_64.p2.rps");
+    value("lonc_64.p2.rps");
+    assert!(value("lonc_64.pair_ratio_rps") > 0.0, "{raw}");
+    assert_eq!(value("fleet.hosts"), 3.0, "{raw}");
+    value("restart.p50_ms");
+    value("idle.child_private_kib");
+    // With two CPUs or more the relay rows are pinned, load generator and relays apart.
+    if std::thread::available_parallelism().unwrap().get() >= 2 {
+        assert_ne!(
+            value("placement.load_cpu"),
+            value("placement.relay_cpu"),
+            "{raw}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
