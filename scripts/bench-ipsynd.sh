@@ -18,6 +18,9 @@
 #            until released): ipsynd CPU per new record, per reaped transmitter (on another,
 #            free port), idle CPU and wake-ups over BENCH_IDLE (5) s, VmRSS. `rescan:` is
 #            3600 there, so any wake-up in the idle window is one the rescan does not explain.
+#   oneclient the largest of BENCH_WAITING records of ONE client, one running (held), the
+#            others waiting for the client: ipsynd CPU per reaped transmitter (each reap
+#            starts the client's next record).
 set -euo pipefail
 
 rep=${1:?usage: bench-ipsynd.sh REP RAW}
@@ -110,3 +113,14 @@ for w in $waiting; do
   stop_ipsynd
   rm -rf "$r"
 done
+
+# One client's backlog.
+w=$(printf '%s\n' $waiting | sort -n | tail -n 1)
+r=$tmp/oneclient
+step prepare --root "$r" --kind oneclient --n "$w" --transmitter "$tx" --rescan 3600 >/dev/null
+mkdir -p "$r/hold"
+start_ipsynd "$r"
+record oneclient "$(step oneclient --root "$r" --pid "$ipsynd_pid" --stamps "$r/stamps" \
+  --hold "$r/hold" --reaps "$reaps")"
+stop_ipsynd
+rm -rf "$r"

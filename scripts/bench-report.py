@@ -318,6 +318,9 @@ def backlog_rows(meta, ms):
         rows.append((f"ipsynd CPU per reaped transmitter, {w:,} waiting", [],
                      [("ipsynd", v(f"backlog{w}.reap_cpu_ms"), ms)], None,
                      ("value", "<=", 1.0, "≤ 1 ms") if w == big else "no target"))
+    rows.append((f"ipsynd CPU per reaped transmitter, {big:,} waiting for ONE client", [],
+                 [("ipsynd", v("oneclient.reap_cpu_ms"), ms)], None,
+                 ("value", "<=", 1.0, "≤ 1 ms")))
     idle = meta.get("idle", "?")
     rows.append((f"idle, {big:,} waiting, over {idle} s: CPU", [],
                  [("ipsynd", v(f"backlog{big}.idle_cpu_ms"), ms)], None,

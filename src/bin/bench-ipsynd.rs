@@ -2,10 +2,11 @@
 //! their baselines; `scripts/bench-ipsynd.sh` starts ipsynd between the steps.
 //!
 //! ```text
-//! bench-ipsynd prepare --root R --kind latency|drain|backlog --n N --transmitter T [--rescan S]
+//! bench-ipsynd prepare --root R --kind latency|drain|backlog|oneclient --n N --transmitter T [--rescan S]
 //! bench-ipsynd latency --root R --n N --gap-ms G --stamps F [--baseline T]
 //! bench-ipsynd drain   --root R --n N [--backlog B] [--baseline T --parallel P]
 //! bench-ipsynd backlog --root R --pid P --stamps F --hold DIR [--new K] [--reaps J] [--idle S]
+//! bench-ipsynd oneclient --root R --pid P --stamps F --hold DIR [--reaps J]
 //! ```
 //!
 //! `prepare` lays out a FIP tree (tables, client files, and for `backlog` N records waiting).
@@ -20,7 +21,9 @@
 //! waiting for its busy port: CPU per new record (K of them, each after the previous one was
 //! handled), CPU per reaped transmitter (J transmitters on a free port, released one at a
 //! time), then idle CPU and wake-ups over S seconds, and VmRSS. Each prints one line of
-//! `key=value`. Every wait is bounded; a bound passed exits 1 with what was missing.
+//! `key=value`. `oneclient` measures ipsynd with N records of ONE client (`Q`), one of them
+//! running, the others waiting for the client: CPU per reaped transmitter (J of them,
+//! released one at a time, each reap starting the client's next record). Every wait is bounded; a bound passed exits 1 with what was missing.
 
 use loncsyn::bench::args::Args;
 use loncsyn::bench::clock::mono_ns;
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Some("latency") => latency(&a),
         Some("drain") => drain(&a),
         Some("backlog") => backlog(&a),
+        Some("oneclient") => oneclient(&a),
         _ => Err(format!("usage: no such step\n{USAGE}")),
     };
     match r {
@@ -120,6 +124,13 @@ fn prepare(a: &Args) -> Result<String, String> {
             for i in 0..200 {
                 write(&clients.join(format!("HN{i:03}")), "route:one\n")?;
                 write(&clients.join(format!("R{i:03}")), "route:two\n")?;
+            }
+        }
+        "oneclient" => {
+            // N records of the one client Q: the oldest runs (held), the others wait for Q.
+            write(&clients.join("Q"), "")?;
+            for i in 0..n {
+                write(&control(&root).join(oneclient_record(i)), "")?;
             }
         }
         k => return Err(format!("usage: --kind {k:?}")),
@@ -455,4 +466,52 @@ idle_wakeups={} idle_secs={idle} rss_kib={rss}",
         ms(idle_ns, 1),
         w1.saturating_sub(w0)
     ))
+}
+
+/// The `i`th record of the one client of `oneclient`: name order is creation order.
+fn oneclient_record(i: usize) -> String {
+    format!("{i:05}|Q")
+}
+
+fn oneclient(a: &Args) -> Result<String, String> {
+    a.only(&["root", "pid", "stamps", "hold", "reaps"])?;
+    let root = PathBuf::from(a.need("root")?);
+    let pid: u32 = a.get("pid", 0)?;
+    let stamps = PathBuf::from(a.need("stamps")?);
+    let hold = PathBuf::from(a.need("hold")?);
+    let reaps: usize = a.get("reaps", 30)?;
+    let ctrl = control(&root);
+    let quiet = Duration::from_millis(20);
+    let long = Duration::from_secs(120);
+    until("the first transmitter", long, || {
+        !read_stamps(&stamps).is_empty()
+    })?;
+    settled(pid, Duration::from_millis(300), long)?;
+    let waiting = io(&ctrl, fs::read_dir(&ctrl))?.count() - 1;
+    let tail = Duration::from_millis(1200);
+    let c0 = cpu(pid)?;
+    for j in 0..reaps {
+        let before = cpu(pid)?;
+        let name = oneclient_record(j);
+        let rec = ctrl.join(&name);
+        write(&hold.join(&name), "")?;
+        until("a released transmitter", Duration::from_secs(10), || {
+            !rec.exists()
+        })?;
+        until("the next transmitter", Duration::from_secs(10), || {
+            stamp_lines(&stamps) > j + 1
+        })?;
+        handled(pid, before, quiet, Duration::from_secs(2))?;
+    }
+    std::thread::sleep(tail);
+    let reap_ns = cpu(pid)? - c0;
+    Ok(format!(
+        "waiting={waiting} reap_cpu_ms={:.3}",
+        reap_ns as f64 / 1e6 / reaps.max(1) as f64
+    ))
+}
+
+/// How many transmitters stamped (one line each, whatever the client).
+fn stamp_lines(path: &Path) -> usize {
+    fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }

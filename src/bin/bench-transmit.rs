@@ -6,7 +6,9 @@
 //! clock and appends `CLIENT <ns>` to `$BENCH_STAMPS` (one `O_APPEND` write, so concurrent
 //! transmitters never interleave). Then, when `$BENCH_HOLD` is set: a client named `H...`
 //! waits until `$BENCH_HOLD/H` exists, a client named `R...` until `$BENCH_HOLD/<CLIENT>`
-//! exists (holding a port busy, or a transmitter alive until the bench reaps it on purpose);
+//! exists (holding a port busy, or a transmitter alive until the bench reaps it on purpose),
+//! a client named `Q...` until `$BENCH_HOLD/<control record's file name>` exists (one
+//! client's records, released one at a time);
 //! a hold ends by itself after 600 s or when `$BENCH_HOLD` goes away, so nothing outlives a
 //! dead bench for long. Then it deletes the control record (`-z`) and its in-use flag (`-r`),
 //! which is a success to ipsynd, and exits 0.
@@ -49,6 +51,11 @@ fn main() {
             hold(&dir, &dir.join("H"));
         } else if client.starts_with('R') {
             hold(&dir, &dir.join(&client));
+        } else if client.starts_with('Q') {
+            // One client's backlog: each record is released on its own.
+            if let Some(name) = ctrl.as_deref().and_then(|c| Path::new(c).file_name()) {
+                hold(&dir, &dir.join(name));
+            }
         }
     }
     for p in [ctrl, inuse].into_iter().flatten() {

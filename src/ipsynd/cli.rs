@@ -106,9 +106,7 @@ fn print_doc(doc: &Doc, json: bool) {
     let text = if json {
         serde_json::to_string_pretty(doc).unwrap_or_default() + "\n"
     } else {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::sys::clock::epoch_secs(SystemTime::now());
         let today = chrono::Local::now().format("%Y-%m-%d").to_string();
         queueview::render(doc, now, &today)
     };

@@ -94,9 +94,7 @@ const MAX_REQUEST: u64 = 1024;
 
 /// Command side: write `req` into `dir`; returns the id to wait for the answer with.
 pub fn send(dir: &Path, req: &Request) -> io::Result<String> {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let nanos = crate::sys::clock::epoch_nanos(SystemTime::now());
     let id = format!("{}.{nanos}", std::process::id());
     let tmp = dir.join(format!(".req.{id}"));
     let mut f = OpenOptions::new()

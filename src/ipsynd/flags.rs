@@ -213,10 +213,7 @@ mod tests {
     fn reused_pid_makes_a_flag_stale() {
         let me = std::process::id() as i32;
         let started = process_start_epoch(me).expect("own start time");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = crate::sys::clock::epoch_secs(std::time::SystemTime::now());
         assert!(started <= now + 1 && started + 3600 > now);
         let mut f = FlagInfo {
             path: PathBuf::from("x/SYN|001|A"),

@@ -92,17 +92,9 @@ pub fn prepare(
     )))
 }
 
-/// ftp ended: judge, delete what was sent, delete the control record if all was sent,
-/// delete the command file, append the summary line.
-pub fn finish(
-    d: &Log,
-    control: &Path,
-    client: &str,
-    record: &str,
-    log: &Path,
-    job: &FtpJob,
-    how: ExitKind,
-) {
+/// ftp ended: judge, delete what was sent, delete the command file, append the summary
+/// line. Returns (sent, total): whether the record goes is the core's (`Event::FtpResult`).
+pub fn finish(d: &Log, client: &str, log: &Path, job: &FtpJob, how: ExitKind) -> (usize, usize) {
     let _ = fs::remove_file(&job.cmdfile);
     let mut output = String::new();
     if let Ok(mut f) = fs::File::open(log) {
@@ -126,9 +118,6 @@ pub fn finish(
         }
     }
     let n = job.files.len();
-    if sent == n {
-        let _ = fs::remove_file(control.join(record));
-    }
     let summary = format!("ftp: {n} files, {sent} sent, {how}");
     if let Ok(mut f) = crate::sys::logfile::open_append(log, crate::sys::logfile::SECRET_MODE) {
         let _ = writeln!(
@@ -138,6 +127,7 @@ pub fn finish(
         );
     }
     d.line(client, &summary);
+    (sent, n)
 }
 
 #[cfg(test)]

@@ -310,12 +310,6 @@ pub fn lacks_resources(e: &io::Error) -> bool {
     )
 }
 
-/// Whether it is the file descriptors that ran out (EMFILE: this process; ENFILE: the
-/// system).
-pub fn out_of_fds(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
-}
-
 /// Signal a whole process group (the transmitter's session); false if it no longer exists.
 pub fn kill_group(pgid: i32, sig: nix::sys::signal::Signal) -> bool {
     nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), sig).is_ok()

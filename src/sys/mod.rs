@@ -3,6 +3,7 @@
 //! `sys` never imports `lonc` or `ipsynd`. Everything here is small, synchronous and
 //! single-threaded, because both daemons fork from their main loop.
 
+pub mod clock;
 pub mod fsutil;
 pub mod logfile;
 pub mod pidfile;

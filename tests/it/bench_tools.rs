@@ -352,6 +352,46 @@ fn ipsynd_bench_steps_run_against_a_real_ipsynd() {
     assert_eq!(field(&out, "waiting"), 4.0, "{out}");
     assert!(field(&out, "rss_kib") > 0.0);
     assert!(stop(ipsynd).success());
+
+    // One client's backlog: each reap starts its next record (a `Q` client holds per record).
+    step(&[
+        "prepare",
+        "--root",
+        &d("one"),
+        "--kind",
+        "oneclient",
+        "--n",
+        "4",
+        "--transmitter",
+        TRANSMIT,
+        "--rescan",
+        "3600",
+    ]);
+    std::fs::create_dir(dir.join("one/hold")).unwrap();
+    let ipsynd = start(&d("one"));
+    let pid = ipsynd.id().to_string();
+    let out = step(&[
+        "oneclient",
+        "--root",
+        &d("one"),
+        "--pid",
+        &pid,
+        "--stamps",
+        &d("one/stamps"),
+        "--hold",
+        &d("one/hold"),
+        "--reaps",
+        "2",
+    ]);
+    assert_eq!(field(&out, "waiting"), 3.0, "{out}");
+    field(&out, "reap_cpu_ms");
+    let stamps = std::fs::read_to_string(dir.join("one/stamps")).unwrap();
+    assert_eq!(
+        stamps.lines().count(),
+        3,
+        "two reaped, the third runs: {stamps}"
+    );
+    assert!(stop(ipsynd).success());
     // The holder of the busy port ends when its hold directory goes.
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -54,8 +54,8 @@ pub struct ClientEntry {
     /// Its records waiting for its file to be read or to appear.
     #[allow(clippy::box_collection)]
     pub held: Option<Box<Vec<Rc<str>>>>,
-    /// How many records name it.
-    pub records: u32,
+    /// The records naming it, in name order: a change of its file re-places only these.
+    pub records: BTreeSet<Rc<str>>,
 }
 
 impl ClientEntry {
@@ -66,7 +66,7 @@ impl ClientEntry {
             busy: 0,
             wait: None,
             held: None,
-            records: 0,
+            records: BTreeSet::new(),
         }
     }
 }

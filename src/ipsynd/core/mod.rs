@@ -85,6 +85,38 @@ pub enum StartFailure {
     Failed(String),
     /// FTP mode with an empty queue: the request is fulfilled and its record was deleted.
     NothingToSend,
+    /// The spawn failed with this errno (the shell logged it): [`spawn_failure`] says
+    /// whether that was the system's problem or the attempt's.
+    Spawn { errno: i32 },
+}
+
+/// What a failed spawn was (spec §6, README: a failed fork is not an attempt, an exec
+/// error is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnFailure {
+    /// EMFILE, ENFILE: the spawn's pipe or `/dev/null` could not be opened.
+    OutOfFds,
+    /// EAGAIN, ENOMEM: no fork (process limit, memory).
+    NoFork,
+    /// Anything else: the program could not be executed (ENOENT, EACCES, ENOEXEC, ...).
+    Exec,
+}
+
+impl SpawnFailure {
+    /// The system's problem, not the client's: the record waits without counting an
+    /// attempt (counting could end in deleting the request).
+    pub fn deferred(self) -> bool {
+        self != SpawnFailure::Exec
+    }
+}
+
+/// Classify a spawn's errno.
+pub fn spawn_failure(errno: i32) -> SpawnFailure {
+    match errno {
+        libc::EMFILE | libc::ENFILE => SpawnFailure::OutOfFds,
+        libc::EAGAIN | libc::ENOMEM => SpawnFailure::NoFork,
+        _ => SpawnFailure::Exec,
+    }
 }
 
 /// Something that happened.
@@ -136,8 +168,9 @@ pub enum Event {
     MaxkillStarted { pid: i32, kpid: i32 },
     /// It could not be started.
     MaxkillFailed { pid: i32, error: String },
-    /// A deadline of [`Core::next_deadline`] passed (nothing to carry: dispatch looks).
-    Deadline,
+    /// FTP mode (ipsynd is the transmitter): attempt `pid`'s ftp ended having sent `sent`
+    /// of the `total` queued files. Fed before its `ChildExited`.
+    FtpResult { pid: i32, sent: usize, total: usize },
     /// TERM or INT: end what is being killed, leave the rest running.
     Stop { signal: &'static str },
 }
@@ -190,6 +223,8 @@ pub enum Action {
     },
     /// Remove the in-use flag (and an FTP attempt's command file) of attempt `pid`.
     RemoveFlag { pid: i32, flag: String },
+    /// Delete the control record (the request is fulfilled), silently.
+    DeleteRecord { record: String },
     /// `retry` attempts failed: delete the control record and log
     /// `gave up after N attempts (why); ...; queued files kept`.
     GiveUp {
@@ -320,6 +355,11 @@ pub struct Core {
     status_at: Option<Instant>,
     status_due: Option<Instant>,
     stopped: bool,
+    /// Records placed or moved between indexes so far: what an event costs in records,
+    /// which the unit tests assert on (a reap must not touch a whole backlog).
+    moved: u64,
+    /// Records a table or client file change looked at (for the same tests).
+    looked: u64,
     /// Lines from placing records (a missing client file), taken with the next actions.
     pending: Vec<Action>,
 }
@@ -363,6 +403,8 @@ impl Core {
             status_at: None,
             status_due: None,
             stopped: false,
+            moved: 0,
+            looked: 0,
             pending: Vec::new(),
         }
     }
@@ -496,6 +538,11 @@ impl Core {
         self.records.iter().map(|(n, r)| (&**n, r))
     }
 
+    /// The flag named `name`, if the core counts it.
+    pub fn flag(&self, name: &str) -> Option<&Flag> {
+        self.flags.get(name)
+    }
+
     /// The flags in name order.
     pub fn flags(&self) -> impl Iterator<Item = (&str, &Flag)> {
         self.flags.iter().map(|(n, f)| (&**n, f))
@@ -616,6 +663,7 @@ impl Core {
 
     /// Put an idle record where it waits: for its client file, for its time, or ready.
     fn place(&mut self, name: &Rc<str>, now: Instant) {
+        self.moved += 1;
         self.unplace(name);
         let Some(r) = self.records.get(name) else {
             return;
@@ -679,13 +727,17 @@ impl Core {
 
     /// Every idle record of `client`, or of every client, placed again (a table change).
     fn replace_all(&mut self, client: Option<ClientId>, now: Instant) {
-        let names: Vec<Rc<str>> = self
-            .records
-            .iter()
-            .filter(|(_, r)| client.is_none_or(|c| r.client == c) && r.running.is_none())
-            .map(|(n, _)| n.clone())
-            .collect();
+        let names: Vec<Rc<str>> = match client {
+            // One client's file: its own records only, not the whole queue.
+            Some(c) => self.client(c).records.iter().cloned().collect(),
+            None => self.records.keys().cloned().collect(),
+        };
+        self.looked += names.len() as u64;
+        let idle = |r: &Rec| r.running.is_none();
         for n in &names {
+            if !self.records.get(n).is_some_and(idle) {
+                continue;
+            }
             if let Some(r) = self.records.get_mut(n) {
                 r.missing_reported = false;
             }
@@ -709,6 +761,7 @@ impl Core {
             };
             let moved: Vec<Key> = (0..free).map_while(|_| set.pop_first()).collect();
             for k in moved {
+                self.moved += 1;
                 if let Some(r) = self.records.get_mut(&k.name) {
                     r.place = Place::Ready;
                 }
@@ -717,18 +770,24 @@ impl Core {
         }
     }
 
-    /// A client transmits no more: its records waiting for it go to the ready set.
+    /// A client transmits no more: the first of its records waiting for it goes to the ready
+    /// set. Only one: the client can run one attempt, so waking all would cost O(backlog)
+    /// per reaped transmitter. Should that one not start (it waits for a port, its client
+    /// file went), `try_start` wakes the next while the client is still idle.
     fn wake_client(&mut self, c: ClientId) {
         if self.client(c).busy > 0 {
             return;
         }
-        let waiting = self
-            .client_mut(c)
-            .wait
-            .take()
-            .map(|w| *w)
-            .unwrap_or_default();
-        for k in waiting {
+        let e = self.client_mut(c);
+        let Some(w) = &mut e.wait else {
+            return;
+        };
+        let first = w.pop_first();
+        if w.is_empty() {
+            e.wait = None;
+        }
+        if let Some(k) = first {
+            self.moved += 1;
             if let Some(r) = self.records.get_mut(&k.name) {
                 r.place = Place::Ready;
             }
@@ -796,7 +855,17 @@ impl Core {
             } => self.child_exited(pid, how, flag_left, record_now, group_alive, now, &mut out),
             Event::MaxkillStarted { pid, kpid } => self.maxkill_started(pid, kpid, now, &mut out),
             Event::MaxkillFailed { pid, error } => self.maxkill_failed(pid, &error, &mut out),
-            Event::Deadline => {}
+            Event::FtpResult { pid, sent, total } => {
+                // Every file sent: the request is fulfilled, like a transmitter deleting
+                // its record (spec §7); otherwise the record stays for the next attempt.
+                if let Some(j) = self.jobs.get(&pid) {
+                    if sent == total {
+                        out.push(Action::DeleteRecord {
+                            record: j.record.to_string(),
+                        });
+                    }
+                }
+            }
             Event::Stop { signal } => self.stop(signal, &mut out),
         }
         if !self.pending.is_empty() {
@@ -878,7 +947,7 @@ impl Core {
         }
         self.records
             .insert(rc.clone(), Rec::new(c, mtime, id, blocked.is_some()));
-        self.client_mut(c).records += 1;
+        self.client_mut(c).records.insert(rc.clone());
         self.dirty = true;
         if blocked.is_none() {
             self.place(&rc, now.mono);
@@ -905,11 +974,19 @@ impl Core {
     }
 
     fn remove_record(&mut self, name: &Rc<str>) {
+        let was_ready = self
+            .records
+            .get(name)
+            .is_some_and(|r| r.place == Place::Ready);
         self.unplace(name);
         if let Some(r) = self.records.remove(name) {
             let e = self.client_mut(r.client);
-            e.records = e.records.saturating_sub(1);
+            e.records.remove(name);
             self.dirty = true;
+            if was_ready {
+                // It may have been the one waiter of its idle client woken: wake the next.
+                self.wake_client(r.client);
+            }
         }
     }
 
@@ -1122,10 +1199,15 @@ impl Core {
             self.place(&name, now.mono);
         }
         while let Some(key) = self.ready.pop_first() {
-            if let Some(r) = self.records.get_mut(&key.name) {
-                r.place = Place::None;
-            }
+            let Some(r) = self.records.get_mut(&key.name) else {
+                continue;
+            };
+            r.place = Place::None;
+            let c = r.client;
             self.try_start(key, now, &mut out);
+            // It did not start (it waits for a port, its client file went) and its client is
+            // still idle: the next of the client's waiters gets its turn (see `wake_client`).
+            self.wake_client(c);
         }
         if !self.pending.is_empty() {
             let mut p = std::mem::take(&mut self.pending);
@@ -1154,6 +1236,7 @@ impl Core {
         if self.clients[c.0 as usize].busy > 0 {
             r.state = RecordState::BusyElsewhere;
             r.place = Place::Client;
+            self.moved += 1;
             self.client_mut(c)
                 .wait
                 .get_or_insert_with(Default::default)
@@ -1189,6 +1272,7 @@ impl Core {
                         let r = self.records.get_mut(&name).expect("record");
                         r.state = RecordState::WaitingPort;
                         r.place = Place::Route(rid);
+                        self.moved += 1;
                         self.route_wait.entry(rid).or_default().insert(key);
                         self.dirty = true;
                         return;
@@ -1342,12 +1426,20 @@ impl Core {
         let timeout = cp.as_ref().map_or(TIMEOUT_DEFAULT, |cp| cp.timeout);
         // The claim goes (no child holds the flag): first the record's new place, so a
         // freed port or client does not pick it again at once.
+        let why = match why {
+            StartFailure::Spawn { errno } if spawn_failure(errno).deferred() => {
+                StartFailure::Deferred
+            }
+            StartFailure::Spawn { .. } => StartFailure::Failed("could not start".into()),
+            why => why,
+        };
         match why {
             StartFailure::Gone | StartFailure::NothingToSend => self.remove_record(&name),
             StartFailure::Deferred => {
                 // Try again `timeout` seconds from now without counting an attempt.
                 self.retry_in(&name, now, Duration::from_secs(timeout.max(1)));
             }
+            StartFailure::Spawn { .. } => unreachable!("classified above"),
             StartFailure::Failed(text) => {
                 if let Some(r) = self.records.get_mut(&name) {
                     r.attempts += 1;

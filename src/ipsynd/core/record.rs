@@ -7,11 +7,7 @@ use std::time::{Instant, SystemTime};
 use super::super::record::{RecordId, RecordState};
 use super::index::{ClientId, PortId, RouteId};
 
-/// `t` in whole epoch seconds (what the status shows of it).
-pub fn epoch_secs(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use crate::sys::clock::epoch_secs;
 
 /// Which index holds a record now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -163,7 +163,8 @@ impl Site {
 
     fn later(&mut self, secs: u64) -> Vec<Action> {
         self.now = self.now.after(Duration::from_secs(secs));
-        self.feed(Event::Deadline)
+        let acts = self.core.dispatch(self.now);
+        self.keep(acts)
     }
 
     fn logged(&self, part: &str) -> usize {
@@ -681,7 +682,8 @@ fn a_record_whose_client_file_is_missing_waits_and_starts_when_it_appears() {
     s.record("2|A");
     assert_eq!(s.state("A"), RecordState::NoClient);
     assert_eq!(s.logged("record A kept, waiting"), 1);
-    s.feed(Event::Deadline);
+    let acts = s.core.dispatch(s.now);
+    s.keep(acts);
     assert_eq!(
         s.logged("kept, waiting"),
         2,
@@ -912,7 +914,221 @@ fn many_waiting_records_cost_nothing_when_another_port_frees() {
     let pid = s.go("R")[0].1;
     let ready_before = s.core.route_wait.values().map(|w| w.len()).sum::<usize>();
     assert_eq!(ready_before, 5000);
+    let moved = s.core.moved;
     let acts = s.exit(pid, true, 0);
     assert!(starts(&acts).is_empty());
     assert_eq!(s.core.counts(), (1, 5000));
+    assert_eq!(s.core.moved - moved, 0, "no waiting record is touched");
+}
+
+fn client_waiting(s: &Site, c: &str) -> usize {
+    let id = s.core.client_ids[c];
+    s.core.clients[id.0 as usize]
+        .wait
+        .as_ref()
+        .map_or(0, |w| w.len())
+}
+
+#[test]
+fn a_reaped_transmitter_wakes_one_record_of_its_client_not_its_backlog() {
+    // One client, 5,000 records waiting for it (§6.5: one attempt per client): its
+    // transmitter ends, the oldest starts, the other 4,999 are not touched.
+    let mut s = Site::new();
+    s.client(
+        "A",
+        "route:multi
+",
+    );
+    let pid = s.go("0|A")[0].1;
+    for i in 1..=5000 {
+        s.record(&format!("{i}|A"));
+    }
+    assert_eq!(client_waiting(&s, "A"), 5000);
+    let moved = s.core.moved;
+    let acts = s.exit(pid, true, 0);
+    assert_eq!(
+        starts(&acts),
+        [("1|A".into(), 1, Some("MULTI".into()), port("m", 2))]
+    );
+    assert_eq!(s.core.moved - moved, 1, "exactly one record moved to ready");
+    assert_eq!(client_waiting(&s, "A"), 4999);
+    assert!(s.core.ready.is_empty());
+}
+
+#[test]
+fn a_woken_record_that_waits_for_a_port_lets_the_next_of_its_client_wait_for_it_too() {
+    // A's transmitter ends while a foreign flag holds port one: its oldest record waits
+    // for the port, and so does the next (in order), none is left waiting for the client.
+    let mut s = Site::new();
+    s.client(
+        "A",
+        "route:one
+",
+    );
+    let pid = s.go("0|A")[0].1;
+    s.record("1|A");
+    s.record("2|A");
+    s.feed(Event::FlagSeen(FlagSeen {
+        name: "SYN|001|F".into(),
+        client: "F".into(),
+        port: port("h", 1),
+        pid: 4242,
+        start: 1,
+        stale: false,
+    }));
+    assert!(starts(&s.exit(pid, true, 0)).is_empty());
+    assert_eq!(s.state("1|A"), RecordState::WaitingPort);
+    assert_eq!(s.state("2|A"), RecordState::WaitingPort);
+    assert_eq!(client_waiting(&s, "A"), 0);
+    let acts = s.feed(Event::FlagGone {
+        name: "SYN|001|F".into(),
+    });
+    assert_eq!(
+        starts(&acts),
+        [("1|A".into(), 1, Some("ONE".into()), port("h", 1))]
+    );
+}
+
+#[test]
+fn a_woken_record_deleted_before_its_turn_hands_the_turn_to_the_next() {
+    let mut s = Site::new();
+    s.client(
+        "A",
+        "route:multi
+",
+    );
+    let pid = s.go("0|A")[0].1;
+    s.record("1|A");
+    s.record("2|A");
+    let flag = s.flag_of(pid);
+    s.core.step(Event::FlagGone { name: flag }, s.now);
+    s.core.step(
+        Event::ChildExited {
+            pid,
+            how: ExitKind::Code(0),
+            flag_left: false,
+            record_now: None,
+            group_alive: false,
+        },
+        s.now,
+    );
+    s.core.step(Event::RecordGone { name: "1|A".into() }, s.now);
+    let acts = s.core.dispatch(s.now);
+    assert_eq!(
+        starts(&acts),
+        [("2|A".into(), 1, Some("MULTI".into()), port("m", 2))]
+    );
+}
+
+#[test]
+fn a_client_file_change_looks_only_at_that_clients_records() {
+    // 5,000 records of other clients wait; A's file changes: A's 3 records are placed
+    // again (read first), nobody else's is looked at.
+    let mut s = Site::new();
+    s.client("HOLD", "route:one\n");
+    s.go("HOLD");
+    for i in 0..5000 {
+        let c = format!("W{i}");
+        s.client(&c, "route:one\n");
+        s.record(&c);
+    }
+    s.client("A", "route:one\n");
+    for i in 0..3 {
+        s.record(&format!("{i}|A"));
+    }
+    let (looked, moved) = (s.core.looked, s.core.moved);
+    s.feed(Event::ClientChanged { name: "A".into() });
+    assert_eq!(s.core.looked - looked, 3);
+    assert_eq!(s.core.moved - moved, 3);
+    assert_eq!(s.core.want.len(), 1, "A is read again");
+    let looked = s.core.looked;
+    let acts = s.client("A", "route:multi\n");
+    assert_eq!(s.core.looked - looked, 0, "its held records only");
+    assert_eq!(starts(&acts).len(), 1);
+}
+
+#[test]
+fn a_flag_is_found_by_its_name() {
+    let mut s = Site::new();
+    s.feed(Event::FlagSeen(FlagSeen {
+        name: "SYN|001|F".into(),
+        client: "F".into(),
+        port: port("h", 1),
+        pid: 4242,
+        start: 7,
+        stale: false,
+    }));
+    let f = s.core.flag("SYN|001|F").expect("counted");
+    assert_eq!(
+        (f.pid, f.start, s.core.port(f.port.unwrap())),
+        (4242, 7, &port("h", 1).unwrap())
+    );
+    assert!(s.core.flag("SYN|002|F").is_none());
+}
+
+#[test]
+fn a_spawn_that_found_no_fork_or_no_fds_is_not_an_attempt_an_exec_error_is() {
+    // Spec §6.1: the errno decides. EMFILE/ENFILE (the spawn's pipe, /dev/null) and
+    // EAGAIN/ENOMEM (fork) are the system's: the record waits `timeout:`, uncounted.
+    for errno in [libc::EMFILE, libc::ENFILE, libc::EAGAIN, libc::ENOMEM] {
+        let mut s = Site::new();
+        s.client("A", "route:one\ntimeout:20\n");
+        s.record("A");
+        s.feed(Event::StartFailed {
+            record: "A".into(),
+            why: StartFailure::Spawn { errno },
+        });
+        assert_eq!(s.core.records["A"].attempts, 0, "errno {errno}");
+        assert_eq!(s.state("A"), RecordState::RetryWait, "errno {errno}");
+        assert!(spawn_failure(errno).deferred());
+    }
+    // The program could not be executed: a failed attempt, counted.
+    for errno in [libc::ENOENT, libc::EACCES, libc::ENOEXEC] {
+        let mut s = Site::new();
+        s.client("A", "route:one\n");
+        s.record("A");
+        s.feed(Event::StartFailed {
+            record: "A".into(),
+            why: StartFailure::Spawn { errno },
+        });
+        assert_eq!(s.core.records["A"].attempts, 1, "errno {errno}");
+        assert_eq!(
+            s.logged("attempt 1/11 failed (could not start); next attempt in 90s"),
+            1
+        );
+        assert_eq!(spawn_failure(errno), SpawnFailure::Exec);
+    }
+    assert_eq!(spawn_failure(libc::EMFILE), SpawnFailure::OutOfFds);
+    assert_eq!(spawn_failure(libc::EAGAIN), SpawnFailure::NoFork);
+}
+
+#[test]
+fn ftp_mode_deletes_the_record_only_when_every_file_was_sent() {
+    // Spec §7: in FTP mode ipsynd is the transmitter; all sent is the request fulfilled.
+    let mut s = Site::new();
+    s.client("A", "route:one\n");
+    let pid = s.go("A")[0].1;
+    let acts = s.feed(Event::FtpResult {
+        pid,
+        sent: 2,
+        total: 3,
+    });
+    assert!(!acts
+        .iter()
+        .any(|a| matches!(a, Action::DeleteRecord { .. })));
+    let acts = s.feed(Event::FtpResult {
+        pid,
+        sent: 3,
+        total: 3,
+    });
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::DeleteRecord { record } if record == "A")));
+    // Not for a pid that is no attempt of ours.
+    let acts = s.feed(Event::FtpResult {
+        pid: 1,
+        sent: 1,
+        total: 1,
+    });
+    assert!(acts.is_empty());
 }

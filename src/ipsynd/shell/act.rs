@@ -63,6 +63,9 @@ impl Shell {
                     }
                 }
             }
+            Action::DeleteRecord { record } => {
+                let _ = fs::remove_file(self.paths.control.join(&record));
+            }
             Action::GiveUp {
                 record,
                 client,

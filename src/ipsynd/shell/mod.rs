@@ -402,17 +402,11 @@ impl Shell {
             let mut files = self.jobs.remove(&pid);
             if let Some(f) = &mut files {
                 if let Some(ftp) = &f.ftp {
-                    super::ftp::finish(
-                        &self.log,
-                        &self.paths.control,
-                        &client,
-                        &record,
-                        &f.log,
-                        ftp,
-                        how,
-                    );
+                    let (sent, total) = super::ftp::finish(&self.log, &client, &f.log, ftp, how);
                     // ipsynd is the transmitter in FTP mode: it removes its own flag.
                     let _ = fs::remove_file(&f.flag);
+                    // The core says whether the record goes (carried out before the stat).
+                    self.feed(Event::FtpResult { pid, sent, total });
                 }
             }
             let flag_left = files.as_ref().is_some_and(|f| f.flag.exists());

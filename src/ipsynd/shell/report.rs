@@ -10,10 +10,7 @@ use crate::ipsynd::core::PortId;
 use crate::ipsynd::log::NO_CLIENT;
 use crate::ipsynd::status::{self, Header, RowRef};
 
-fn epoch(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::sys::clock::epoch_secs as epoch;
 
 impl Shell {
     /// Rows for the status files: every record, then flags nobody here is running. The

@@ -155,12 +155,11 @@ impl Shell {
 
     /// Give a flag to the core if it is new or says something else now.
     fn feed_flag(&mut self, f: FlagSeen) {
-        let same = self.core.flags().any(|(n, k)| {
-            n == f.name
-                && k.pid == f.pid
+        let same = self.core.flag(&f.name).is_some_and(|k| {
+            k.pid == f.pid
                 && k.stale == f.stale
                 && k.start == f.start
-                && k.port.map(|p| self.core.port(p).clone()) == f.port
+                && k.port.map(|p| self.core.port(p)) == f.port.as_ref()
         });
         if !same {
             self.feed(Event::FlagSeen(f));

@@ -13,12 +13,12 @@ use chrono::Local;
 use super::{JobFiles, Shell};
 use crate::fip::paths::queue_name;
 use crate::ipsynd::argv::{self, AttemptPaths};
-use crate::ipsynd::core::{Event, Plan, StartFailure};
+use crate::ipsynd::core::{spawn_failure, Event, Plan, SpawnFailure, StartFailure};
 use crate::ipsynd::fipseq::{expand, split_words, SysVars};
 use crate::ipsynd::flags::{self, content_prefix};
 use crate::ipsynd::ftp::FtpJob;
 use crate::ipsynd::record::RecordId;
-use crate::ipsynd::spawn::{self, lacks_resources, out_of_fds, FlagFill, Io, Stdio3};
+use crate::ipsynd::spawn::{self, lacks_resources, FlagFill, Io, Stdio3};
 
 /// Open a per-attempt log for appending (children write their output to it): mode 0600, as
 /// it holds traffic; never through a symlink (`sys::logfile`).
@@ -54,12 +54,7 @@ fn flag_fill<'a>(file: &'a fs::File, plan: &Plan) -> FlagFill<'a> {
             plan.port.as_ref().map(|p| p.host.as_str()),
             plan.port.as_ref().map_or(0, |p| p.port),
         ),
-        suffix: format!(
-            " {}\n",
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
-        ),
+        suffix: format!(" {}\n", crate::sys::clock::epoch_secs(SystemTime::now())),
     }
 }
 
@@ -177,25 +172,19 @@ impl Shell {
             let _ = fs::remove_file(&j.cmdfile);
         }
         let name = &plan.client.name;
-        let fork_failed = lacks_resources(e);
-        let msg = if out_of_fds(e) {
-            format!("out of file descriptors ({e}); not counted as an attempt")
-        } else if fork_failed {
-            format!("could not fork ({e}); not counted as an attempt")
-        } else {
-            let errno = e.raw_os_error().unwrap_or(0);
-            format!("Execlp error {errno} ({}: {e})", cmd.argv[0])
+        let errno = e.raw_os_error().unwrap_or(0);
+        let msg = match spawn_failure(errno) {
+            SpawnFailure::OutOfFds => {
+                format!("out of file descriptors ({e}); not counted as an attempt")
+            }
+            SpawnFailure::NoFork => format!("could not fork ({e}); not counted as an attempt"),
+            SpawnFailure::Exec => format!("Execlp error {errno} ({}: {e})", cmd.argv[0]),
         };
         if let Ok(mut f) = open_append(log) {
             let _ = writeln!(f, "{msg}");
         }
         self.log.line(name, &msg);
-        let why = if fork_failed {
-            StartFailure::Deferred
-        } else {
-            StartFailure::Failed("could not start".into())
-        };
-        self.start_failed(plan, why);
+        self.start_failed(plan, StartFailure::Spawn { errno });
     }
 
     /// The argv (transmitter or ftp) of an attempt, built before the fork.
