@@ -79,6 +79,8 @@ pub enum NameSet {
     #[default]
     Empty,
     One(Rc<str>),
+    // Boxed so the inline case stays two words (as `wait` and `held` above).
+    #[allow(clippy::box_collection)]
     Many(Box<BTreeSet<Rc<str>>>),
 }
 
