@@ -30,6 +30,22 @@ pub struct FlagInfo {
 }
 
 impl FlagInfo {
+    /// The flag at `path` of `client` from its text; an unreadable or foreign text gives
+    /// `-` route and host and zero pid, port and start (a flag of someone else's).
+    pub fn from_text(path: PathBuf, client: String, text: &str) -> FlagInfo {
+        let (route, host, port, pid, start) =
+            parse_content(text).unwrap_or_else(|| ("-".into(), "-".into(), 0, 0, 0));
+        FlagInfo {
+            path,
+            client,
+            route,
+            host,
+            port,
+            pid,
+            start,
+        }
+    }
+
     /// Whether the flag names a port from PORTS (and so locks it).
     pub fn has_port(&self) -> bool {
         self.host != "-"
@@ -159,17 +175,7 @@ pub fn scan(xdir: &Path) -> io::Result<Vec<FlagInfo>> {
             Err(e) if super::spawn::lacks_resources(&e) => return Err(e),
             Err(_) => String::new(),
         };
-        let (route, host, port, pid, start) =
-            parse_content(&text).unwrap_or_else(|| ("-".into(), "-".into(), 0, 0, 0));
-        out.push(FlagInfo {
-            path,
-            client,
-            route,
-            host,
-            port,
-            pid,
-            start,
-        });
+        out.push(FlagInfo::from_text(path, client, &text));
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)

@@ -115,17 +115,7 @@ impl Shell {
             }
             Err(_) => String::new(),
         };
-        let (route, host, port, pid, start) =
-            flags::parse_content(&text).unwrap_or_else(|| ("-".into(), "-".into(), 0, 0, 0));
-        let info = FlagInfo {
-            path,
-            client,
-            route,
-            host,
-            port,
-            pid,
-            start,
-        };
+        let info = FlagInfo::from_text(path, client, &text);
         let stale = info.is_stale();
         if stale && self.orphaned_ftp_attempt(&info) {
             return None;
