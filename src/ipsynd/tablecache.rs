@@ -40,6 +40,9 @@ pub enum ClientLookup {
     Found(Rc<ClientParams>),
     /// Missing or unreadable, with the reason for the log.
     Missing(String),
+    /// Not read for want of resources (EMFILE, ENFILE, ENOMEM, EAGAIN): not a fact about the
+    /// file, so not cached; whoever asked must ask again later.
+    Unreadable(String),
 }
 
 /// The parsed tables.
@@ -61,6 +64,9 @@ struct Fingerprint {
     ports: Option<Stamp>,
     ipsynd: Option<Stamp>,
     clients: BTreeMap<String, Stamp>,
+    /// The client directory could not be listed (EMFILE and the like; a missing directory
+    /// lists as empty): `clients` says nothing, and no client counts as changed or gone.
+    clients_unlisted: bool,
 }
 
 fn stamp(p: &Path) -> Option<Stamp> {
@@ -71,17 +77,23 @@ fn stamp(p: &Path) -> Option<Stamp> {
 
 fn fingerprint(paths: &TablePaths) -> Fingerprint {
     let mut clients = BTreeMap::new();
-    if let Ok(rd) = fs::read_dir(&paths.clients) {
-        for e in rd.flatten() {
-            if let (Ok(name), Some(st)) = (e.file_name().into_string(), stamp(&e.path())) {
-                clients.insert(name, st);
+    let mut clients_unlisted = false;
+    match fs::read_dir(&paths.clients) {
+        Ok(rd) => {
+            for e in rd.flatten() {
+                if let (Ok(name), Some(st)) = (e.file_name().into_string(), stamp(&e.path())) {
+                    clients.insert(name, st);
+                }
             }
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => clients_unlisted = true,
     }
     Fingerprint {
         ports: stamp(&paths.ports),
         ipsynd: stamp(&paths.ipsynd),
         clients,
+        clients_unlisted,
     }
 }
 
@@ -165,6 +177,10 @@ impl TableCache {
         {
             return TableChange::Everything;
         }
+        if now.clients_unlisted {
+            // Unable to look: every client would seem gone. Compared at the next rescan.
+            return TableChange::Nothing;
+        }
         let mut names: Vec<String> = now
             .clients
             .iter()
@@ -220,7 +236,7 @@ impl TableCache {
             Err(e) if super::spawn::lacks_resources(&e) => {
                 // Not a fact about the file: read it again next time, not from the cache.
                 let why = format!("client file {}: {e}", path.display());
-                return (ClientLookup::Missing(why), Vec::new());
+                return (ClientLookup::Unreadable(why), Vec::new());
             }
             Err(e) => (
                 ClientLookup::Missing(format!("client file {}: {e}", path.display())),
@@ -289,6 +305,28 @@ mod tests {
         assert!(matches!(found, ClientLookup::Found(c) if c.retry == 2));
         fs::write(root.join("tables/syn/PORTS"), "route:b host:h\n").unwrap();
         assert_eq!(t.changes_on_disk(None), TableChange::Everything);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_client_directory_that_cannot_be_listed_changes_nothing() {
+        let root = std::env::temp_dir().join(format!("ipsynd-tablecache3-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("tables/syn/client")).unwrap();
+        fs::write(root.join("tables/syn/client/X"), "retry:1\n").unwrap();
+        let (mut t, _) = TableCache::load(&root);
+        assert!(matches!(t.client("X").0, ClientLookup::Found(_)));
+        // Not a directory any more (ENOTDIR, as EMFILE would): listing fails. Before, that
+        // read as "every client file gone", so each rescan said every client had changed.
+        fs::remove_dir_all(root.join("tables/syn/client")).unwrap();
+        fs::write(root.join("tables/syn/client"), "").unwrap();
+        assert_eq!(t.changes_on_disk(None), TableChange::Nothing);
+        // A directory that is really gone still takes its clients with it.
+        fs::remove_file(root.join("tables/syn/client")).unwrap();
+        assert_eq!(
+            t.changes_on_disk(None),
+            TableChange::Clients(vec!["X".into()])
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 

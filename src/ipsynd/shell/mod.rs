@@ -14,7 +14,7 @@ mod scan;
 mod start;
 mod watch;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs;
 use std::io;
 use std::os::fd::AsFd;
@@ -67,6 +67,9 @@ pub(crate) struct Shell {
     todo: VecDeque<Action>,
     /// `run_todo` is at work (an action's answer only queues more).
     acting: bool,
+    /// Client files that could not be read for want of resources (EMFILE and the like):
+    /// their records wait, and the files are read again at each rescan until they are.
+    unread_clients: BTreeSet<String>,
 }
 
 /// How long a changed table file must stay untouched before a rescan reads it.
@@ -170,6 +173,7 @@ pub fn run(opts: &Options) -> i32 {
         title_counts: None,
         todo: VecDeque::new(),
         acting: false,
+        unread_clients: BTreeSet::new(),
     };
     sh.log.line(
         NO_CLIENT,
@@ -325,6 +329,12 @@ impl Shell {
         let lookup = match lookup {
             ClientLookup::Found(cp) => Lookup::Found(cp),
             ClientLookup::Missing(why) => Lookup::Missing(why.into()),
+            ClientLookup::Unreadable(why) => {
+                // Held like a missing file (said once), but read again at the next rescan:
+                // no inotify event will come for a file that never changed.
+                self.unread_clients.insert(client.to_string());
+                Lookup::Missing(why.into())
+            }
         };
         self.feed(Event::Client {
             name: client.to_string(),
@@ -344,6 +354,8 @@ impl Shell {
     /// `PORTS` or `IPSYND` changed, HUP, or an inotify overflow: read everything again.
     fn reload_tables(&mut self) {
         let problems = self.tables.reload();
+        // Every client file is read afresh now, the unread ones with them.
+        self.unread_clients.clear();
         self.log.set_syslog(self.tables.params.syslog.clone());
         self.log.line(NO_CLIENT, "tables read");
         for p in problems {
@@ -357,8 +369,30 @@ impl Shell {
     fn clients_changed(&mut self, names: &[String]) {
         self.tables.forget_clients(names);
         for n in names {
+            self.unread_clients.remove(n);
             self.log.line(n, "client file changed");
             self.feed(Event::ClientChanged { name: n.clone() });
+        }
+    }
+
+    /// The client files not read for want of resources, tried again. One that still cannot
+    /// be read stays on the list, its records held without a new log line; one that now
+    /// reads (or is now plainly missing) is a changed file to the core.
+    fn reread_unread_clients(&mut self) {
+        for n in std::mem::take(&mut self.unread_clients) {
+            match self.tables.client(&n) {
+                (ClientLookup::Unreadable(_), _) => {
+                    self.unread_clients.insert(n);
+                }
+                (_, problems) => {
+                    // Now in the cache: the core's lookup after ClientChanged finds it there.
+                    for p in problems {
+                        self.log.line(&n, &p);
+                    }
+                    self.log.line(&n, "client file read");
+                    self.feed(Event::ClientChanged { name: n });
+                }
+            }
         }
     }
 
@@ -374,6 +408,7 @@ impl Shell {
             TableChange::Clients(names) => self.clients_changed(&names),
             TableChange::Everything => self.reload_tables(),
         }
+        self.reread_unread_clients();
         let full = std::mem::take(&mut self.control_full) || w.control.is_none();
         self.scan_flags();
         self.scan_control(full);
