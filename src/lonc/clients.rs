@@ -14,18 +14,26 @@
 //! Out of file descriptors (EMFILE/ENFILE), the clients waiting in the backlog would wait
 //! forever: one descriptor is kept in reserve and spent to accept each of them, answer
 //! `con_lost` and close (the libuv/nginx trick).
+//!
+//! The per-request path does no searching: clients live in slots of a `Vec` (a freed slot is
+//! reused), a [`ClientId`] names its slot, and the child's `poll` array is kept here, one entry
+//! per slot after the child's own `head` entries, each brought up to date whenever what its
+//! client waits for changes (never rebuilt per wake-up). A slot whose client waits for
+//! nothing, or holds none, has fd -1, which `poll` skips.
 
-use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-
-use nix::poll::PollFlags;
 
 use super::linebuf::{chomp, LineBuf, OutBuf};
 
-/// A client's id within its child (never reused).
+/// A client's id within its child (never reused): its accept number in the high 32 bits,
+/// its slot in the low 32.
 pub type ClientId = u64;
+
+fn slot_of(id: ClientId) -> usize {
+    (id & 0xffff_ffff) as usize
+}
 
 /// Most answers one client may be owed (queued or in flight) before it is read no further.
 pub const MAX_OWED: usize = 16;
@@ -33,6 +41,7 @@ pub const MAX_OWED: usize = 16;
 pub const MAX_UNSENT: usize = 64 * 1024;
 
 struct Client {
+    id: ClientId,
     stream: UnixStream,
     inbuf: LineBuf,
     out: OutBuf,
@@ -57,25 +66,31 @@ impl Client {
         self.held && !self.refused && !self.busy(0)
     }
 
-    /// Move complete lines from `inbuf` to `input` while the client is not busy. False when
-    /// reading must stop here (busy: `held` is set; or a line over `max_line`).
-    fn take_lines(&mut self, input: &mut Input, max_line: usize) -> bool {
-        loop {
-            if self.busy(input.lines.len()) {
-                self.held = true;
+    /// Move complete lines from `inbuf`, then from `data`, to `input` while the client is not
+    /// busy. False when reading must stop here (busy: `held` is set; or a line over
+    /// `max_line`). What is not taken stays in `inbuf`.
+    fn take_lines(&mut self, data: &[u8], input: &mut Input, max_line: usize) -> bool {
+        let (pending, unsent) = (self.pending, self.out.pending().len());
+        let mut busy = false;
+        let all = self.inbuf.feed(data, |l| {
+            if pending + input.lines.len() >= MAX_OWED || unsent > MAX_UNSENT {
+                busy = true;
                 return false;
             }
-            let Some(mut l) = self.inbuf.next_line() else {
-                break;
-            };
-            // The line itself becomes the request (no second copy): its newline dropped.
-            let len = chomp(&l).len();
-            if len > max_line {
-                input.too_long = Some((len, false));
+            // The request is the line without its newline, in a buffer of its own.
+            let line = chomp(l);
+            if line.len() > max_line {
+                input.too_long = Some((line.len(), false));
                 return false;
             }
-            l.truncate(len);
-            input.lines.push(l);
+            input.lines.push(line.to_vec());
+            true
+        });
+        if busy {
+            self.held = true;
+        }
+        if !all {
+            return false;
         }
         if self.inbuf.partial_len() > max_line {
             input.too_long = Some((self.inbuf.partial_len(), true));
@@ -83,9 +98,21 @@ impl Client {
         }
         true
     }
+
+    /// What `poll` should wait for on this client; empty when nothing.
+    fn interest(&self) -> i16 {
+        let mut ev = 0;
+        if !self.read_closed && !self.refused && !self.held {
+            ev |= libc::POLLIN;
+        }
+        if !self.out.is_empty() {
+            ev |= libc::POLLOUT;
+        }
+        ev
+    }
 }
 
-/// What one read from a client produced.
+/// What one read from a client produced (kept by the caller and reused: [`Clients::read_into`]).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Input {
     /// Complete requests, without their newline, in order.
@@ -95,7 +122,7 @@ pub struct Input {
 }
 
 /// How an accept pass went.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Accepted {
     /// Clients accepted and kept.
     pub accepted: usize,
@@ -104,14 +131,28 @@ pub struct Accepted {
     /// `accept` failed and the reserve could not help (no reserve, or accept failed anyway):
     /// the caller should stop polling the listener for a moment.
     pub error: Option<io::Error>,
-    /// The id of the first client accepted; the others follow it in order.
-    pub first: ClientId,
+    /// The ids of the clients accepted and kept, in order (`accepted` of them).
+    ids: [ClientId; MAX_ACCEPT],
 }
 
+/// Most clients one accept pass takes (to stay fair to the clients already served).
+pub const MAX_ACCEPT: usize = 64;
+
 impl Accepted {
-    /// The ids of the clients accepted and kept.
-    pub fn ids(&self) -> std::ops::Range<ClientId> {
-        self.first..self.first + self.accepted as ClientId
+    /// The ids of the clients accepted and kept, in the order they were accepted.
+    pub fn ids(&self) -> &[ClientId] {
+        &self.ids[..self.accepted]
+    }
+}
+
+impl Default for Accepted {
+    fn default() -> Accepted {
+        Accepted {
+            accepted: 0,
+            refused: 0,
+            error: None,
+            ids: [0; MAX_ACCEPT],
+        }
     }
 }
 
@@ -136,6 +177,14 @@ fn accept_nonblocking(listener: &UnixListener) -> io::Result<UnixStream> {
     Ok(unsafe { UnixStream::from_raw_fd(fd) })
 }
 
+/// The client `id` names, if it is still there (a freed slot may hold a newer client).
+fn find_mut(slots: &mut [Option<Client>], id: ClientId) -> Option<&mut Client> {
+    slots
+        .get_mut(slot_of(id))
+        .and_then(Option::as_mut)
+        .filter(|c| c.id == id)
+}
+
 /// Out of file descriptors, for this process (EMFILE) or the system (ENFILE).
 fn out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
@@ -148,12 +197,27 @@ fn open_reserve() -> Option<std::fs::File> {
     std::fs::File::open("/dev/null").ok()
 }
 
+/// A `pollfd` that `poll` skips.
+const NO_FD: libc::pollfd = libc::pollfd {
+    fd: -1,
+    events: 0,
+    revents: 0,
+};
+
 /// Every connected client of one child.
 #[derive(Default)]
 pub struct Clients {
-    /// By id: a few lookups per request, no hashing (ids only grow, so new clients go last).
-    map: BTreeMap<ClientId, Client>,
-    next: ClientId,
+    /// Slot `i` holds the client whose id names slot `i`, or none.
+    slots: Vec<Option<Client>>,
+    /// The `poll` array: `head` entries the child fills, then one per slot.
+    pfds: Vec<libc::pollfd>,
+    head: usize,
+    /// Free slots below `slots.len()` (entries at or beyond it are stale and skipped).
+    free: Vec<usize>,
+    /// Clients connected.
+    count: usize,
+    /// The number of the last client accepted.
+    next: u64,
     /// 1.29's `Dropping data with <error>: <len>, <sent>` lines for clients whose answers
     /// could not be written, for the child to log.
     dropped: Vec<String>,
@@ -168,30 +232,136 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new() -> Clients {
+    /// No clients yet; the `poll` array starts with `head` entries for the caller.
+    pub fn new(head: usize) -> Clients {
         Clients {
             reserve: open_reserve(),
             scratch: vec![0; 8192],
+            pfds: vec![NO_FD; head],
+            head,
             ..Clients::default()
         }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.count == 0
     }
 
     /// Every client's id.
     pub fn ids(&self) -> Vec<ClientId> {
-        self.map.keys().copied().collect()
+        self.slots.iter().flatten().map(|c| c.id).collect()
     }
 
-    /// Accept everything waiting on `listener` (at most 64 per call, to stay fair).
+    fn get(&self, id: ClientId) -> Option<&Client> {
+        self.slots
+            .get(slot_of(id))
+            .and_then(Option::as_ref)
+            .filter(|c| c.id == id)
+    }
+
+    fn get_mut(&mut self, id: ClientId) -> Option<&mut Client> {
+        find_mut(&mut self.slots, id)
+    }
+
+    /// The `poll` array: the caller's `head` entries (which it fills before each `poll`),
+    /// then the clients'. Entries of clients that wait for nothing have fd -1.
+    pub fn poll_array(&mut self) -> &mut [libc::pollfd] {
+        &mut self.pfds
+    }
+
+    /// After `poll`: the clients whose entry has events, with them, into `out` (cleared
+    /// first). Taken before any handler runs, so a slot freed and reused meanwhile is never
+    /// mistaken for the client it held.
+    pub fn ready(&self, out: &mut Vec<(ClientId, i16)>) {
+        out.clear();
+        for (slot, p) in self.pfds[self.head..].iter().enumerate() {
+            if p.revents != 0 {
+                if let Some(c) = &self.slots[slot] {
+                    out.push((c.id, p.revents));
+                }
+            }
+        }
+    }
+
+    /// Bring the client's `poll` entry up to date with what it waits for now.
+    fn sync(&mut self, id: ClientId) {
+        let slot = slot_of(id);
+        let entry = match self.get(id) {
+            Some(c) => match c.interest() {
+                0 => NO_FD,
+                events => libc::pollfd {
+                    fd: c.stream.as_raw_fd(),
+                    events,
+                    revents: 0,
+                },
+            },
+            None => return,
+        };
+        self.pfds[self.head + slot] = entry;
+    }
+
+    /// Close a client: its slot is free for the next one.
+    fn remove(&mut self, id: ClientId) {
+        if self.get(id).is_none() {
+            return;
+        }
+        let slot = slot_of(id);
+        self.slots[slot] = None;
+        self.pfds[self.head + slot] = NO_FD;
+        self.count -= 1;
+        if self.count == 0 {
+            // The last one left: the arrays shrink back (after a burst of many clients too).
+            self.slots = Vec::new();
+            self.pfds.truncate(self.head);
+            self.pfds.shrink_to_fit();
+            self.free = Vec::new();
+        } else if slot + 1 == self.slots.len() {
+            while self.slots.last().is_some_and(Option::is_none) {
+                self.slots.pop();
+            }
+            self.pfds.truncate(self.head + self.slots.len());
+        } else {
+            self.free.push(slot);
+        }
+    }
+
+    /// Put a newly accepted client in a free slot (or a new one); its id.
+    fn insert(&mut self, stream: UnixStream) -> ClientId {
+        let slot = loop {
+            match self.free.pop() {
+                Some(s) if s < self.slots.len() => break s,
+                Some(_) => {} // beyond a trimmed end: stale
+                None => {
+                    self.slots.push(None);
+                    self.pfds.push(NO_FD);
+                    break self.slots.len() - 1;
+                }
+            }
+        };
+        self.next += 1;
+        let id = (self.next << 32) | slot as u64;
+        self.slots[slot] = Some(Client {
+            id,
+            stream,
+            inbuf: LineBuf::new(),
+            out: OutBuf::new(),
+            read_closed: false,
+            pending: 0,
+            refused: false,
+            held: false,
+        });
+        self.count += 1;
+        self.sync(id);
+        id
+    }
+
+    /// Accept everything waiting on `listener` (at most [`MAX_ACCEPT`] per call, to stay fair).
     pub fn accept_from(&mut self, listener: &UnixListener) -> Accepted {
-        self.accept_up_to(listener, 64)
+        self.accept_up_to(listener, MAX_ACCEPT)
     }
 
     /// Accept at most `max` clients waiting on `listener`. Out of file descriptors, each
@@ -200,27 +370,15 @@ impl Clients {
     /// stops there without the `accept` that would only say EAGAIN: the poll loop comes back
     /// at once if more wait. New clients get the ids in [`Accepted::ids`].
     pub fn accept_up_to(&mut self, listener: &UnixListener, max: usize) -> Accepted {
-        let mut pass = Accepted {
-            first: self.next + 1,
-            ..Accepted::default()
-        };
+        let max = max.min(MAX_ACCEPT);
+        let mut pass = Accepted::default();
         if self.reserve.is_none() {
             self.reserve = open_reserve();
         }
         while pass.accepted + pass.refused < max {
             match accept_nonblocking(listener) {
                 Ok(stream) => {
-                    self.next += 1;
-                    let client = Client {
-                        stream,
-                        inbuf: LineBuf::new(),
-                        out: OutBuf::new(),
-                        read_closed: false,
-                        pending: 0,
-                        refused: false,
-                        held: false,
-                    };
-                    self.map.insert(self.next, client);
+                    pass.ids[pass.accepted] = self.insert(stream);
                     pass.accepted += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -260,48 +418,43 @@ impl Clients {
         }
     }
 
-    /// The fds to poll and for what; clients with nothing to do are left out (a hung-up
-    /// client waiting for its answer would otherwise wake the loop forever).
-    pub fn poll_interest(&self) -> impl Iterator<Item = (ClientId, BorrowedFd<'_>, PollFlags)> {
-        self.map.iter().filter_map(|(&id, c)| {
-            let mut ev = PollFlags::empty();
-            if !c.read_closed && !c.refused && !c.held {
-                ev |= PollFlags::POLLIN;
-            }
-            if !c.out.is_empty() {
-                ev |= PollFlags::POLLOUT;
-            }
-            (!ev.is_empty()).then(|| (id, c.stream.as_fd(), ev))
-        })
-    }
-
     /// Read what the client sent: complete lines up to the first one over `max_line` bytes,
     /// lines held back earlier first, and no more than back-pressure allows.
     pub fn read(&mut self, id: ClientId, max_line: usize) -> Input {
-        let input = self.read_client(id, max_line);
-        if self.map.get(&id).is_some_and(|c| c.held) {
-            self.some_held = true;
-        }
+        let mut input = Input::default();
+        self.read_into(id, max_line, &mut input);
         input
     }
 
-    fn read_client(&mut self, id: ClientId, max_line: usize) -> Input {
-        let mut input = Input::default();
+    /// [`Clients::read`] into `input` (cleared first), so a caller that keeps one allocates
+    /// nothing for it per request.
+    pub fn read_into(&mut self, id: ClientId, max_line: usize, input: &mut Input) {
+        input.lines.clear();
+        input.too_long = None;
+        self.read_client(id, max_line, input);
+        if self.get(id).is_some_and(|c| c.held) {
+            self.some_held = true;
+        }
+        self.sync(id);
+    }
+
+    fn read_client(&mut self, id: ClientId, max_line: usize, input: &mut Input) {
         if self.scratch.len() < 8192 {
             self.scratch.resize(8192, 0); // a `Clients::default()` has none yet
         }
-        let Some(c) = self.map.get_mut(&id) else {
-            return input;
+        let scratch = &mut self.scratch;
+        let Some(c) = find_mut(&mut self.slots, id) else {
+            return;
         };
         if c.refused {
-            return input;
+            return;
         }
         c.held = false;
-        if !c.take_lines(&mut input, max_line) || c.read_closed {
-            return input;
+        if !c.take_lines(&[], input, max_line) || c.read_closed {
+            return;
         }
         // One scratch buffer for every client: zeroed once, not per read.
-        let buf = &mut self.scratch[..];
+        let buf = &mut scratch[..];
         for _ in 0..16 {
             match c.stream.read(buf) {
                 Ok(0) => {
@@ -309,9 +462,8 @@ impl Clients {
                     break;
                 }
                 Ok(n) => {
-                    c.inbuf.push(&buf[..n]);
                     // A short read emptied the socket: the next would only say EAGAIN.
-                    if !c.take_lines(&mut input, max_line) || n < buf.len() {
+                    if !c.take_lines(&buf[..n], input, max_line) || n < buf.len() {
                         break;
                     }
                 }
@@ -323,7 +475,6 @@ impl Clients {
                 }
             }
         }
-        input
     }
 
     /// Clients that were held back and may be read again now.
@@ -331,29 +482,30 @@ impl Clients {
         if !self.some_held {
             return Vec::new();
         }
-        self.some_held = self.map.values().any(|c| c.held);
-        self.map
+        self.some_held = self.slots.iter().flatten().any(|c| c.held);
+        self.slots
             .iter()
-            .filter(|(_, c)| c.released())
-            .map(|(&id, _)| id)
+            .flatten()
+            .filter(|c| c.released())
+            .map(|c| c.id)
             .collect()
     }
 
     /// Whether [`Clients::released`] has anything (the poll loop must not sleep then).
     pub fn any_released(&self) -> bool {
-        self.some_held && self.map.values().any(Client::released)
+        self.some_held && self.slots.iter().flatten().any(Client::released)
     }
 
     /// The client owes one more answer (its request was queued).
     pub fn expect_answer(&mut self, id: ClientId) {
-        if let Some(c) = self.map.get_mut(&id) {
+        if let Some(c) = self.get_mut(id) {
             c.pending += 1;
         }
     }
 
     /// Queue bytes for the client that are not an owed answer (e.g. `con_lost` while stopping).
     pub fn send(&mut self, id: ClientId, bytes: &[u8]) {
-        if let Some(c) = self.map.get_mut(&id) {
+        if let Some(c) = self.get_mut(id) {
             c.out.extend(bytes);
         }
         self.flush(id);
@@ -361,7 +513,7 @@ impl Clients {
 
     /// Hand over an owed answer (with its newline); a client that left just loses it.
     pub fn deliver(&mut self, id: ClientId, answer: &[u8]) {
-        if let Some(c) = self.map.get_mut(&id) {
+        if let Some(c) = self.get_mut(id) {
             c.out.extend(answer);
             c.pending = c.pending.saturating_sub(1);
             if c.refused && c.pending == 0 {
@@ -374,23 +526,22 @@ impl Clients {
 
     /// Stop reading this client: it gets `refused` once its owed answers are out, then EOF.
     pub fn refuse(&mut self, id: ClientId) {
-        if let Some(c) = self.map.get_mut(&id) {
+        if let Some(c) = self.get_mut(id) {
             c.refused = true;
             c.inbuf.clear();
             if c.pending == 0 {
                 c.out.extend(b"refused\n");
             }
         }
-        self.flush(id);
+        self.flush(id); // brings its poll entry up to date too
         self.close_if_done(id);
     }
 
     /// Before the listener closes: a client not owed anything and still sending gets
     /// `con_lost`, so whatever it asks next is answered instead of meeting a bare end of file.
     pub fn con_lost_idle(&mut self) {
-        let ids: Vec<ClientId> = self.map.keys().copied().collect();
-        for id in ids {
-            if let Some(c) = self.map.get_mut(&id) {
+        for id in self.ids() {
+            if let Some(c) = self.get_mut(id) {
                 if !c.refused && !c.read_closed && c.pending == 0 {
                     c.out.extend(b"con_lost\n");
                 }
@@ -401,7 +552,7 @@ impl Clients {
 
     /// Write as much as the socket takes now; a write error removes the client.
     pub fn flush(&mut self, id: ClientId) {
-        let Some(c) = self.map.get_mut(&id) else {
+        let Some(c) = find_mut(&mut self.slots, id) else {
             return;
         };
         while !c.out.is_empty() {
@@ -416,11 +567,12 @@ impl Clients {
                         super::log::err_text(&e),
                         c.out.pending().len()
                     ));
-                    self.map.remove(&id);
+                    self.remove(id);
                     return;
                 }
             }
         }
+        self.sync(id);
     }
 
     /// The `Dropping data` lines collected since the last call.
@@ -430,24 +582,25 @@ impl Clients {
 
     /// Close a client that will neither send nor receive anything more.
     pub fn close_if_done(&mut self, id: ClientId) {
-        if let Some(c) = self.map.get(&id) {
+        if let Some(c) = self.get(id) {
             if (c.read_closed || c.refused) && !c.held && c.pending == 0 && c.out.is_empty() {
-                self.map.remove(&id);
+                self.remove(id);
             }
         }
     }
 
     /// One write attempt for every client (right before exit or back-off).
     pub fn flush_all(&mut self) {
-        let ids: Vec<ClientId> = self.map.keys().copied().collect();
-        for id in ids {
+        for id in self.ids() {
             self.flush(id);
         }
     }
 
     /// Close every client.
     pub fn clear(&mut self) {
-        self.map.clear();
+        for id in self.ids() {
+            self.remove(id);
+        }
     }
 }
 
@@ -473,9 +626,15 @@ mod tests {
         let l = UnixListener::bind(&dir).unwrap();
         let peer = UnixStream::connect(&dir).unwrap();
         l.set_nonblocking(true).unwrap();
-        assert_eq!(clients.accept_from(&l).accepted, 1);
+        let pass = clients.accept_from(&l);
+        assert_eq!(pass.accepted, 1);
         let _ = std::fs::remove_file(&dir);
-        (clients.next, peer)
+        (pass.ids()[0], peer)
+    }
+
+    /// How many client entries of the poll array `poll` would look at.
+    fn polled(cs: &mut Clients) -> usize {
+        cs.poll_array()[2..].iter().filter(|p| p.fd >= 0).count()
     }
 
     fn read_all(peer: &mut UnixStream) -> Vec<u8> {
@@ -494,14 +653,15 @@ mod tests {
         l.set_nonblocking(true).unwrap();
         let _a = UnixStream::connect(&dir).unwrap();
         let _b = UnixStream::connect(&dir).unwrap();
-        let mut cs = Clients::new();
+        let mut cs = Clients::new(2);
         let pass = cs.accept_up_to(&l, 1);
         assert_eq!(pass.accepted, 1, "the second waits for the next wake-up");
-        assert_eq!(pass.ids().collect::<Vec<_>>(), vec![1]);
+        let first = pass.ids()[0];
         // Non-blocking from accept4: a read with nothing sent says WouldBlock at once.
-        assert!(cs.read(1, 100).lines.is_empty());
+        assert!(cs.read(first, 100).lines.is_empty());
         let pass = cs.accept_up_to(&l, 64);
-        assert_eq!(pass.ids().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(pass.ids().len(), 1);
+        assert!(pass.ids()[0] != first);
         assert_eq!(cs.accept_up_to(&l, 64).accepted, 0);
         assert_eq!(cs.len(), 2);
         let _ = std::fs::remove_file(&dir);
@@ -509,7 +669,7 @@ mod tests {
 
     #[test]
     fn lines_limit_and_refusal_after_owed_answers() {
-        let mut cs = Clients::new();
+        let mut cs = Clients::new(2);
         let (id, mut peer) = pair(&mut cs);
         peer.write_all(b"one\ntwo\r\n0123456789ab\nlater\n")
             .unwrap();
@@ -528,7 +688,7 @@ mod tests {
 
     #[test]
     fn a_client_owed_too_much_is_held_back_until_answers_go_out() {
-        let mut cs = Clients::new();
+        let mut cs = Clients::new(2);
         let (id, mut peer) = pair(&mut cs);
         peer.write_all(&b"r\n".repeat(MAX_OWED + 4)).unwrap();
         let input = cs.read(id, 100);
@@ -536,11 +696,7 @@ mod tests {
         for _ in 0..MAX_OWED {
             cs.expect_answer(id);
         }
-        assert_eq!(
-            cs.poll_interest().count(),
-            0,
-            "not read while owed {MAX_OWED}"
-        );
+        assert_eq!(polled(&mut cs), 0, "not read while owed {MAX_OWED}");
         assert!(cs.released().is_empty() && !cs.any_released());
         cs.deliver(id, b"a\n");
         assert_eq!(cs.released(), vec![id]);
@@ -552,16 +708,53 @@ mod tests {
             cs.deliver(id, b"a\n");
         }
         assert_eq!(cs.read(id, 100).lines.len(), 3);
+        assert_eq!(polled(&mut cs), 1, "read again once not owed too much");
+    }
+
+    #[test]
+    fn a_freed_slot_is_reused_under_a_new_id_and_the_poll_array_follows() {
+        let mut cs = Clients::new(2);
+        let (a, _pa) = pair(&mut cs);
+        let (b, pb) = pair(&mut cs);
+        let (c, _pc) = pair(&mut cs);
+        assert_eq!(cs.poll_array().len(), 2 + 3);
+        assert_eq!(polled(&mut cs), 3);
+        // b leaves: read sees its end of file, and with nothing owed it is closed.
+        drop(pb);
+        assert!(cs.read(b, 100).lines.is_empty());
+        cs.close_if_done(b);
+        assert_eq!(cs.len(), 2);
+        assert_eq!(polled(&mut cs), 2, "its entry is skipped");
+        let (d, mut pd) = pair(&mut cs);
+        assert_eq!(slot_of(d), slot_of(b), "the slot is reused");
+        assert!(d != b && ![a, c].contains(&d));
+        // The old id names nobody: nothing meant for b reaches d.
+        cs.expect_answer(b);
+        cs.deliver(b, b"for b\n");
+        cs.expect_answer(d);
+        cs.deliver(d, b"for d\n");
+        let mut buf = [0u8; 64];
+        let n = pd.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"for d\n");
+        // Poll reports an event in d's entry: it is d's, under d's id.
+        let p = cs.poll_array()[2 + slot_of(d)];
+        assert_eq!(p.fd, find_mut(&mut cs.slots, d).unwrap().stream.as_raw_fd());
+        cs.poll_array()[2 + slot_of(d)].revents = libc::POLLIN;
+        let mut ready = Vec::new();
+        cs.ready(&mut ready);
+        assert_eq!(ready, vec![(d, libc::POLLIN)]);
+        cs.clear();
+        assert!(cs.is_empty());
         assert_eq!(
-            cs.poll_interest().count(),
-            1,
-            "read again once not owed too much"
+            cs.poll_array().len(),
+            2,
+            "only the caller's entries are left"
         );
     }
 
     #[test]
     fn partial_line_over_the_limit_is_caught_early() {
-        let mut cs = Clients::new();
+        let mut cs = Clients::new(2);
         let (id, mut peer) = pair(&mut cs);
         peer.write_all(&[b'x'; 50]).unwrap();
         let input = cs.read(id, 10);
@@ -571,7 +764,7 @@ mod tests {
 
     #[test]
     fn a_client_that_left_loses_its_answer_quietly() {
-        let mut cs = Clients::new();
+        let mut cs = Clients::new(2);
         let (id, peer) = pair(&mut cs);
         cs.expect_answer(id);
         drop(peer);

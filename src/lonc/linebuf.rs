@@ -18,11 +18,24 @@ pub struct LineBuf {
     /// Bytes before this offset were already searched for a newline (avoids rescanning a long
     /// partial line on every read).
     scanned: usize,
+    /// Capacity kept when [`LineBuf::next_line_into`] empties the buffer (0: none, so an idle
+    /// buffer holds no allocation).
+    keep: usize,
 }
 
 impl LineBuf {
     pub fn new() -> LineBuf {
         LineBuf::default()
+    }
+
+    /// A buffer that keeps up to `keep` bytes of capacity when emptied by
+    /// [`LineBuf::next_line_into`]: for a busy stream (a TCP link) that would otherwise
+    /// allocate and free once per line.
+    pub fn keeping(keep: usize) -> LineBuf {
+        LineBuf {
+            keep,
+            ..LineBuf::default()
+        }
     }
 
     /// Append freshly read bytes.
@@ -33,23 +46,92 @@ impl LineBuf {
 
     /// The next complete line, including its `\n`.
     pub fn next_line(&mut self) -> Option<Vec<u8>> {
+        let mut line = Vec::new();
+        self.next_line_into(&mut line).then_some(line)
+    }
+
+    /// The next complete line, including its `\n`, copied into `out` (its old contents
+    /// replaced): a caller that keeps `out` allocates nothing per line. False when no complete
+    /// line is buffered.
+    pub fn next_line_into(&mut self, out: &mut Vec<u8>) -> bool {
         let from = self.scanned.max(self.start);
         match self.buf[from..].iter().position(|&b| b == b'\n') {
             Some(p) => {
                 let end = from + p + 1;
-                let line = self.buf[self.start..end].to_vec();
+                out.clear();
+                out.extend_from_slice(&self.buf[self.start..end]);
                 self.start = end;
                 self.scanned = end;
                 if self.start == self.buf.len() {
-                    self.clear(); // give the capacity back while idle
+                    self.empty();
                 }
-                Some(line)
+                true
             }
             None => {
                 self.scanned = self.buf.len();
                 self.compact();
-                None
+                false
             }
+        }
+    }
+
+    /// Hand `take` the complete lines buffered and then those in `data` (newline included),
+    /// one by one, until it declines one (returns false): that line and everything after it
+    /// stay buffered. True when every complete line was taken. With nothing buffered (the
+    /// usual case: a whole request in one read) the lines are handed out of `data` itself and
+    /// only a partial line left at its end is copied into the buffer.
+    pub fn feed(&mut self, data: &[u8], mut take: impl FnMut(&[u8]) -> bool) -> bool {
+        if self.start < self.buf.len() || data.is_empty() {
+            self.push(data);
+            loop {
+                let from = self.scanned.max(self.start);
+                let Some(p) = self.buf[from..].iter().position(|&b| b == b'\n') else {
+                    self.scanned = self.buf.len();
+                    self.compact();
+                    return true;
+                };
+                let end = from + p + 1;
+                if !take(&self.buf[self.start..end]) {
+                    // Searched up to its newline already; the next call starts from there.
+                    self.scanned = end - 1;
+                    return false;
+                }
+                self.start = end;
+                self.scanned = end;
+                if self.start == self.buf.len() {
+                    self.empty();
+                    return true;
+                }
+            }
+        }
+        let mut pos = 0;
+        while let Some(p) = data[pos..].iter().position(|&b| b == b'\n') {
+            let end = pos + p + 1;
+            if !take(&data[pos..end]) {
+                self.clear();
+                self.buf.extend_from_slice(&data[pos..]);
+                self.scanned = p;
+                return false;
+            }
+            pos = end;
+        }
+        if pos < data.len() {
+            self.clear();
+            self.buf.extend_from_slice(&data[pos..]);
+            self.scanned = self.buf.len();
+        }
+        true
+    }
+
+    /// Everything taken: the buffer is empty again, its capacity given back (while idle)
+    /// beyond `keep`.
+    fn empty(&mut self) {
+        if self.buf.capacity() > self.keep {
+            self.clear();
+        } else {
+            self.buf.clear();
+            self.start = 0;
+            self.scanned = 0;
         }
     }
 
@@ -202,6 +284,81 @@ mod tests {
         o.consume(303);
         assert!(o.is_empty());
         assert_eq!(o.pending(), b"");
+    }
+
+    /// `feed` with a taker that accepts at most `n` lines, collecting them.
+    fn feed_upto(b: &mut LineBuf, data: &[u8], n: usize, got: &mut Vec<Vec<u8>>) -> bool {
+        b.feed(data, |l| {
+            if got.len() == n {
+                return false;
+            }
+            got.push(l.to_vec());
+            true
+        })
+    }
+
+    #[test]
+    fn feed_hands_out_lines_and_keeps_the_partial_one() {
+        let mut b = LineBuf::new();
+        let mut got = Vec::new();
+        assert!(feed_upto(&mut b, b"one\ntw", 9, &mut got));
+        assert_eq!(got, vec![b"one\n".to_vec()]);
+        assert_eq!(b.partial_len(), 2);
+        assert!(feed_upto(&mut b, b"o\n\nthree", 9, &mut got));
+        assert_eq!(got[1..], [b"two\n".to_vec(), b"\n".to_vec()]);
+        assert_eq!(b.partial_len(), 5);
+        assert!(feed_upto(&mut b, b"\n", 9, &mut got));
+        assert_eq!(got[3], b"three\n");
+        assert_eq!(b.partial_len(), 0);
+        assert_eq!(b.buf.capacity(), 0, "an idle buffer holds nothing");
+    }
+
+    #[test]
+    fn feed_of_whole_lines_into_an_empty_buffer_buffers_nothing() {
+        let mut b = LineBuf::new();
+        let mut got = Vec::new();
+        assert!(feed_upto(&mut b, b"a\nbb\n", 9, &mut got));
+        assert_eq!(got, vec![b"a\n".to_vec(), b"bb\n".to_vec()]);
+        assert_eq!(b.buf.capacity(), 0);
+    }
+
+    #[test]
+    fn a_declined_line_and_the_rest_wait_for_the_next_feed() {
+        for first in [&b""[..], b"x"] {
+            let mut b = LineBuf::new();
+            let mut got = Vec::new();
+            // With and without a partial line buffered before.
+            assert!(feed_upto(&mut b, first, 9, &mut got));
+            assert!(!feed_upto(&mut b, b"1\n2\n3\n4", 1, &mut got));
+            assert_eq!(got.len(), 1);
+            assert!(!feed_upto(&mut b, b"", 2, &mut got), "still declining");
+            assert!(feed_upto(&mut b, b"\n", 9, &mut got));
+            let mut want = first.to_vec();
+            want.extend_from_slice(b"1\n");
+            assert_eq!(
+                got,
+                vec![want, b"2\n".to_vec(), b"3\n".to_vec(), b"4\n".to_vec()]
+            );
+            assert_eq!(b.partial_len(), 0);
+        }
+    }
+
+    #[test]
+    fn a_kept_buffer_reuses_its_capacity() {
+        let mut b = LineBuf::keeping(1024);
+        let mut line = Vec::new();
+        b.push(b"answer\n");
+        assert!(b.next_line_into(&mut line));
+        assert_eq!(line, b"answer\n");
+        assert!(b.buf.capacity() > 0, "kept for the next line");
+        b.push(b"more\n");
+        assert!(b.next_line_into(&mut line));
+        assert_eq!(line, b"more\n", "the old contents replaced");
+        assert!(!b.next_line_into(&mut line));
+        b.push(&[b'x'; 2000]);
+        b.push(b"\n");
+        assert!(b.next_line_into(&mut line));
+        assert_eq!(b.buf.capacity(), 0, "a big line's capacity goes back");
     }
 
     #[test]

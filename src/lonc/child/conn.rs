@@ -76,7 +76,8 @@ impl Conn {
                 slot,
                 serial,
                 sock,
-                inbuf: LineBuf::new(),
+                // Its capacity kept between answers (up to a size that a big answer exceeds).
+                inbuf: LineBuf::keeping(64 * 1024),
                 out: OutBuf::new(),
                 cipher: None,
                 phase: Phase::Handshake(Hs::Connecting),
@@ -180,9 +181,9 @@ impl Conn {
         Ok(())
     }
 
-    /// The next complete line read, newline included.
-    pub fn next_line(&mut self) -> Option<Vec<u8>> {
-        self.inbuf.next_line()
+    /// The next complete line read, newline included, into `line`; false when none is.
+    pub fn next_line_into(&mut self, line: &mut Vec<u8>) -> bool {
+        self.inbuf.next_line_into(line)
     }
 
     /// Bytes of a line still without its newline.

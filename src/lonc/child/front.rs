@@ -65,7 +65,7 @@ impl Child {
         self.clients.restore_reserve();
         // Its request is usually there already (lonnet writes right after connecting): read
         // it now instead of polling for it first.
-        for cid in pass.ids() {
+        for &cid in pass.ids() {
             self.client_input(cid);
             self.clients.close_if_done(cid);
         }
@@ -167,11 +167,14 @@ impl Child {
     /// Take the requests a client sent (or had held back), as far as back-pressure allows.
     pub(super) fn client_input(&mut self, cid: ClientId) {
         let max = self.cfg.max_line;
-        let input = self.clients.read(cid, max);
-        for line in input.lines {
+        let mut input = std::mem::take(&mut self.input);
+        self.clients.read_into(cid, max, &mut input);
+        for line in input.lines.drain(..) {
             self.take_request(cid, line);
         }
-        if let Some((len, partial)) = input.too_long {
+        let too_long = input.too_long;
+        self.input = input;
+        if let Some((len, partial)) = too_long {
             let at_least = if partial { "at least " } else { "" };
             self.log.log(&format!(
                 "WARNING: Request to {} of {at_least}{len} bytes is over loncMaxLine ({max}), refused",

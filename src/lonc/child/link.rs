@@ -70,7 +70,8 @@ impl Child {
             return;
         };
         match Conn::open(slot, serial, addr, deadline, now) {
-            Ok((mut c, done)) => {
+            Ok((c, done)) => {
+                let mut c = Box::new(c);
                 if done {
                     self.connected(&mut c);
                     if !c.down {
@@ -122,10 +123,15 @@ impl Child {
             }
             if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                 let res = c.read();
-                while !c.down {
-                    let Some(line) = c.next_line() else { break };
+                // Each line goes through the child's kept buffer: no allocation per answer.
+                let mut line = std::mem::take(&mut s.line);
+                while !c.down && c.next_line_into(&mut line) {
                     s.on_line(c, &line);
                 }
+                if line.capacity() > 64 * 1024 {
+                    line = Vec::new(); // a big answer went through: give the memory back
+                }
+                s.line = line;
                 if c.down {
                     return;
                 }

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use nix::poll::PollFlags;
 use nix::unistd::Pid;
 
-use super::clients::{ClientId, Clients};
+use super::clients::{ClientId, Clients, Input};
 use super::config::LoncConfig;
 use super::hosts::Host;
 use super::log::Logger;
@@ -82,15 +82,6 @@ enum Act {
     GiveUp(Fail),
 }
 
-/// Who a poll entry belongs to.
-#[derive(Clone, Copy)]
-enum Role {
-    Sig,
-    Link { slot: usize, serial: u64 },
-    Listener,
-    Client(ClientId),
-}
-
 struct Child {
     cfg: LoncConfig,
     id: String,
@@ -102,8 +93,9 @@ struct Child {
     accept_pause: Option<Instant>,
     clients: Clients,
     queue: VecDeque<Req>,
-    /// `loncLinks` slots; slot 0 is the first, persistent link.
-    links: Vec<Option<Conn>>,
+    /// `loncLinks` slots; slot 0 is the first, persistent link. Boxed: a handler takes its
+    /// link out of the slot and puts it back (`with_link`) twice per request, a pointer each.
+    links: Vec<Option<Box<Conn>>>,
     /// The next link serial.
     serial: u64,
     life: Life,
@@ -120,9 +112,12 @@ struct Child {
     idle_due: bool,
     /// Out of file descriptors: clients refused with `con_lost` in this episode so far.
     fd_episode: Option<usize>,
-    /// The poll array and who each entry is for, kept between wake-ups (refilled in place).
-    pfds: Vec<libc::pollfd>,
-    roles: Vec<Role>,
+    /// The clients with events after a `poll`, kept between wake-ups (see `main_loop`).
+    ready: Vec<(ClientId, i16)>,
+    /// What a client's read produced, kept between requests (no allocation per read).
+    input: Input,
+    /// The answer line being handled, kept between answers.
+    line: Vec<u8>,
     /// `Waiting for reply from <id>` and `Completed <id>`, the per-request status heads.
     heads: (String, String),
 }
@@ -168,7 +163,7 @@ pub fn run(args: ChildArgs) -> ! {
         sig,
         listener: None,
         accept_pause: None,
-        clients: Clients::new(),
+        clients: Clients::new(poll_head(n_links)),
         queue: VecDeque::new(),
         links: (0..n_links).map(|_| None).collect(),
         serial: 0,
@@ -181,8 +176,9 @@ pub fn run(args: ChildArgs) -> ! {
         title_buf: String::new(),
         idle_due: false,
         fd_episode: None,
-        pfds: Vec::new(),
-        roles: Vec::new(),
+        ready: Vec::new(),
+        input: Input::default(),
+        line: Vec::new(),
         heads: (
             format!("Waiting for reply from {}", host.id),
             format!("Completed {}", host.id),
@@ -239,51 +235,70 @@ fn pollfd(fd: i32, ev: PollFlags) -> libc::pollfd {
     }
 }
 
+/// The child's own entries at the front of the poll array: the signal pipe, one per link
+/// slot, the listener. The clients' entries follow (kept by `Clients`).
+fn poll_head(n_links: usize) -> usize {
+    n_links + 2
+}
+
 impl Child {
     fn main_loop(&mut self) -> ! {
-        let mut pfds = std::mem::take(&mut self.pfds);
-        let mut roles = std::mem::take(&mut self.roles);
+        let n_links = self.links.len();
+        let listen_at = poll_head(n_links) - 1;
+        // Each link slot's serial at poll time and its events.
+        let mut serials = vec![0u64; n_links];
+        let mut link_ev = vec![0i16; n_links];
+        let mut ready = std::mem::take(&mut self.ready);
         loop {
-            pfds.clear();
-            roles.clear();
-            pfds.push(pollfd(self.sig.fd().as_raw_fd(), PollFlags::POLLIN));
-            roles.push(Role::Sig);
-            for c in self.links.iter().flatten() {
-                let mut ev = PollFlags::POLLIN;
-                if c.wants_write() {
-                    ev |= PollFlags::POLLOUT;
-                }
-                pfds.push(pollfd(c.fd(), ev));
-                roles.push(Role::Link {
-                    slot: c.slot,
-                    serial: c.serial,
-                });
-            }
-            if let (Some(l), None) = (&self.listener, self.accept_pause) {
-                pfds.push(pollfd(l.as_raw_fd(), PollFlags::POLLIN));
-                roles.push(Role::Listener);
-            }
-            for (cid, fd, ev) in self.clients.poll_interest() {
-                pfds.push(pollfd(fd.as_raw_fd(), ev));
-                roles.push(Role::Client(cid));
-            }
+            // Only the child's own entries are written per wake-up; the clients' are kept up
+            // to date by `Clients` as they change.
             let deadline = self.next_deadline();
-            if spoll::wait_raw(&mut pfds, deadline).is_err() {
+            let pfds = self.clients.poll_array();
+            pfds[0] = pollfd(self.sig.fd().as_raw_fd(), PollFlags::POLLIN);
+            for (slot, l) in self.links.iter().enumerate() {
+                pfds[1 + slot] = match l {
+                    Some(c) => {
+                        serials[slot] = c.serial;
+                        let mut ev = PollFlags::POLLIN;
+                        if c.wants_write() {
+                            ev |= PollFlags::POLLOUT;
+                        }
+                        pollfd(c.fd(), ev)
+                    }
+                    None => pollfd(-1, PollFlags::empty()),
+                };
+            }
+            pfds[listen_at] = match (&self.listener, self.accept_pause) {
+                (Some(l), None) => pollfd(l.as_raw_fd(), PollFlags::POLLIN),
+                _ => pollfd(-1, PollFlags::empty()),
+            };
+            if spoll::wait_raw(pfds, deadline).is_err() {
                 for p in pfds.iter_mut() {
                     p.revents = 0;
                 }
             }
-            for (p, role) in pfds.iter().zip(roles.iter()) {
-                if p.revents == 0 {
-                    continue;
+            // Every event is taken before any handler runs (a handler may close a client and
+            // accept another into its slot).
+            let sig_ev = pfds[0].revents;
+            for (slot, ev) in link_ev.iter_mut().enumerate() {
+                *ev = pfds[1 + slot].revents;
+            }
+            let listen_ev = pfds[listen_at].revents;
+            self.clients.ready(&mut ready);
+            if sig_ev != 0 {
+                self.on_signals();
+            }
+            for slot in 0..n_links {
+                if link_ev[slot] != 0 {
+                    let ev = PollFlags::from_bits_truncate(link_ev[slot]);
+                    self.on_link(slot, serials[slot], ev);
                 }
-                let ev = PollFlags::from_bits_truncate(p.revents);
-                match *role {
-                    Role::Sig => self.on_signals(),
-                    Role::Link { slot, serial } => self.on_link(slot, serial, ev),
-                    Role::Listener => self.on_accept(),
-                    Role::Client(cid) => self.on_client(cid, ev),
-                }
+            }
+            if listen_ev != 0 {
+                self.on_accept();
+            }
+            for &(cid, ev) in &ready {
+                self.on_client(cid, PollFlags::from_bits_truncate(ev));
             }
             let now = Instant::now();
             self.on_deadlines(now);
@@ -335,7 +350,7 @@ impl Child {
 
     /// A request or a delayed message is out on some link and its answer not yet back.
     fn exchange_in_flight(&self) -> bool {
-        self.links.iter().flatten().any(Conn::in_flight)
+        self.links.iter().flatten().any(|c| c.in_flight())
     }
 
     /// How many links have a request or a delayed message out.
@@ -425,7 +440,7 @@ impl Child {
                     let Some(c) = self.links[slot].take_if(|c| c.serial == serial) else {
                         continue;
                     };
-                    self.link_down(c, why);
+                    self.link_down(*c, why);
                 }
                 Act::GiveUp(fail) => self.give_up(fail),
             }
