@@ -81,6 +81,9 @@ impl LineBuf {
     /// usual case: a whole request in one read) the lines are handed out of `data` itself and
     /// only a partial line left at its end is copied into the buffer.
     pub fn feed(&mut self, data: &[u8], mut take: impl FnMut(&[u8]) -> bool) -> bool {
+        if data.is_empty() && self.start == self.buf.len() {
+            return true;
+        }
         if self.start < self.buf.len() || data.is_empty() {
             self.push(data);
             loop {

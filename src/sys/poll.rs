@@ -36,10 +36,28 @@ pub fn wait(fds: &mut [PollFd], deadline: Option<Instant>) -> io::Result<usize> 
     }
 }
 
+/// Milliseconds from `now` to `deadline` for `poll` (rounded up; 0 if passed, -1 = forever),
+/// in integer arithmetic: a loop that already read the clock passes that reading.
+pub fn timeout_ms(deadline: Option<Instant>, now: Instant) -> i32 {
+    let Some(d) = deadline else {
+        return -1;
+    };
+    let left = d.saturating_duration_since(now);
+    let ms = left
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(left.subsec_nanos().div_ceil(1_000_000)));
+    ms.min(i32::MAX as u64) as i32
+}
+
 /// [`wait`] on a caller-owned array of raw `pollfd`s: a loop that keeps one array and refills
 /// it in place allocates nothing per wake-up.
 pub fn wait_raw(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<usize> {
-    let ms = i32::from(timeout_until(deadline));
+    wait_raw_ms(fds, i32::from(timeout_until(deadline)))
+}
+
+/// [`wait_raw`] with the timeout in milliseconds (-1 = forever), see [`timeout_ms`].
+pub fn wait_raw_ms(fds: &mut [libc::pollfd], ms: i32) -> io::Result<usize> {
     // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
     if n >= 0 {
@@ -69,6 +87,25 @@ mod tests {
         let later = now + Duration::from_secs(5);
         assert_eq!(earliest([None, Some(later), Some(now), None]), Some(now));
         assert_eq!(earliest([None, None]), None);
+    }
+
+    #[test]
+    fn timeout_ms_rounds_up_and_never_wakes_early() {
+        let now = Instant::now();
+        assert_eq!(timeout_ms(None, now), -1);
+        assert_eq!(timeout_ms(Some(now), now), 0);
+        assert_eq!(timeout_ms(Some(now - Duration::from_secs(1)), now), 0);
+        assert_eq!(timeout_ms(Some(now + Duration::from_micros(1)), now), 1);
+        assert_eq!(
+            timeout_ms(Some(now + Duration::from_millis(1500)), now),
+            1500
+        );
+        assert_eq!(
+            timeout_ms(Some(now + Duration::from_micros(2_000_001)), now),
+            2001
+        );
+        let far = now + Duration::from_secs(100 * 24 * 3600);
+        assert_eq!(timeout_ms(Some(far), now), i32::MAX);
     }
 
     #[test]

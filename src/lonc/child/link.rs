@@ -235,8 +235,8 @@ impl Child {
                 };
                 let plain = self.decrypted_answer(c, chomp(line), &f.request);
                 c.deadline = None;
-                c.idle_since = Instant::now();
-                self.log.status_request(&self.heads.1, &f.request);
+                c.idle_since = self.now;
+                self.log.status_request(&self.heads.1, &f.request, self.now);
                 self.idle_due = true;
                 // Usually the line as it came (newline included) goes to the client as is.
                 self.clients
@@ -507,9 +507,9 @@ impl Child {
             (Some(cmd), Some(k)) => c.queue_line(&k.encrypt_request(cmd)),
             _ => c.queue_line(&line),
         }
-        self.log.status_request(&self.heads.0, &line);
+        self.log.status_request(&self.heads.0, &line, self.now);
         c.phase = Phase::Busy(InFlight { cid, request: line });
-        c.deadline = Some(Instant::now() + self.cfg.reply_timeout);
+        c.deadline = Some(self.now + self.cfg.reply_timeout);
     }
 
     /// Open as many extra links as requests wait that no link will take (`dispatch`).

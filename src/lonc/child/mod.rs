@@ -120,6 +120,10 @@ struct Child {
     line: Vec<u8>,
     /// `Waiting for reply from <id>` and `Completed <id>`, the per-request status heads.
     heads: (String, String),
+    /// When the current wake-up began (read once after each `poll`): the per-request times
+    /// (a reply's deadline, the status, when a link became free) come from it, not from a
+    /// clock read each.
+    now: Instant,
 }
 
 /// Run the child for one peer; never returns.
@@ -183,6 +187,7 @@ pub fn run(args: ChildArgs) -> ! {
             format!("Waiting for reply from {}", host.id),
             format!("Completed {}", host.id),
         ),
+        now: Instant::now(),
     };
     // 1.29 removes a stale socket first: until the listener exists, clients get con_lost.
     let _ = std::fs::remove_file(&c.sock_path);
@@ -253,6 +258,16 @@ impl Child {
             // Only the child's own entries are written per wake-up; the clients' are kept up
             // to date by `Clients` as they change.
             let deadline = self.next_deadline();
+            // A deadline over a second ahead (a reply's, while a request is out) is timed from
+            // this wake-up's start: late by the handlers' microseconds at most, never early;
+            // only a near one is worth a clock read of its own.
+            let timeout = match deadline {
+                None => -1,
+                Some(d) if d > self.now + Duration::from_secs(1) => {
+                    spoll::timeout_ms(deadline, self.now)
+                }
+                Some(_) => spoll::timeout_ms(deadline, Instant::now()),
+            };
             let pfds = self.clients.poll_array();
             pfds[0] = pollfd(self.sig.fd().as_raw_fd(), PollFlags::POLLIN);
             for (slot, l) in self.links.iter().enumerate() {
@@ -272,7 +287,7 @@ impl Child {
                 (Some(l), None) => pollfd(l.as_raw_fd(), PollFlags::POLLIN),
                 _ => pollfd(-1, PollFlags::empty()),
             };
-            if spoll::wait_raw(pfds, deadline).is_err() {
+            if spoll::wait_raw_ms(pfds, timeout).is_err() {
                 for p in pfds.iter_mut() {
                     p.revents = 0;
                 }
@@ -284,6 +299,7 @@ impl Child {
                 *ev = pfds[1 + slot].revents;
             }
             let listen_ev = pfds[listen_at].revents;
+            self.now = Instant::now();
             self.clients.ready(&mut ready);
             if sig_ev != 0 {
                 self.on_signals();
@@ -300,7 +316,7 @@ impl Child {
             for &(cid, ev) in &ready {
                 self.on_client(cid, PollFlags::from_bits_truncate(ev));
             }
-            let now = Instant::now();
+            let now = self.now;
             self.on_deadlines(now);
             self.log.retry_perm(now);
             self.serve_released();
