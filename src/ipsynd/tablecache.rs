@@ -64,12 +64,13 @@ pub struct TableCache {
 type Stamp = (u64, Option<SystemTime>);
 
 /// What the tables looked like when last read: `PORTS`, `IPSYND`, and every client file by
-/// name (a missing file has no entry).
+/// name (a missing file has no entry; a name is a boxed `str`, one word less per client
+/// file than a `String`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Fingerprint {
     ports: Option<Stamp>,
     ipsynd: Option<Stamp>,
-    clients: BTreeMap<String, Stamp>,
+    clients: BTreeMap<Box<str>, Stamp>,
     /// The client directory could not be listed (EMFILE and the like; a missing directory
     /// lists as empty): `clients` says nothing, and no client counts as changed or gone.
     clients_unlisted: bool,
@@ -88,7 +89,7 @@ fn fingerprint(paths: &TablePaths) -> Fingerprint {
         Ok(rd) => {
             for e in rd.flatten() {
                 if let (Ok(name), Some(st)) = (e.file_name().into_string(), stamp(&e.path())) {
-                    clients.insert(name, st);
+                    clients.insert(name.into_boxed_str(), st);
                 }
             }
         }
@@ -191,13 +192,13 @@ impl TableCache {
             .clients
             .iter()
             .filter(|(n, st)| old.clients.get(*n) != Some(st) && settled(&Some(**st)))
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.to_string())
             .collect();
         names.extend(
             old.clients
                 .keys()
                 .filter(|n| !now.clients.contains_key(*n))
-                .cloned(),
+                .map(|n| n.to_string()),
         );
         if names.is_empty() {
             TableChange::Nothing
@@ -213,8 +214,8 @@ impl TableCache {
         for n in names {
             self.ahead.remove(n);
             match stamp(&self.paths.clients.join(n)) {
-                Some(st) => self.fingerprint.clients.insert(n.clone(), st),
-                None => self.fingerprint.clients.remove(n),
+                Some(st) => self.fingerprint.clients.insert(n.as_str().into(), st),
+                None => self.fingerprint.clients.remove(n.as_str()),
             };
         }
     }
@@ -245,7 +246,7 @@ impl TableCache {
         // The fingerprint describes what was read (stamped before reading: a change while
         // reading shows at the next rescan).
         match stamp(&path) {
-            Some(st) => self.fingerprint.clients.insert(client.to_string(), st),
+            Some(st) => self.fingerprint.clients.insert(client.into(), st),
             None => self.fingerprint.clients.remove(client),
         };
         let (found, problems) = match fs::read_to_string(&path) {
@@ -316,10 +317,16 @@ mod tests {
         assert_eq!(probs.len(), 1, "{probs:?}");
         fs::write(root.join("tables/syn/client/X"), "retry:abc\n").unwrap();
         let (found, probs) = t.client("X");
-        assert!(matches!(found, ClientLookup::Found(c) if c.retry == 3), "the read-ahead");
+        assert!(
+            matches!(found, ClientLookup::Found(c) if c.retry == 3),
+            "the read-ahead"
+        );
         assert!(probs.is_empty(), "said when read ahead");
         let (found, probs) = t.client("X");
-        assert!(matches!(found, ClientLookup::Found(c) if c.retry != 3), "read again");
+        assert!(
+            matches!(found, ClientLookup::Found(c) if c.retry != 3),
+            "read again"
+        );
         assert_eq!(probs.len(), 1);
         // Forgetting one client reads it again, and only it; PORTS changes everything.
         fs::write(root.join("tables/syn/client/Y"), "retry:1\n").unwrap();
