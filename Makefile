@@ -32,9 +32,11 @@ setup:
 
 # The suite runs in both profiles: debug assertions catch what release hides (a double
 # close aborts a debug build and silently closes someone else's fd in release).
+# LONCSYN_TEST_STRICT: a test whose prerequisite is missing (root, a tool) fails here
+# instead of saying SKIPPED (tests/it/prereq.rs).
 test: setup
-	$(CARGO) test --all-targets
-	$(CARGO) test --release --all-targets
+	LONCSYN_TEST_STRICT=1 $(CARGO) test --all-targets
+	LONCSYN_TEST_STRICT=1 $(CARGO) test --release --all-targets
 
 # Coverage-guided fuzzing of every parser and decoder (tests/fuzz, cargo-fuzz + libFuzzer),
 # FUZZ_SECONDS per target. Not part of `make test`, which replays the saved corpus and the

@@ -184,7 +184,13 @@ impl LineCipher {
         if fields.next().is_some() {
             return Err(CipherError::ExtraField);
         }
-        let len_text = String::from_utf8_lossy(len_field).into_owned();
+        // For the log: what the peer sent, cut where no decimal length could still be going
+        // (a usize has at most 20 digits), so a hostile megabyte is not quoted whole.
+        let mut len_text =
+            String::from_utf8_lossy(&len_field[..len_field.len().min(24)]).into_owned();
+        if len_field.len() > 24 {
+            len_text.push('…');
+        }
         if len_field.is_empty() || !len_field.iter().all(u8::is_ascii_digit) {
             return Err(CipherError::BadLength(len_text));
         }
@@ -457,13 +463,17 @@ mod tests {
     #[test]
     fn garbage_and_truncated_lines_are_errors() {
         let c = lonc_cipher(0);
-        let cases: [(&str, CipherError); 9] = [
+        let cases: [(&str, CipherError); 10] = [
             ("enc:5:zz", CipherError::BadHex { pos: 0, byte: b'z' }),
             ("hello", CipherError::NotEnc),
             ("enc", CipherError::NotEnc),
             ("enc:", CipherError::MissingField("hex")),
             ("enc:10", CipherError::MissingField("hex")),
             ("enc:x:00", CipherError::BadLength("x".into())),
+            (
+                "enc:1234567890123456789012345678901234567890:00",
+                CipherError::BadLength("123456789012345678901234…".into()),
+            ),
             (
                 "enc:10:9672e913ea1c7126",
                 CipherError::TooShort { len: 10, have: 8 },

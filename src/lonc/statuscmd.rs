@@ -95,6 +95,7 @@ pub fn run(config: &Path, as_json: bool) -> i32 {
             limit.as_secs()
         ));
     }
+    let code = if fresh { EXIT_RUNNING } else { EXIT_UNKNOWN };
     match doc {
         Some(v) if as_json => out.text(&format!(
             "{}\n",
@@ -106,7 +107,8 @@ pub fn run(config: &Path, as_json: bool) -> i32 {
             cfg.status_json().display()
         )),
     }
-    EXIT_RUNNING
+    // Running, but what it is doing is not known: LSB's "status unknown", as `ipsynd -s`.
+    code
 }
 
 fn read_json(path: &Path) -> Option<Value> {
@@ -123,7 +125,9 @@ fn s(v: &Value) -> String {
 }
 
 /// The human table: the parent's lines, then one row per host (id, state, pid, attempts,
-/// since, last log line), columns padded to their widest cell.
+/// since, last log line), columns padded to their widest cell. With `loncLinks` above 1 for
+/// any host, a LINKS column after ATTEMPTS says `open/max, n busy` (`-/max`
+/// while the child has not reported them).
 pub fn render(v: &Value) -> String {
     let mut out = format!(
         "lonc {} (pid {}), started {}, page written {}\n",
@@ -140,25 +144,29 @@ pub fn render(v: &Value) -> String {
     if !v["next_recheck"].is_null() {
         out.push_str(&format!("next recheck {}\n", s(&v["next_recheck"])));
     }
-    let mut rows = vec![[
-        "ID".to_string(),
-        "STATE".into(),
-        "PID".into(),
-        "ATTEMPTS".into(),
-        "SINCE".into(),
-        "LAST LOG".into(),
-    ]];
-    for h in v["hosts"].as_array().into_iter().flatten() {
-        rows.push([
+    let hosts: Vec<&Value> = v["hosts"].as_array().into_iter().flatten().collect();
+    let with_links = hosts.iter().any(|h| h["links_max"].as_u64() > Some(1));
+    let mut head = vec!["ID", "STATE", "PID", "ATTEMPTS"];
+    if with_links {
+        head.push("LINKS");
+    }
+    head.extend(["SINCE", "LAST LOG"]);
+    let mut rows: Vec<Vec<String>> = vec![head.into_iter().map(String::from).collect()];
+    for h in hosts {
+        let mut row = vec![
             s(&h["id"]),
             s(&h["state"]),
             s(&h["pid"]),
             format!("{}/{}", s(&h["attempts"]), s(&h["max_attempts"])),
-            s(&h["since"]),
-            s(&h["last_log"]),
-        ]);
+        ];
+        if with_links {
+            row.push(links_cell(h));
+        }
+        row.extend([s(&h["since"]), s(&h["last_log"])]);
+        rows.push(row);
     }
-    let widths: Vec<usize> = (0..5)
+    let last = rows[0].len() - 1;
+    let widths: Vec<usize> = (0..last)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     for r in &rows {
@@ -166,11 +174,20 @@ pub fn render(v: &Value) -> String {
         for (c, w) in widths.iter().enumerate() {
             line.push_str(&format!("{:<w$}  ", r[c]));
         }
-        line.push_str(&r[5]);
+        line.push_str(&r[last]);
         out.push_str(line.trim_end());
         out.push('\n');
     }
     out
+}
+
+/// `open/max, n busy` (as on the status page) from a host's `links`, `-/max` when not reported.
+fn links_cell(h: &Value) -> String {
+    let max = s(&h["links_max"]);
+    match (h["links"]["open"].as_u64(), h["links"]["busy"].as_u64()) {
+        (Some(open), Some(busy)) => format!("{open}/{max}, {busy} busy"),
+        _ => format!("-/{max}"),
+    }
 }
 
 #[cfg(test)]
@@ -204,5 +221,38 @@ mod tests {
             "h1      running      8    0/5       T1     T: h1 online"
         );
         assert_eq!(lines[5], "longer  unreachable  -    2/5       T2     -");
+        assert!(
+            !t.contains("LINKS"),
+            "no column while every host has one link"
+        );
+    }
+
+    #[test]
+    fn render_adds_a_links_column_when_a_host_may_hold_several() {
+        let v = serde_json::json!({
+            "state": "running", "parent_pid": 7, "started": "S", "written": "W",
+            "parent_status": "P", "parent_last_log": "L",
+            "hosts": [
+                {"id": "h1", "state": "running", "pid": 8, "attempts": 0, "max_attempts": 5,
+                 "since": "T1", "last_log": "x", "links_max": 4,
+                 "links": {"open": 2, "max": 4, "busy": 1}},
+                {"id": "h2", "state": "running", "pid": 9, "attempts": 0, "max_attempts": 5,
+                 "since": "T2", "last_log": "y", "links_max": 4, "links": null}
+            ]
+        });
+        let t = render(&v);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[2],
+            "ID  STATE    PID  ATTEMPTS  LINKS        SINCE  LAST LOG"
+        );
+        assert_eq!(
+            lines[3],
+            "h1  running  8    0/5       2/4, 1 busy  T1     x"
+        );
+        assert_eq!(
+            lines[4],
+            "h2  running  9    0/5       -/4          T2     y"
+        );
     }
 }

@@ -357,6 +357,17 @@ fn the_status_page_and_json_show_the_links() {
     assert_eq!(h["links"]["open"], 2, "{v}");
     assert_eq!(h["links"]["max"], 4, "{v}");
     assert_eq!(h["links"]["busy"], 1, "{v}");
+    // `lonc -s` (another USR1) shows them in its LINKS column.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lonc"))
+        .args(["-c", s.config.to_str().unwrap(), "-s"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{table}");
+    let head = table.lines().find(|x| x.starts_with("ID ")).unwrap_or("");
+    let row = table.lines().find(|x| x.starts_with("h1 ")).unwrap_or("");
+    assert!(head.contains(" ATTEMPTS  LINKS "), "{table}");
+    assert!(row.contains(" 2/4, 1 busy "), "{table}");
     assert!(!answered_yet(&mut slow));
     let mut b = [0u8; 1];
     slow.set_nonblocking(true).unwrap();

@@ -11,6 +11,7 @@ mod lonc_common;
 mod netbed;
 #[allow(dead_code)]
 mod pkg_common;
+mod prereq;
 
 mod bench_tools;
 mod fuzz_replay;

@@ -287,9 +287,10 @@ impl Bed {
     /// A hub namespace, or `None` (with a printed reason) where namespaces cannot be made.
     pub fn new(test: &str) -> Option<Bed> {
         if let Some(why) = unavailable() {
-            say(&format!(
-                "netbed: SKIPPED {test}: {why}; the namespace test bed needs root and iproute2"
-            ));
+            crate::prereq::missing(
+                &format!("netbed {test}"),
+                &format!("{why}; the namespace test bed needs root and iproute2"),
+            );
             return None;
         }
         let hub = Netns::new().unwrap_or_else(|e| panic!("{e}"));
