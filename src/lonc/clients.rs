@@ -83,7 +83,7 @@ impl Client {
                 input.too_long = Some((line.len(), false));
                 return false;
             }
-            input.lines.push(line.to_vec());
+            input.take_line(line);
             true
         });
         if busy {
@@ -119,6 +119,30 @@ pub struct Input {
     pub lines: Vec<Vec<u8>>,
     /// A request over the limit: its length so far and whether it was still incomplete.
     pub too_long: Option<(usize, bool)>,
+    /// Buffers of requests answered, for the next requests (see [`Input::recycle`]).
+    spare: Vec<Vec<u8>>,
+}
+
+impl Input {
+    /// Most buffers kept, and the largest one kept.
+    const SPARE: usize = 16;
+    const SPARE_CAPACITY: usize = 1024;
+
+    /// A request's buffer, its answer delivered: kept for a later request (one allocation
+    /// less per request), unless enough are kept or it is big.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < Self::SPARE && buf.capacity() <= Self::SPARE_CAPACITY {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
+    /// `line` in a buffer of its own, a spare one if there is one.
+    fn take_line(&mut self, line: &[u8]) {
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.extend_from_slice(line);
+        self.lines.push(buf);
+    }
 }
 
 /// How an accept pass went.
@@ -276,10 +300,22 @@ impl Clients {
     /// After `poll`: the clients whose entry has events, with them, into `out` (cleared
     /// first). Taken before any handler runs, so a slot freed and reused meanwhile is never
     /// mistaken for the client it held.
-    pub fn ready(&self, out: &mut Vec<(ClientId, i16)>) {
+    /// `max` is how many entries (clients' or not) `poll` said have events: the scan stops
+    /// once that many are found.
+    pub fn ready(&self, out: &mut Vec<(ClientId, i16)>, max: usize) {
         out.clear();
+        let mut left = max.saturating_sub(
+            self.pfds[..self.head]
+                .iter()
+                .filter(|p| p.revents != 0)
+                .count(),
+        );
         for (slot, p) in self.pfds[self.head..].iter().enumerate() {
+            if left == 0 {
+                break;
+            }
             if p.revents != 0 {
+                left -= 1;
                 if let Some(c) = &self.slots[slot] {
                     out.push((c.id, p.revents));
                 }
@@ -741,8 +777,10 @@ mod tests {
         assert_eq!(p.fd, find_mut(&mut cs.slots, d).unwrap().stream.as_raw_fd());
         cs.poll_array()[2 + slot_of(d)].revents = libc::POLLIN;
         let mut ready = Vec::new();
-        cs.ready(&mut ready);
+        cs.ready(&mut ready, 1);
         assert_eq!(ready, vec![(d, libc::POLLIN)]);
+        cs.ready(&mut ready, 0);
+        assert!(ready.is_empty(), "poll said none");
         cs.clear();
         assert!(cs.is_empty());
         assert_eq!(

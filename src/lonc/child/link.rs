@@ -241,6 +241,7 @@ impl Child {
                 // Usually the line as it came (newline included) goes to the client as is.
                 self.clients
                     .deliver(f.cid, plain.as_deref().unwrap_or(line));
+                self.input.recycle(f.request);
             }
             Phase::Ready => {
                 self.log.log(&format!(

@@ -287,11 +287,15 @@ impl Child {
                 (Some(l), None) => pollfd(l.as_raw_fd(), PollFlags::POLLIN),
                 _ => pollfd(-1, PollFlags::empty()),
             };
-            if spoll::wait_raw_ms(pfds, timeout).is_err() {
-                for p in pfds.iter_mut() {
-                    p.revents = 0;
+            let n = match spoll::wait_raw_ms(pfds, timeout) {
+                Ok(n) => n,
+                Err(_) => {
+                    for p in pfds.iter_mut() {
+                        p.revents = 0;
+                    }
+                    0
                 }
-            }
+            };
             // Every event is taken before any handler runs (a handler may close a client and
             // accept another into its slot).
             let sig_ev = pfds[0].revents;
@@ -300,7 +304,7 @@ impl Child {
             }
             let listen_ev = pfds[listen_at].revents;
             self.now = Instant::now();
-            self.clients.ready(&mut ready);
+            self.clients.ready(&mut ready, n);
             if sig_ev != 0 {
                 self.on_signals();
             }
