@@ -21,7 +21,7 @@
 //! then points at the copies).
 
 use std::ffi::{c_char, c_int};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// `argc`, `argv` and `envp` as the C runtime gave them to `.init_array` functions.
 static ARGC: AtomicUsize = AtomicUsize::new(0);
@@ -31,8 +31,9 @@ static ENVP: AtomicPtr<*mut c_char> = AtomicPtr::new(std::ptr::null_mut());
 /// The title block found by [`init`] and its length (NUL bytes included).
 static AREA: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 static AREA_LEN: AtomicUsize = AtomicUsize::new(0);
-/// [`set`] wrote the block at least once (before that it still holds the old strings).
-static WRITTEN: AtomicBool = AtomicBool::new(false);
+/// The length of the title [`set`] wrote last (everything after it in the block is NUL);
+/// `usize::MAX` before the first (the block still holds the old strings).
+static WRITTEN: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 /// glibc calls `.init_array` functions with `(argc, argv, envp)`, a glibc extension that Rust's
 /// own `std::env::args` relies on too; other C libraries pass nothing, hence the gate.
@@ -156,26 +157,28 @@ pub fn set(title: &str) {
     }
     // SAFETY: init() measured [area, area+len) and moved everything that pointed into it.
     let block = unsafe { std::slice::from_raw_parts_mut(area, len) };
-    write_title(block, title.as_bytes(), WRITTEN.load(Ordering::Relaxed));
-    WRITTEN.store(true, Ordering::Relaxed);
+    let prev = match WRITTEN.load(Ordering::Relaxed) {
+        usize::MAX => None,
+        n => Some(n),
+    };
+    let n = write_title(block, title.as_bytes(), prev);
+    WRITTEN.store(n, Ordering::Relaxed);
 }
 
-/// Write `title` (cut to leave one NUL) into `block`, NUL-padded; skipped when `block` already
-/// holds it and `written` says the padding is ours. The bytes of the title kept.
-fn write_title(block: &mut [u8], title: &[u8], written: bool) -> usize {
+/// Write `title` (cut to leave one NUL) into `block`, NUL-padded. `prev` is the length of the
+/// title written last, past which the block is NUL already: only the bytes up to it are
+/// cleared (the block runs on over the environment, often kilobytes, and a child's title
+/// changes twice per request). `None`: the block still holds the original strings. The bytes
+/// of the title kept.
+fn write_title(block: &mut [u8], title: &[u8], prev: Option<usize>) -> usize {
     let n = title.len().min(block.len() - 1);
     // NUL bytes would end the title early in `ps`; show them as spaces.
-    let same = written
-        && block[n] == 0
-        && block[..n]
-            .iter()
-            .zip(&title[..n])
-            .all(|(&b, &t)| b == if t == 0 { b' ' } else { t });
-    if !same {
-        for (b, &t) in block.iter_mut().zip(&title[..n]) {
-            *b = if t == 0 { b' ' } else { t };
-        }
-        block[n..].fill(0);
+    for (b, &t) in block.iter_mut().zip(&title[..n]) {
+        *b = if t == 0 { b' ' } else { t };
+    }
+    let end = prev.map_or(block.len(), |p| p.min(block.len()));
+    if end > n {
+        block[n..end].fill(0);
     }
     n
 }
@@ -245,26 +248,36 @@ mod tests {
     }
 
     #[test]
-    fn titles_are_cut_padded_and_rewritten_only_when_changed() {
+    fn titles_are_cut_and_padded_over_what_the_last_one_covered() {
         let mut block = *b"lonc\0-c\0/etc/access.conf\0";
-        let n = write_title(&mut block, b"lonc: parent 2 children", false);
+        let n = write_title(&mut block, b"lonc: parent 2 children", None);
         assert_eq!(n, 23);
         assert_eq!(&block[..23], b"lonc: parent 2 children");
         assert!(block[23..].iter().all(|&b| b == 0));
         // Shorter: the rest is NUL, so nothing of the old title shows.
-        write_title(&mut block, b"lonc: h1 idle", true);
+        assert_eq!(write_title(&mut block, b"lonc: h1 idle", Some(n)), 13);
+        assert_eq!(&block[..13], b"lonc: h1 idle");
+        assert!(block[13..].iter().all(|&b| b == 0));
+        // Longer again, then shorter: nothing of either shows past the new end.
+        assert_eq!(
+            write_title(&mut block, b"lonc: h1 busy 10 clients", Some(13)),
+            24
+        );
+        write_title(&mut block, b"lonc: h1 idle", Some(24));
         assert_eq!(&block[..13], b"lonc: h1 idle");
         assert!(block[13..].iter().all(|&b| b == 0));
         // Too long: cut, and the last byte stays NUL.
         let long = [b'x'; 100];
-        assert_eq!(write_title(&mut block, &long, true), block.len() - 1);
+        let cut = write_title(&mut block, &long, Some(13));
+        assert_eq!(cut, block.len() - 1);
         assert_eq!(block[block.len() - 1], 0);
         // A NUL inside would hide the rest from ps.
-        write_title(&mut block, b"a\0b", true);
+        write_title(&mut block, b"a\0b", Some(cut));
         assert_eq!(&block[..4], b"a b\0");
-        // Unchanged: a no-op, even when the original bytes happen to match.
+        assert!(block[3..].iter().all(|&b| b == 0));
+        // The first write pads the whole block, even when the original bytes match.
         let mut fresh = *b"ab\0cd\0";
-        write_title(&mut fresh, b"ab", false);
+        write_title(&mut fresh, b"ab", None);
         assert_eq!(
             &fresh, b"ab\0\0\0\0",
             "first write pads even when the prefix matches"

@@ -12,6 +12,7 @@ use nix::poll::PollFlags;
 use super::conn::Phase;
 use super::dispatch::{self, Req};
 use super::life::Life;
+use super::Word;
 use super::{Child, ACCEPT_PAUSE};
 use crate::lonc::clients::ClientId;
 use crate::lonc::log::err_text;
@@ -128,28 +129,37 @@ impl Child {
     /// a fixed word: no request ever shows there.
     pub(super) fn show_title(&mut self) {
         let word = match self.life {
-            Life::Stopping { .. } => "stopping",
-            Life::BackingOff { .. } => "backoff",
+            Life::Stopping { .. } => Word::Stopping,
+            Life::BackingOff { .. } => Word::Backoff,
             Life::Serving => match self.links[0].as_ref().map(|c| &c.phase) {
-                None => "down",
-                Some(Phase::Handshake(_)) => "connecting",
-                Some(Phase::Delayed(_)) => "delayed",
-                Some(Phase::Busy(_)) => "busy",
-                Some(Phase::Ready) if self.exchange_in_flight() => "busy",
-                Some(Phase::Ready) => "idle",
+                None => Word::Down,
+                Some(Phase::Handshake(_)) => Word::Connecting,
+                Some(Phase::Delayed(_)) => Word::Delayed,
+                Some(Phase::Busy(_)) => Word::Busy,
+                Some(Phase::Ready) if self.exchange_in_flight() => Word::Busy,
+                Some(Phase::Ready) => Word::Idle,
             },
         };
-        let now = (word, self.clients.len());
-        if self.title != Some(now) {
-            self.title = Some(now);
-            // Written into a kept buffer: with one client the title flips twice per request.
-            use std::fmt::Write;
-            let mut t = std::mem::take(&mut self.title_buf);
-            t.clear();
-            let _ = write!(t, "lonc: {} {word} {} clients", self.id, now.1);
-            proctitle::set(&t);
-            self.title_buf = t;
+        let n = self.clients.len();
+        if self.title == Some((word, n)) {
+            return;
         }
+        // With one client the title flips twice per request: the count's text is formatted
+        // only when the count changes, the rest is copied into a kept buffer.
+        if self.title.is_none_or(|(_, old)| old != n) {
+            use std::fmt::Write;
+            self.title_count.clear();
+            let _ = write!(self.title_count, " {n} clients");
+        }
+        self.title = Some((word, n));
+        let t = &mut self.title_buf;
+        t.clear();
+        t.push_str("lonc: ");
+        t.push_str(&self.id);
+        t.push(' ');
+        t.push_str(word.text());
+        t.push_str(&self.title_count);
+        proctitle::set(t);
     }
 
     pub(super) fn on_client(&mut self, cid: ClientId, ev: PollFlags) {

@@ -74,6 +74,32 @@ pub struct ChildArgs {
     pub mask: nix::sys::signal::SigSet,
 }
 
+/// The state word of the process title (`front::show_title`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Word {
+    Stopping,
+    Backoff,
+    Down,
+    Connecting,
+    Delayed,
+    Busy,
+    Idle,
+}
+
+impl Word {
+    fn text(self) -> &'static str {
+        match self {
+            Word::Stopping => "stopping",
+            Word::Backoff => "backoff",
+            Word::Down => "down",
+            Word::Connecting => "connecting",
+            Word::Delayed => "delayed",
+            Word::Busy => "busy",
+            Word::Idle => "idle",
+        }
+    }
+}
+
 /// Work a handler leaves for the loop instead of doing it while a link is in its hands.
 enum Act {
     /// The link in `slot` with this serial is done for.
@@ -106,8 +132,10 @@ struct Child {
     lost_waiting: bool,
     rng: u64,
     /// The process title shown now: the link's word and the number of clients.
-    title: Option<(&'static str, usize)>,
+    title: Option<(Word, usize)>,
     title_buf: String,
+    /// ` <n> clients` for the number in `title`.
+    title_count: String,
     /// A client came or an answer went out since the status last read `Idle <id>`.
     idle_due: bool,
     /// Out of file descriptors: clients refused with `con_lost` in this episode so far.
@@ -178,6 +206,7 @@ pub fn run(args: ChildArgs) -> ! {
         rng: seed | 1,
         title: None,
         title_buf: String::new(),
+        title_count: String::new(),
         idle_due: false,
         fd_episode: None,
         ready: Vec::new(),
