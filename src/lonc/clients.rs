@@ -145,8 +145,8 @@ impl Input {
     }
 }
 
-/// How an accept pass went.
-#[derive(Debug)]
+/// How an accept pass went (the ids of the clients it kept: [`Clients::accepted`]).
+#[derive(Debug, Default)]
 pub struct Accepted {
     /// Clients accepted and kept.
     pub accepted: usize,
@@ -155,30 +155,10 @@ pub struct Accepted {
     /// `accept` failed and the reserve could not help (no reserve, or accept failed anyway):
     /// the caller should stop polling the listener for a moment.
     pub error: Option<io::Error>,
-    /// The ids of the clients accepted and kept, in order (`accepted` of them).
-    ids: [ClientId; MAX_ACCEPT],
 }
 
 /// Most clients one accept pass takes (to stay fair to the clients already served).
 pub const MAX_ACCEPT: usize = 64;
-
-impl Accepted {
-    /// The ids of the clients accepted and kept, in the order they were accepted.
-    pub fn ids(&self) -> &[ClientId] {
-        &self.ids[..self.accepted]
-    }
-}
-
-impl Default for Accepted {
-    fn default() -> Accepted {
-        Accepted {
-            accepted: 0,
-            refused: 0,
-            error: None,
-            ids: [0; MAX_ACCEPT],
-        }
-    }
-}
 
 /// `accept4` with `SOCK_NONBLOCK | SOCK_CLOEXEC`: the new socket is non-blocking from the
 /// start, without the `ioctl(FIONBIO)` a `set_nonblocking` after `accept` costs per client.
@@ -221,6 +201,9 @@ fn open_reserve() -> Option<std::fs::File> {
     std::fs::File::open("/dev/null").ok()
 }
 
+/// Slots whose room is kept while no client is connected.
+const KEEP_SLOTS: usize = 64;
+
 /// A `pollfd` that `poll` skips.
 const NO_FD: libc::pollfd = libc::pollfd {
     fd: -1,
@@ -242,6 +225,8 @@ pub struct Clients {
     count: usize,
     /// The number of the last client accepted.
     next: u64,
+    /// The clients the last accept pass kept, in order.
+    accepted: Vec<ClientId>,
     /// 1.29's `Dropping data with <error>: <len>, <sent>` lines for clients whose answers
     /// could not be written, for the child to log.
     dropped: Vec<String>,
@@ -350,11 +335,17 @@ impl Clients {
         self.pfds[self.head + slot] = NO_FD;
         self.count -= 1;
         if self.count == 0 {
-            // The last one left: the arrays shrink back (after a burst of many clients too).
-            self.slots = Vec::new();
+            // The last one left: the arrays start again; a big capacity (after a burst of
+            // many clients) goes back, a small one is kept for the next client (with lonnet's
+            // connection per request, the count drops to 0 after every request).
+            self.slots.clear();
             self.pfds.truncate(self.head);
-            self.pfds.shrink_to_fit();
-            self.free = Vec::new();
+            self.free.clear();
+            if self.slots.capacity() > KEEP_SLOTS {
+                self.slots = Vec::new();
+                self.pfds.shrink_to_fit();
+                self.free = Vec::new();
+            }
         } else if slot + 1 == self.slots.len() {
             while self.slots.last().is_some_and(Option::is_none) {
                 self.slots.pop();
@@ -395,6 +386,11 @@ impl Clients {
         id
     }
 
+    /// The ids of the clients the last accept pass kept, in the order they were accepted.
+    pub fn accepted(&self) -> &[ClientId] {
+        &self.accepted
+    }
+
     /// Accept everything waiting on `listener` (at most [`MAX_ACCEPT`] per call, to stay fair).
     pub fn accept_from(&mut self, listener: &UnixListener) -> Accepted {
         self.accept_up_to(listener, MAX_ACCEPT)
@@ -404,17 +400,19 @@ impl Clients {
     /// waiting client is accepted on the reserve descriptor, told `con_lost` and closed; the
     /// reserve is then left spent until [`Clients::restore_reserve`]. A pass that took `max`
     /// stops there without the `accept` that would only say EAGAIN: the poll loop comes back
-    /// at once if more wait. New clients get the ids in [`Accepted::ids`].
+    /// at once if more wait. The new clients' ids: [`Clients::accepted`].
     pub fn accept_up_to(&mut self, listener: &UnixListener, max: usize) -> Accepted {
         let max = max.min(MAX_ACCEPT);
         let mut pass = Accepted::default();
+        self.accepted.clear();
         if self.reserve.is_none() {
             self.reserve = open_reserve();
         }
         while pass.accepted + pass.refused < max {
             match accept_nonblocking(listener) {
                 Ok(stream) => {
-                    pass.ids[pass.accepted] = self.insert(stream);
+                    let id = self.insert(stream);
+                    self.accepted.push(id);
                     pass.accepted += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -665,7 +663,7 @@ mod tests {
         let pass = clients.accept_from(&l);
         assert_eq!(pass.accepted, 1);
         let _ = std::fs::remove_file(&dir);
-        (pass.ids()[0], peer)
+        (clients.accepted()[0], peer)
     }
 
     /// How many client entries of the poll array `poll` would look at.
@@ -692,12 +690,12 @@ mod tests {
         let mut cs = Clients::new(2);
         let pass = cs.accept_up_to(&l, 1);
         assert_eq!(pass.accepted, 1, "the second waits for the next wake-up");
-        let first = pass.ids()[0];
+        let first = cs.accepted()[0];
         // Non-blocking from accept4: a read with nothing sent says WouldBlock at once.
         assert!(cs.read(first, 100).lines.is_empty());
-        let pass = cs.accept_up_to(&l, 64);
-        assert_eq!(pass.ids().len(), 1);
-        assert!(pass.ids()[0] != first);
+        assert_eq!(cs.accept_up_to(&l, 64).accepted, 1);
+        assert_eq!(cs.accepted().len(), 1);
+        assert!(cs.accepted()[0] != first);
         assert_eq!(cs.accept_up_to(&l, 64).accepted, 0);
         assert_eq!(cs.len(), 2);
         let _ = std::fs::remove_file(&dir);

@@ -41,8 +41,7 @@ impl Child {
         let pass = self.clients.accept_up_to(l, max);
         if pass.accepted > 0 {
             self.idle_due = true;
-            self.log
-                .status(&format!("Accept new connection: {}", self.id));
+            self.log.status(&self.heads.2);
             if pass.refused == 0 {
                 self.end_fd_episode();
             }
@@ -66,7 +65,8 @@ impl Child {
         self.clients.restore_reserve();
         // Its request is usually there already (lonnet writes right after connecting): read
         // it now instead of polling for it first.
-        for &cid in pass.ids() {
+        for i in 0..pass.accepted {
+            let cid = self.clients.accepted()[i];
             self.client_input(cid);
             self.clients.close_if_done(cid);
         }
@@ -121,7 +121,7 @@ impl Child {
             && !self.exchange_in_flight()
         {
             self.idle_due = false;
-            self.log.status(&format!("Idle {}", self.id));
+            self.log.status(&self.heads.3);
         }
     }
 
@@ -147,9 +147,10 @@ impl Child {
         // With one client the title flips twice per request: the count's text is formatted
         // only when the count changes, the rest is copied into a kept buffer.
         if self.title.is_none_or(|(_, old)| old != n) {
-            use std::fmt::Write;
             self.title_count.clear();
-            let _ = write!(self.title_count, " {n} clients");
+            self.title_count.push(' ');
+            push_decimal(&mut self.title_count, n);
+            self.title_count.push_str(" clients");
         }
         self.title = Some((word, n));
         let t = &mut self.title_buf;
@@ -280,6 +281,38 @@ impl Child {
     pub(super) fn close_listener(&mut self) {
         if self.listener.take().is_some() {
             let _ = std::fs::remove_file(&self.sock_path);
+        }
+    }
+}
+
+/// `n` in decimal, appended without `core::fmt` (with lonnet's new connection per request the
+/// client count, and so the title, changes twice per request).
+fn push_decimal(s: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal;
+
+    #[test]
+    fn decimal_counts() {
+        for n in [0, 7, 10, 64, 1000, usize::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
         }
     }
 }

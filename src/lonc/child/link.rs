@@ -341,7 +341,7 @@ impl Child {
                 }
             }
         }
-        self.log.status(&format!("Idle {}", self.id));
+        self.log.status(&self.heads.3);
     }
 
     /// An extra link finished its handshake.

@@ -146,8 +146,9 @@ struct Child {
     input: Input,
     /// The answer line being handled, kept between answers.
     line: Vec<u8>,
-    /// `Waiting for reply from <id>` and `Completed <id>`, the per-request status heads.
-    heads: (String, String),
+    /// `Waiting for reply from <id>`, `Completed <id>`, `Accept new connection: <id>` and
+    /// `Idle <id>`: the statuses set per request (or per client), formatted once.
+    heads: (String, String, String, String),
     /// When the current wake-up began (read once after each `poll`): the per-request times
     /// (a reply's deadline, the status, when a link became free) come from it, not from a
     /// clock read each.
@@ -215,6 +216,8 @@ pub fn run(args: ChildArgs) -> ! {
         heads: (
             format!("Waiting for reply from {}", host.id),
             format!("Completed {}", host.id),
+            format!("Accept new connection: {}", host.id),
+            format!("Idle {}", host.id),
         ),
         now: Instant::now(),
     };
