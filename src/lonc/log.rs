@@ -46,9 +46,8 @@ pub struct Logger {
     /// the relay itself. `status_req` is a request shown after `status_head` (redacted then).
     status_head: String,
     status_req: Option<Vec<u8>>,
-    /// When the status was set: a monotonic time, turned into the wall clock only when the
-    /// status is shown (so a status set per request costs no clock read of its own).
-    status_at: Option<Instant>,
+    /// The wall-clock time the status was set (`UNIX_EPOCH`: never).
+    status_at: std::time::SystemTime,
     lastlog: String,
     syslog: Syslog,
     /// The last lonc.log write failure, said once on stderr and syslog.
@@ -74,7 +73,7 @@ impl Logger {
             pid: std::process::id(),
             status_head: String::new(),
             status_req: None,
-            status_at: None,
+            status_at: std::time::SystemTime::UNIX_EPOCH,
             lastlog: String::new(),
             syslog: Syslog::new("lonc", syslog),
             log_error: Once::default(),
@@ -112,32 +111,29 @@ impl Logger {
         self.status_head.clear();
         self.status_head.push_str(what);
         self.status_req = None;
-        self.status_at = Some(Instant::now());
+        self.status_at = std::time::SystemTime::now();
     }
 
-    /// [`status`](Self::status) `<head>: <request as shown>` set `at`, cheap per request: the
-    /// buffers are reused, nothing is formatted until the status is read, and the caller
-    /// passes the time it read once for all the requests of one wake-up.
-    pub fn status_request(&mut self, head: &str, request: &[u8], at: Instant) {
+    /// [`status`](Self::status) `<head>: <request as shown>` set at wall-clock time `at`,
+    /// cheap per request: the buffers are reused, nothing is formatted until the status is
+    /// read, and the caller passes the time it read once for all the requests of one wake-up.
+    pub fn status_request(&mut self, head: &str, request: &[u8], at: std::time::SystemTime) {
         self.status_head.clear();
         self.status_head.push_str(head);
         let mut buf = self.status_req.take().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(request);
         self.status_req = Some(buf);
-        self.status_at = Some(at);
+        self.status_at = at;
     }
 
     /// The status as 1.29 kept it: `<localtime of the status call>: <what>` (empty before
     /// the first call).
     pub fn status_text(&self) -> String {
-        let Some(set) = self.status_at else {
+        if self.status_at == std::time::SystemTime::UNIX_EPOCH {
             return String::new();
-        };
-        // The wall clock of that moment: now, less the time since.
-        let now = std::time::SystemTime::now();
-        let then = now.checked_sub(set.elapsed()).unwrap_or(now);
-        let at = logfmt::perl_localtime(&chrono::DateTime::<Local>::from(then));
+        }
+        let at = logfmt::perl_localtime(&chrono::DateTime::<Local>::from(self.status_at));
         match &self.status_req {
             None => format!("{at}: {}", self.status_head),
             Some(r) => format!("{at}: {}: {}", self.status_head, shown(r)),
@@ -419,7 +415,7 @@ mod tests {
         l.status_request(
             "Waiting for reply from h1",
             b"encrypt:passwd:dom:u:secret",
-            Instant::now(),
+            std::time::SystemTime::now(),
         );
         let eager = format!(
             "{}: Waiting for reply from h1: {}",

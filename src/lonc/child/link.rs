@@ -236,7 +236,8 @@ impl Child {
                 let plain = self.decrypted_answer(c, chomp(line), &f.request);
                 c.deadline = None;
                 c.idle_since = self.now;
-                self.log.status_request(&self.heads.1, &f.request, self.now);
+                let at = self.wall_now();
+                self.log.status_request(&self.heads.1, &f.request, at);
                 self.idle_due = true;
                 // Usually the line as it came (newline included) goes to the client as is.
                 self.clients
@@ -508,7 +509,8 @@ impl Child {
             (Some(cmd), Some(k)) => c.queue_line(&k.encrypt_request(cmd)),
             _ => c.queue_line(&line),
         }
-        self.log.status_request(&self.heads.0, &line, self.now);
+        let at = self.wall_now();
+        self.log.status_request(&self.heads.0, &line, at);
         c.phase = Phase::Busy(InFlight { cid, request: line });
         c.deadline = Some(self.now + self.cfg.reply_timeout);
     }

@@ -150,9 +150,12 @@ struct Child {
     /// `Idle <id>`: the statuses set per request (or per client), formatted once.
     heads: (String, String, String, String),
     /// When the current wake-up began (read once after each `poll`): the per-request times
-    /// (a reply's deadline, the status, when a link became free) come from it, not from a
-    /// clock read each.
+    /// (a reply's deadline, when a link became free) come from it, not from a clock read each.
     now: Instant,
+    /// The wall clock of the current wake-up, for the per-request status: read the first time
+    /// a status needs it, then shared by the wake-up's requests (1.29 stamps the status with
+    /// the second it changed, in the wall clock's own time).
+    wall: Option<std::time::SystemTime>,
 }
 
 /// Run the child for one peer; never returns.
@@ -220,6 +223,7 @@ pub fn run(args: ChildArgs) -> ! {
             format!("Idle {}", host.id),
         ),
         now: Instant::now(),
+        wall: None,
     };
     // 1.29 removes a stale socket first: until the listener exists, clients get con_lost.
     let _ = std::fs::remove_file(&c.sock_path);
@@ -336,6 +340,7 @@ impl Child {
             }
             let listen_ev = pfds[listen_at].revents;
             self.now = Instant::now();
+            self.wall = None;
             self.clients.ready(&mut ready, n);
             if sig_ev != 0 {
                 self.on_signals();
@@ -398,6 +403,11 @@ impl Child {
             t = spoll::earliest([t, retry]);
         }
         t
+    }
+
+    /// The wall clock of this wake-up (see `wall`).
+    fn wall_now(&mut self) -> std::time::SystemTime {
+        *self.wall.get_or_insert_with(std::time::SystemTime::now)
     }
 
     /// A request or a delayed message is out on some link and its answer not yet back.
