@@ -4,6 +4,12 @@
 
 use super::*;
 use std::path::Path;
+use std::time::SystemTime;
+
+use super::super::record::{RecordId, RecordState};
+use super::status::STATUS_EVERY;
+use crate::fip::tables::PortsTable;
+use crate::sys::reap::ExitKind;
 
 const PORTS: &str = "route:one host:h port:1\n\
                      route:multi host:m port:2 multi:2\n\
