@@ -76,11 +76,7 @@ impl Core {
             self.dirty = true;
             return;
         }
-        let route = if use_alt(attempt, cp.tryalt, cp.alt.is_some()) {
-            cp.alt.as_deref().map(String::from)
-        } else {
-            cp.route.as_deref().map(String::from)
-        };
+        let route = Self::route_of_attempt(&cp, attempt);
         let mut port = None;
         if let Some(rt) = &route {
             let rid = self.route_id(rt);
@@ -170,23 +166,13 @@ impl Core {
         self.jobs.insert(
             pid,
             Job {
-                record: name,
-                client: c,
-                attempt,
-                flag,
-                started: now.mono,
                 deadline: (cp.maxtime > 0).then(|| now.mono + Duration::from_secs(cp.maxtime)),
-                killed: false,
-                kill_reason: "",
                 maxkill,
                 timeout: cp.timeout,
-                kill_what: String::new(),
-                record_id,
-                port,
-                holds_port: true,
+                ..Job::new(name, c, attempt, flag, now.mono, record_id, port)
             },
         );
-        let via = match (self.route_of_attempt(&cp, attempt), port) {
+        let via = match (Self::route_of_attempt(&cp, attempt), port) {
             (Some(r), Some(p)) => {
                 let pp = self.port(p);
                 format!(" route {r} port {}:{}", pp.host, pp.port)
@@ -204,7 +190,8 @@ impl Core {
         );
     }
 
-    pub(super) fn route_of_attempt(&self, cp: &ClientParams, attempt: u32) -> Option<String> {
+    /// The route attempt number `attempt` of `cp` takes: its `alt:` every `tryalt:`-th.
+    pub(super) fn route_of_attempt(cp: &ClientParams, attempt: u32) -> Option<String> {
         if use_alt(attempt, cp.tryalt, cp.alt.is_some()) {
             cp.alt.as_deref().map(String::from)
         } else {
@@ -228,22 +215,7 @@ impl Core {
         let (attempt, record_id) = (r.attempts, r.id);
         self.jobs.insert(
             pid,
-            Job {
-                record: name,
-                client: c,
-                attempt,
-                flag,
-                started: now.mono,
-                deadline: None,
-                killed: false,
-                kill_reason: "",
-                maxkill: None,
-                timeout: TIMEOUT_DEFAULT,
-                kill_what: String::new(),
-                record_id,
-                port,
-                holds_port: true,
-            },
+            Job::new(name, c, attempt, flag, now.mono, record_id, port),
         );
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::super::record::RecordId;
 use super::index::{ClientId, Lookup, PortId};
-use crate::fip::tables::{ClientParams, PhysPort, PortsTable};
+use crate::fip::tables::{ClientParams, PhysPort, PortsTable, TIMEOUT_DEFAULT};
 use crate::sys::reap::ExitKind;
 
 /// The time an event happens at: the monotonic clock for deadlines, the wall clock for what
@@ -239,6 +239,37 @@ pub struct Job {
     pub port: Option<PortId>,
     /// Its flag still holds the port (until the flag goes).
     pub holds_port: bool,
+}
+
+impl Job {
+    /// An attempt just started as `pid`'s job: no maxtime, no maxkill, the default
+    /// `timeout:`, not being ended, its flag holding `port`.
+    pub fn new(
+        record: Rc<str>,
+        client: ClientId,
+        attempt: u32,
+        flag: String,
+        started: Instant,
+        record_id: RecordId,
+        port: Option<PortId>,
+    ) -> Job {
+        Job {
+            record,
+            client,
+            attempt,
+            flag,
+            started,
+            deadline: None,
+            killed: false,
+            kill_reason: "",
+            maxkill: None,
+            timeout: TIMEOUT_DEFAULT,
+            kill_what: String::new(),
+            record_id,
+            port,
+            holds_port: true,
+        }
+    }
 }
 
 /// A process group to SIGKILL at `at` if it still lives (the end of the `grace`).
