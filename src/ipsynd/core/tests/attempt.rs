@@ -6,8 +6,7 @@ use super::*;
 
 #[test]
 fn a_failed_attempt_is_retried_after_timeout_and_switches_to_alt_every_tryalt_plus_one() {
-    let mut s = Site::new();
-    s.client("A", "route:one\nalt:alt\ntryalt:2\ntimeout:30\nretry:4\n");
+    let mut s = Site::on(&[("A", "route:one\nalt:alt\ntryalt:2\ntimeout:30\nretry:4\n")]);
     let mut routes = Vec::new();
     let mut acts = s.record("A");
     for attempt in 1..=3u32 {
@@ -31,8 +30,7 @@ fn a_failed_attempt_is_retried_after_timeout_and_switches_to_alt_every_tryalt_pl
 
 #[test]
 fn after_retry_failed_attempts_the_record_is_deleted() {
-    let mut s = Site::new();
-    s.client("A", "route:one\nretry:2\ntimeout:0\n");
+    let mut s = Site::on(&[("A", "route:one\nretry:2\ntimeout:0\n")]);
     let ran = s.go("A");
     let again = s.exit(ran[0].1, false, 1);
     let ran = s.run(again);
@@ -45,9 +43,7 @@ fn after_retry_failed_attempts_the_record_is_deleted() {
 
 #[test]
 fn a_failed_fork_or_fd_exhaustion_is_not_an_attempt_and_waits_timeout() {
-    let mut s = Site::new();
-    s.client("A", "route:one\ntimeout:20\n");
-    s.client("B", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\ntimeout:20\n"), ("B", "route:one\n")]);
     let acts = s.record("A");
     assert_eq!(starts(&acts).len(), 1);
     let acts = s.feed(Event::StartFailed {
@@ -65,8 +61,7 @@ fn a_failed_fork_or_fd_exhaustion_is_not_an_attempt_and_waits_timeout() {
 
 #[test]
 fn a_deferred_start_with_timeout_zero_waits_a_second() {
-    let mut s = Site::new();
-    s.client("A", "route:one\ntimeout:0\n");
+    let mut s = Site::on(&[("A", "route:one\ntimeout:0\n")]);
     s.record("A");
     s.feed(Event::StartFailed {
         record: "A".into(),
@@ -80,8 +75,7 @@ fn a_deferred_start_with_timeout_zero_waits_a_second() {
 
 #[test]
 fn an_exec_error_is_a_failed_attempt() {
-    let mut s = Site::new();
-    s.client("A", "route:one\nscript:/nonexistent\n");
+    let mut s = Site::on(&[("A", "route:one\nscript:/nonexistent\n")]);
     s.record("A");
     s.feed(Event::StartFailed {
         record: "A".into(),
@@ -96,9 +90,7 @@ fn an_exec_error_is_a_failed_attempt() {
 
 #[test]
 fn a_record_gone_before_its_start_is_forgotten_and_frees_the_port() {
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
-    s.client("B", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n"), ("B", "route:one\n")]);
     s.record("A");
     s.record("B");
     let acts = s.feed(Event::StartFailed {
@@ -111,8 +103,7 @@ fn a_record_gone_before_its_start_is_forgotten_and_frees_the_port() {
 
 #[test]
 fn an_ftp_attempt_with_nothing_to_send_removes_the_record() {
-    let mut s = Site::new();
-    s.client("A", "route:one\nuseftp:\n");
+    let mut s = Site::on(&[("A", "route:one\nuseftp:\n")]);
     s.record("A");
     s.feed(Event::StartFailed {
         record: "A".into(),
@@ -123,8 +114,7 @@ fn an_ftp_attempt_with_nothing_to_send_removes_the_record() {
 
 #[test]
 fn a_record_recreated_under_the_same_name_while_running_is_a_success_plus_a_new_request() {
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n")]);
     let pid = s.go("A")[0].1;
     // Deleted and created again while the transmitter ran: another file (another id).
     let new_id = RecordId { ino: 999, born: 0 };
@@ -147,8 +137,7 @@ fn a_record_recreated_under_the_same_name_while_running_is_a_success_plus_a_new_
 
 #[test]
 fn a_record_still_there_under_the_same_id_is_a_failure() {
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n")]);
     let pid = s.go("A")[0].1;
     s.exit(pid, false, 0);
     assert_eq!(
@@ -196,8 +185,7 @@ fn a_spawn_that_found_no_fork_or_no_fds_is_not_an_attempt_an_exec_error_is() {
 #[test]
 fn ftp_mode_deletes_the_record_only_when_every_file_was_sent() {
     // Spec §7: in FTP mode ipsynd is the transmitter; all sent is the request fulfilled.
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n")]);
     let pid = s.go("A")[0].1;
     let acts = s.feed(Event::FtpResult {
         pid,

@@ -7,15 +7,9 @@ use super::*;
 fn many_waiting_records_cost_nothing_when_another_port_frees() {
     // The indexes: 5,000 records wait for port one; a transmitter on another port ends
     // without touching them.
-    let mut s = Site::new();
-    s.client("HOLD", "route:one\n");
-    s.client("R", "route:multi\n");
+    let mut s = Site::on(&[("HOLD", "route:one\n"), ("R", "route:multi\n")]);
     s.go("HOLD");
-    for i in 0..5000 {
-        let c = format!("W{i}");
-        s.client(&c, "route:one\n");
-        s.record(&c);
-    }
+    s.backlog(5000);
     let pid = s.go("R")[0].1;
     let ready_before = s.core.route_wait.values().map(|w| w.len()).sum::<usize>();
     assert_eq!(ready_before, 5000);
@@ -129,14 +123,9 @@ fn a_woken_record_deleted_before_its_turn_hands_the_turn_to_the_next() {
 fn a_client_file_change_looks_only_at_that_clients_records() {
     // 5,000 records of other clients wait; A's file changes: A's 3 records are placed
     // again (read first), nobody else's is looked at.
-    let mut s = Site::new();
-    s.client("HOLD", "route:one\n");
+    let mut s = Site::on(&[("HOLD", "route:one\n")]);
     s.go("HOLD");
-    for i in 0..5000 {
-        let c = format!("W{i}");
-        s.client(&c, "route:one\n");
-        s.record(&c);
-    }
+    s.backlog(5000);
     s.client("A", "route:one\n");
     for i in 0..3 {
         s.record(&format!("{i}|A"));

@@ -4,9 +4,7 @@ use super::*;
 
 #[test]
 fn a_live_flag_of_another_transmitter_holds_its_port_and_its_client() {
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
-    s.client("B", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n"), ("B", "route:one\n")]);
     s.feed(Event::FlagSeen(FlagSeen {
         name: "SYN|005|A".into(),
         client: "A".into(),
@@ -25,8 +23,7 @@ fn a_live_flag_of_another_transmitter_holds_its_port_and_its_client() {
 
 #[test]
 fn a_stale_flag_keeps_its_port_locked_and_is_reported_once() {
-    let mut s = Site::new();
-    s.client("B", "route:one\n");
+    let mut s = Site::on(&[("B", "route:one\n")]);
     let stale = FlagSeen {
         name: "SYN|005|A".into(),
         client: "A".into(),
@@ -69,9 +66,7 @@ fn unlockstale_frees_the_port_of_a_stale_flag() {
 
 #[test]
 fn a_flag_the_transmitter_left_behind_becomes_stale_and_keeps_the_port() {
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
-    s.client("B", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n"), ("B", "route:one\n")]);
     let pid = s.go("A")[0].1;
     s.feed(Event::ChildExited {
         pid,

@@ -4,8 +4,7 @@ use super::*;
 
 #[test]
 fn past_maxtime_the_group_gets_term_then_kill_after_the_grace_and_the_attempt_fails() {
-    let mut s = Site::new();
-    s.client("A", "route:one\nmaxtime:10\n");
+    let mut s = Site::on(&[("A", "route:one\nmaxtime:10\n")]);
     let ran = s.go("A");
     let pid = ran[0].1;
     assert_eq!(
@@ -42,8 +41,7 @@ fn past_maxtime_the_group_gets_term_then_kill_after_the_grace_and_the_attempt_fa
 
 #[test]
 fn maxkill_runs_with_the_pid_appended_and_both_groups_are_bounded_by_the_grace() {
-    let mut s = Site::new();
-    s.client("A", "route:one\nmaxtime:1\nmaxkill:/bin/stop\n");
+    let mut s = Site::on(&[("A", "route:one\nmaxtime:1\nmaxkill:/bin/stop\n")]);
     let ran = s.go("A");
     let pid = ran[0].1;
     let acts = s.later(1);
@@ -71,8 +69,7 @@ fn maxkill_runs_with_the_pid_appended_and_both_groups_are_bounded_by_the_grace()
 
 #[test]
 fn a_maxkill_that_cannot_start_means_sigkill_at_once() {
-    let mut s = Site::new();
-    s.client("A", "route:one\nmaxtime:1\nmaxkill:/nonexistent\n");
+    let mut s = Site::on(&[("A", "route:one\nmaxtime:1\nmaxkill:/nonexistent\n")]);
     let pid = s.go("A")[0].1;
     s.later(1);
     let acts = s.feed(Event::MaxkillFailed {
@@ -90,8 +87,7 @@ fn a_maxkill_that_cannot_start_means_sigkill_at_once() {
 
 #[test]
 fn a_maxkill_ended_with_its_group_is_not_killed_later() {
-    let mut s = Site::new();
-    s.client("A", "route:one\nmaxtime:1\nmaxkill:/bin/stop\n");
+    let mut s = Site::on(&[("A", "route:one\nmaxtime:1\nmaxkill:/bin/stop\n")]);
     let pid = s.go("A")[0].1;
     s.later(1);
     s.feed(Event::MaxkillStarted { pid, kpid: 77 });
@@ -116,9 +112,7 @@ fn a_maxkill_ended_with_its_group_is_not_killed_later() {
 
 #[test]
 fn stopping_kills_only_the_attempts_being_killed_and_leaves_the_rest_running() {
-    let mut s = Site::new();
-    s.client("A", "route:one\nmaxtime:1\n");
-    s.client("B", "route:multi\n");
+    let mut s = Site::on(&[("A", "route:one\nmaxtime:1\n"), ("B", "route:multi\n")]);
     let a = s.go("A")[0].1;
     s.go("B");
     s.later(1);

@@ -46,6 +46,24 @@ impl Site {
         Site::with(PORTS, false)
     }
 
+    /// A site with these client files (name, text), read.
+    fn on(clients: &[(&str, &str)]) -> Site {
+        let mut s = Site::new();
+        for (name, text) in clients {
+            s.client(name, text);
+        }
+        s
+    }
+
+    /// A backlog: `n` clients `W0`.. on route one, each with one record.
+    fn backlog(&mut self, n: usize) {
+        for i in 0..n {
+            let c = format!("W{i}");
+            self.client(&c, "route:one\n");
+            self.record(&c);
+        }
+    }
+
     fn with(ports: &str, unlockstale: bool) -> Site {
         let mut s = Site {
             core: Core::new(Config {

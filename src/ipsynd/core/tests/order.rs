@@ -6,8 +6,7 @@ use super::*;
 
 #[test]
 fn a_new_record_starts_at_once_on_a_port_of_its_route() {
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n")]);
     let acts = s.record("SYN_A");
     assert_eq!(
         starts(&acts),
@@ -27,8 +26,7 @@ fn a_new_record_starts_at_once_on_a_port_of_its_route() {
 
 #[test]
 fn a_busy_client_waits_for_its_own_transmission_to_end() {
-    let mut s = Site::new();
-    s.client("A", "route:multi\n");
+    let mut s = Site::on(&[("A", "route:multi\n")]);
     let first = s.go("1|A");
     assert_eq!(first.len(), 1);
     // The port has room, the client does not: one transmission per client.
@@ -61,9 +59,7 @@ fn a_port_takes_multi_transmissions_and_the_rest_wait_without_an_attempt() {
 
 #[test]
 fn routes_sharing_a_physical_port_share_its_capacity() {
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
-    s.client("B", "route:shared\n");
+    let mut s = Site::on(&[("A", "route:one\n"), ("B", "route:shared\n")]);
     s.go("A");
     assert!(starts(&s.record("B")).is_empty());
     assert_eq!(s.state("B"), RecordState::WaitingPort);
@@ -71,11 +67,12 @@ fn routes_sharing_a_physical_port_share_its_capacity() {
 
 #[test]
 fn waiting_records_go_by_priority_then_age_then_name() {
-    let mut s = Site::new();
-    s.client("HOLD", "route:one\n");
-    s.client("LOW", "route:one\nprior:90\n");
-    s.client("HIGH", "route:one\nprior:10\n");
-    s.client("MID", "route:one\n");
+    let mut s = Site::on(&[
+        ("HOLD", "route:one\n"),
+        ("LOW", "route:one\nprior:90\n"),
+        ("HIGH", "route:one\nprior:10\n"),
+        ("MID", "route:one\n"),
+    ]);
     let hold = s.go("HOLD");
     for r in ["LOW", "MID", "HIGH"] {
         s.record(r);
@@ -93,10 +90,11 @@ fn waiting_records_go_by_priority_then_age_then_name() {
 
 #[test]
 fn equal_priority_and_age_go_by_name() {
-    let mut s = Site::new();
-    s.client("HOLD", "route:one\n");
-    s.client("X", "route:one\n");
-    s.client("Y", "route:one\n");
+    let mut s = Site::on(&[
+        ("HOLD", "route:one\n"),
+        ("X", "route:one\n"),
+        ("Y", "route:one\n"),
+    ]);
     let hold = s.go("HOLD");
     let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(5);
     for (n, ino) in [("Y", 50), ("X", 51)] {
@@ -115,9 +113,7 @@ fn equal_priority_and_age_go_by_name() {
 #[test]
 fn a_due_record_waiting_for_a_port_arms_no_deadline() {
     // The busy-loop guard: nothing wakes the loop for a record only an event can free.
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
-    s.client("B", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n"), ("B", "route:one\n")]);
     s.go("A");
     s.record("B");
     assert_eq!(s.state("B"), RecordState::WaitingPort);

@@ -41,8 +41,7 @@ fn a_dot_file_is_no_record() {
 
 #[test]
 fn a_record_deleted_while_running_stays_until_reaped() {
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n")]);
     let pid = s.go("A")[0].1;
     s.feed(Event::RecordGone { name: "A".into() });
     assert_eq!(s.state("A"), RecordState::Running);
@@ -52,10 +51,11 @@ fn a_record_deleted_while_running_stays_until_reaped() {
 
 #[test]
 fn a_touched_record_gets_its_new_age() {
-    let mut s = Site::new();
-    s.client("HOLD", "route:one\n");
-    s.client("A", "route:one\n");
-    s.client("B", "route:one\n");
+    let mut s = Site::on(&[
+        ("HOLD", "route:one\n"),
+        ("A", "route:one\n"),
+        ("B", "route:one\n"),
+    ]);
     let hold = s.go("HOLD");
     s.record("A");
     s.record("B");
@@ -76,8 +76,7 @@ fn a_touched_record_gets_its_new_age() {
 fn a_record_named_as_its_client_shares_the_clients_name() {
     // Memory: a FIP site's usual record per client is named by its client, and a backlog
     // may hold ten thousand of them; one name allocation each, not two.
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n")]);
     s.record("B");
     s.record("SYN_A");
     let (key, _) = s.core.records.get_key_value("B").unwrap();

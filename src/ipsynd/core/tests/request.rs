@@ -25,8 +25,7 @@ fn status_writes_are_coalesced_to_one_a_second_unless_forced() {
 
 #[test]
 fn force_makes_a_waiting_record_due_now_and_reads_its_client_again() {
-    let mut s = Site::new();
-    s.client("A", "route:one\ntimeout:600\n");
+    let mut s = Site::on(&[("A", "route:one\ntimeout:600\n")]);
     let pid = s.go("A")[0].1;
     s.exit(pid, false, 1);
     let (reply, clients) = s.core.force(Some("A"), s.now);
@@ -42,8 +41,7 @@ fn force_makes_a_waiting_record_due_now_and_reads_its_client_again() {
 
 #[test]
 fn kill_request_ends_our_attempt_and_refuses_a_foreign_one() {
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n")]);
     let pid = s.go("A")[0].1;
     let (reply, acts) = s.core.kill_request("A", s.now);
     assert_eq!(

@@ -37,9 +37,7 @@ fn a_new_client_is_read_before_its_record_is_placed() {
 
 #[test]
 fn a_table_read_looks_every_client_up_again() {
-    let mut s = Site::new();
-    s.client("A", "route:one\n");
-    s.client("B", "route:one\n");
+    let mut s = Site::on(&[("A", "route:one\n"), ("B", "route:one\n")]);
     s.go("A");
     s.record("B");
     s.feed(Event::Tables {
@@ -54,9 +52,7 @@ fn a_table_read_looks_every_client_up_again() {
 
 #[test]
 fn a_route_without_a_ports_entry_runs_without_a_port_lock_warned_once() {
-    let mut s = Site::new();
-    s.client("A", "route:nowhere\n");
-    s.client("B", "route:nowhere\n");
+    let mut s = Site::on(&[("A", "route:nowhere\n"), ("B", "route:nowhere\n")]);
     let a = starts(&s.record("A"));
     let b = starts(&s.record("B"));
     assert_eq!(a[0].3, None);
