@@ -154,6 +154,10 @@ pub enum Event {
     },
     /// The attempt of [`Action::Start`] got no running child.
     StartFailed { record: String, why: StartFailure },
+    /// Attempt `pid`, already `Started`, could not exec its program (the spawn reports the
+    /// exec's outcome after the fact; the shell logged the errno): a failed attempt, as a
+    /// `StartFailed` exec error is. Fed instead of its `ChildExited`.
+    ExecFailed { pid: i32 },
     /// A child was reaped. For an attempt: whether its flag is still there, and the control
     /// record now (its identity and age), `None` when gone. For a maxkill command: whether
     /// its process group still lives.
@@ -846,6 +850,7 @@ impl Core {
                 id,
             } => self.started(&record, pid, flag, maxkill, (display, id), now, &mut out),
             Event::StartFailed { record, why } => self.start_failed(&record, why, now, &mut out),
+            Event::ExecFailed { pid } => self.exec_failed(pid, now, &mut out),
             Event::ChildExited {
                 pid,
                 how,
@@ -1453,6 +1458,36 @@ impl Core {
         }
         self.busy(c, false);
         self.free_port(port);
+    }
+
+    /// A started attempt's program could not be executed: its flag goes (ipsynd deletes the
+    /// flag of an attempt that could not exec, spec §6.1), the attempt (counted at its
+    /// `Started`) failed, its client and port are free.
+    fn exec_failed(&mut self, pid: i32, now: Now, out: &mut Vec<Action>) {
+        let Some(job) = self.jobs.remove(&pid) else {
+            return;
+        };
+        self.dirty = true;
+        self.flags.remove(job.flag.as_str());
+        out.push(Action::RemoveFlag {
+            pid,
+            flag: job.flag.clone(),
+        });
+        if let Some(r) = self.records.get_mut(&job.record) {
+            r.running = None;
+        }
+        self.record_failure(
+            &job.record,
+            job.client,
+            job.timeout,
+            now,
+            "could not start",
+            out,
+        );
+        self.busy(job.client, false);
+        if job.holds_port {
+            self.free_port(job.port);
+        }
     }
 
     fn retry_in(&mut self, name: &Rc<str>, now: Now, d: Duration) {
