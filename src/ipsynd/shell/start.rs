@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use chrono::Local;
 
-use super::{JobFiles, Shell};
+use super::{JobFiles, Shell, Spawned};
 use crate::fip::paths::queue_name;
 use crate::ipsynd::argv::{self, AttemptPaths};
 use crate::ipsynd::core::{spawn_failure, Event, Plan, SpawnFailure, StartFailure};
@@ -111,7 +111,8 @@ impl Shell {
             stdout,
             stderr,
         };
-        let res = spawn::spawn(
+        // The exec's outcome comes later (`exec_outcomes`): ipsynd goes on meanwhile.
+        let res = spawn::start(
             &cmd.argv,
             stdio,
             Some(flag_fill(&file, &plan)),
@@ -119,7 +120,15 @@ impl Shell {
         );
         drop(file);
         match res {
-            Ok(pid) => {
+            Ok(sp) => {
+                let pid = sp.pid();
+                self.spawning.insert(
+                    pid,
+                    Spawned {
+                        sp,
+                        program: cmd.argv[0].clone(),
+                    },
+                );
                 let cp = &plan.client;
                 let maxkill = cp
                     .maxkill
@@ -152,6 +161,62 @@ impl Shell {
             }
             Err(e) => self.spawn_failed(&plan, &cmd, &flag_path, &log_path, &e),
         }
+    }
+
+    /// The children whose exec's outcome has come: those that run are forgotten here, those
+    /// that could not exec are failed attempts (`exec_failed`).
+    pub(super) fn exec_outcomes(&mut self) {
+        let mut failed = Vec::new();
+        self.spawning.retain(|pid, s| match s.sp.check() {
+            None => true,
+            Some(Ok(())) => false,
+            Some(Err(e)) => {
+                failed.push((*pid, std::mem::take(&mut s.program), e));
+                false
+            }
+        });
+        for (pid, program, e) in failed {
+            self.exec_failed(pid, &program, &e);
+        }
+    }
+
+    /// Child `pid` was reaped: its exec's outcome, if not yet known, is now (the child is
+    /// gone, so its end of the pipe is closed). True when it could not exec: then it was a
+    /// failed attempt, not a transmitter that ended.
+    pub(super) fn exec_failed_before_exit(&mut self, pid: i32) -> bool {
+        let Some(mut s) = self.spawning.remove(&pid) else {
+            return false;
+        };
+        match s.sp.wait() {
+            Ok(()) => false,
+            Err(e) => {
+                let program = std::mem::take(&mut s.program);
+                self.exec_failed(pid, &program, &e);
+                true
+            }
+        }
+    }
+
+    /// Attempt `pid` could not exec `program`: said in its log and ours as before the exec
+    /// error came asynchronously (`Execlp error N`), then the core counts the failure and
+    /// removes the flag (and an FTP command file).
+    fn exec_failed(&mut self, pid: i32, program: &str, e: &std::io::Error) {
+        let errno = e.raw_os_error().unwrap_or(0);
+        let msg = format!("Execlp error {errno} ({program}: {e})");
+        let client = self
+            .core
+            .job(pid)
+            .map(|j| self.core.client_name(j.client).to_string());
+        if let Some(f) = self.jobs.get(&pid) {
+            if let Ok(mut log) = open_append(&f.log) {
+                let _ = writeln!(log, "{msg}");
+            }
+        }
+        if let Some(c) = &client {
+            self.log.line(c, &msg);
+        }
+        self.feed(Event::ExecFailed { pid });
+        self.jobs.remove(&pid);
     }
 
     /// No child runs: its flag (and FTP command file) go. A fork that failed (process limit,
