@@ -678,6 +678,99 @@ mod tests {
     }
 
     #[test]
+    fn an_exec_error_comes_back_on_the_pipe_after_start_returned_and_the_child_exits_127() {
+        // start() does not wait for the exec: a program that cannot be executed is a
+        // child all the same, whose Spawning then says why (the daemon counts it as a
+        // failed attempt); the caller reaps it.
+        let mut sp = start(&["/nonexistent/prog".into()], null3(), None, Path::new("/")).unwrap();
+        let pid = sp.pid();
+        assert!(pid > 0);
+        let mut st = 0;
+        // SAFETY: our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 127,
+            "{st:#x}"
+        );
+        // Gone, so the outcome is there without blocking.
+        let e = sp
+            .check()
+            .expect("known once the child is gone")
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        // A program that runs: Ok once it exec'd, whatever it does then.
+        let mut sp = start(
+            &["/bin/sh".into(), "-c".into(), "exit 3".into()],
+            null3(),
+            None,
+            Path::new("/"),
+        )
+        .unwrap();
+        assert!(sp.wait().is_ok());
+        // SAFETY: our own child.
+        assert_eq!(unsafe { libc::waitpid(sp.pid(), &mut st, 0) }, sp.pid());
+        assert_eq!(libc::WEXITSTATUS(st), 3);
+    }
+
+    #[test]
+    fn the_pid_goes_into_the_flag_before_the_streams_move_even_when_the_flag_is_fd_1() {
+        // A daemon started with its stdout closed may get the flag as fd 1; the child's
+        // dup2 of its stdout onto fd 1 must come after the pid is in the flag. Run in a
+        // process of its own (this test binary again): fd 1 is moved there.
+        const ENV: &str = "IPSYND_SPAWN_TEST_FLAG_ON_FD1";
+        const NAME: &str =
+            "ipsynd::spawn::tests::the_pid_goes_into_the_flag_before_the_streams_move_even_when_the_flag_is_fd_1";
+        if let Some(dir) = std::env::var_os(ENV) {
+            let dir = PathBuf::from(dir);
+            let f = File::create(dir.join("flag")).unwrap();
+            // SAFETY: fd 1 of this helper process only; nothing else runs here.
+            assert_eq!(unsafe { libc::dup2(f.as_raw_fd(), 1) }, 1);
+            drop(f);
+            // SAFETY: fd 1 is now the flag, owned here.
+            let flag = unsafe { File::from_raw_fd(1) };
+            let stdio = Stdio3 {
+                stdin: Io::Null,
+                stdout: Io::from(File::create(dir.join("out")).unwrap()),
+                stderr: Io::Null,
+            };
+            let fill = FlagFill {
+                file: &flag,
+                prefix: "R h 1 ".into(),
+                suffix: " 5\n".into(),
+            };
+            let argv: Vec<String> = vec!["/bin/sh".into(), "-c".into(), "echo out".into()];
+            let pid = spawn(&argv, stdio, Some(fill), &dir).unwrap();
+            let mut st = 0;
+            // SAFETY: our own child.
+            unsafe { libc::waitpid(pid, &mut st, 0) };
+            // The harness writes to fd 1 after this test: keep what the flag said now.
+            let text = std::fs::read_to_string(dir.join("flag")).unwrap();
+            std::fs::write(dir.join("seen"), format!("{pid}\n{text}")).unwrap();
+            std::mem::forget(flag);
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("ipsynd-spawn4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--test-threads=1"])
+            .env(ENV, &dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let seen = std::fs::read_to_string(dir.join("seen")).unwrap();
+        let (pid, flag) = seen.split_once('\n').unwrap();
+        assert_eq!(flag, format!("R h 1 {pid} 5\n"), "the flag");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("out")).unwrap(),
+            "out\n",
+            "the child's stdout"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn resolve_searches_path() {
         assert!(resolve_program("sh").unwrap().is_absolute());
         assert_eq!(resolve_program("./x").unwrap(), PathBuf::from("./x"));
