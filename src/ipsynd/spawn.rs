@@ -267,13 +267,13 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // Through fds above 2 first, so a stream fd that is itself 0, 1 or 2 is not
         // overwritten before its turn (the daemon may run with a standard fd closed).
         let mut tmp = [-1isize; 3];
-        for i in 0..3 {
-            tmp[i] = sys(
+        for (t, fd) in tmp.iter_mut().zip(a.fds) {
+            *t = sys(
                 libc::SYS_fcntl,
-                [a.fds[i] as usize, libc::F_DUPFD_CLOEXEC as usize, 3, 0],
+                [fd as usize, libc::F_DUPFD_CLOEXEC as usize, 3, 0],
             );
-            if tmp[i] < 0 {
-                return fail(tmp[i]);
+            if *t < 0 {
+                return fail(*t);
             }
         }
         for (i, fd) in tmp.iter().enumerate() {
