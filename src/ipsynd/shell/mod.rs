@@ -479,6 +479,7 @@ impl Shell {
 
     /// TERM or INT: finish the kills begun, leave the other transmitters running, exit 0.
     fn stop(&mut self, signal: &'static str) -> i32 {
+        self.exec_outcomes_at_stop();
         self.feed(Event::Stop { signal });
         self.write_stopped();
         let _ = fs::remove_file(&self.paths.pidfile);

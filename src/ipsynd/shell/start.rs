@@ -197,6 +197,36 @@ impl Shell {
         }
     }
 
+    /// Stopping: the outcome of every exec still unknown, waited for (microseconds). An
+    /// attempt that could not exec is said as ever and its flag (and FTP command file)
+    /// removed, so no flag of a child that never ran outlives this ipsynd; the core is not
+    /// told (it stops; nothing is started any more).
+    pub(super) fn exec_outcomes_at_stop(&mut self) {
+        for (pid, mut s) in std::mem::take(&mut self.spawning) {
+            let Err(e) = s.sp.wait() else {
+                continue;
+            };
+            let errno = e.raw_os_error().unwrap_or(0);
+            let msg = format!("Execlp error {errno} ({}: {e})", s.program);
+            let client = self
+                .core
+                .job(pid)
+                .map(|j| self.core.client_name(j.client).to_string());
+            if let Some(f) = self.jobs.remove(&pid) {
+                if let Ok(mut log) = open_append(&f.log) {
+                    let _ = writeln!(log, "{msg}");
+                }
+                let _ = fs::remove_file(&f.flag);
+                if let Some(j) = &f.ftp {
+                    let _ = fs::remove_file(&j.cmdfile);
+                }
+            }
+            if let Some(c) = &client {
+                self.log.line(c, &msg);
+            }
+        }
+    }
+
     /// Attempt `pid` could not exec `program`: said in its log and ours as before the exec
     /// error came asynchronously (`Execlp error N`), then the core counts the failure and
     /// removes the flag (and an FTP command file).
