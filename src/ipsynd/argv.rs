@@ -71,7 +71,7 @@ pub fn build_argv(
         ArgStyle::Switches => {
             argv.extend([
                 "-c".into(),
-                client.name.clone(),
+                client.name.to_string(),
                 "-q".into(),
                 paths.queue.clone(),
             ]);
@@ -93,7 +93,7 @@ pub fn build_argv(
                 None => (defhost.to_string(), "0".to_string()),
             };
             argv.extend([
-                client.name.clone(),
+                client.name.to_string(),
                 paths.queue.clone(),
                 host,
                 portno,

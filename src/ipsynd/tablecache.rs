@@ -1,4 +1,8 @@
 //! The tables ipsynd reads (`PORTS`, `IPSYND`, `client/*`), cached and re-read on change.
+//! A client file's parse is held by the core (its client entry), not here: with one client
+//! per waiting record, a second copy of every lookup cost over 100 B per record. The core
+//! asks again only after a change (a table read, the file changed, `-f`), so a read here
+//! is never one the cache would have saved.
 //!
 //! Changes are noticed by inotify (the daemon marks the cache dirty) and, as a safety net, by a
 //! fingerprint of names, sizes and mtimes taken at every rescan. Every problem found while
@@ -50,7 +54,9 @@ pub struct TableCache {
     pub paths: TablePaths,
     pub ports: PortsTable,
     pub params: DaemonParams,
-    clients: HashMap<String, ClientLookup>,
+    /// Client files read ahead of the core's asking (`read_ahead`), each taken by the next
+    /// `client` call.
+    ahead: HashMap<String, ClientLookup>,
     fingerprint: Fingerprint,
 }
 
@@ -58,12 +64,13 @@ pub struct TableCache {
 type Stamp = (u64, Option<SystemTime>);
 
 /// What the tables looked like when last read: `PORTS`, `IPSYND`, and every client file by
-/// name (a missing file has no entry).
+/// name (a missing file has no entry; a name is a boxed `str`, one word less per client
+/// file than a `String`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Fingerprint {
     ports: Option<Stamp>,
     ipsynd: Option<Stamp>,
-    clients: BTreeMap<String, Stamp>,
+    clients: BTreeMap<Box<str>, Stamp>,
     /// The client directory could not be listed (EMFILE and the like; a missing directory
     /// lists as empty): `clients` says nothing, and no client counts as changed or gone.
     clients_unlisted: bool,
@@ -82,7 +89,7 @@ fn fingerprint(paths: &TablePaths) -> Fingerprint {
         Ok(rd) => {
             for e in rd.flatten() {
                 if let (Ok(name), Some(st)) = (e.file_name().into_string(), stamp(&e.path())) {
-                    clients.insert(name, st);
+                    clients.insert(name.into_boxed_str(), st);
                 }
             }
         }
@@ -114,7 +121,7 @@ impl TableCache {
         let mut t = TableCache {
             ports: PortsTable::parse("", &paths.ports).0,
             params: DaemonParams::default(),
-            clients: HashMap::new(),
+            ahead: HashMap::new(),
             fingerprint: Fingerprint::default(),
             paths,
         };
@@ -126,7 +133,7 @@ impl TableCache {
     pub fn reload(&mut self) -> Vec<String> {
         let mut problems = Vec::new();
         self.fingerprint = fingerprint(&self.paths);
-        self.clients.clear();
+        self.ahead.clear();
         match fs::read_to_string(&self.paths.ports) {
             Ok(text) => {
                 let (p, probs) = PortsTable::parse(&text, &self.paths.ports);
@@ -185,13 +192,13 @@ impl TableCache {
             .clients
             .iter()
             .filter(|(n, st)| old.clients.get(*n) != Some(st) && settled(&Some(**st)))
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.to_string())
             .collect();
         names.extend(
             old.clients
                 .keys()
                 .filter(|n| !now.clients.contains_key(*n))
-                .cloned(),
+                .map(|n| n.to_string()),
         );
         if names.is_empty() {
             TableChange::Nothing
@@ -200,29 +207,46 @@ impl TableCache {
         }
     }
 
-    /// Forget the parsed files of these clients (read again on next use); the other
-    /// clients, `PORTS` and `IPSYND` stay as they are.
+    /// These client files changed (or are to be read again): their fingerprints are taken
+    /// now and a read-ahead of theirs is dropped; the other clients, `PORTS` and `IPSYND`
+    /// stay as they are.
     pub fn forget_clients<'a>(&mut self, names: impl IntoIterator<Item = &'a String>) {
         for n in names {
-            self.clients.remove(n);
+            self.ahead.remove(n);
             match stamp(&self.paths.clients.join(n)) {
-                Some(st) => self.fingerprint.clients.insert(n.clone(), st),
-                None => self.fingerprint.clients.remove(n),
+                Some(st) => self.fingerprint.clients.insert(n.as_str().into(), st),
+                None => self.fingerprint.clients.remove(n.as_str()),
             };
         }
     }
 
-    /// The parameters of `client` (uppercase). The second value holds the problems found when
-    /// the file was parsed now (empty when it came from the cache).
+    /// The parameters of `client` (uppercase), read now, or taken from a read-ahead. The
+    /// second value holds the problems found when the file was parsed now (empty for a
+    /// read-ahead: they were returned by `read_ahead`).
     pub fn client(&mut self, client: &str) -> (ClientLookup, Vec<String>) {
-        if let Some(c) = self.clients.get(client) {
-            return (c.clone(), Vec::new());
+        if let Some(c) = self.ahead.remove(client) {
+            return (c, Vec::new());
         }
+        self.read_client(client)
+    }
+
+    /// `client`, read now and kept for the next `client` call (the core, told the file
+    /// changed, asks for it at its next turn). One unreadable for want of resources is not
+    /// kept.
+    pub fn read_ahead(&mut self, client: &str) -> (ClientLookup, Vec<String>) {
+        let (found, problems) = self.read_client(client);
+        if !matches!(found, ClientLookup::Unreadable(_)) {
+            self.ahead.insert(client.to_string(), found.clone());
+        }
+        (found, problems)
+    }
+
+    fn read_client(&mut self, client: &str) -> (ClientLookup, Vec<String>) {
         let path = self.paths.clients.join(client);
         // The fingerprint describes what was read (stamped before reading: a change while
         // reading shows at the next rescan).
         match stamp(&path) {
-            Some(st) => self.fingerprint.clients.insert(client.to_string(), st),
+            Some(st) => self.fingerprint.clients.insert(client.into(), st),
             None => self.fingerprint.clients.remove(client),
         };
         let (found, problems) = match fs::read_to_string(&path) {
@@ -243,7 +267,6 @@ impl TableCache {
                 Vec::new(),
             ),
         };
-        self.clients.insert(client.to_string(), found.clone());
         (found, problems)
     }
 }
@@ -277,8 +300,6 @@ mod tests {
             TableChange::Clients(vec!["X".into()]),
             "a new client file changes the fingerprint"
         );
-        // Cached until reloaded.
-        assert!(matches!(t.client("X").0, ClientLookup::Missing(_)));
         assert_eq!(
             t.reload().len(),
             1,
@@ -286,8 +307,27 @@ mod tests {
         );
         let (found, probs) = t.client("X");
         assert!(matches!(found, ClientLookup::Found(_)));
-        assert_eq!(probs.len(), 1, "retry:abc is reported once, on parsing");
-        assert!(t.client("X").1.is_empty(), "cached the second time");
+        assert_eq!(probs.len(), 1, "retry:abc is reported on parsing");
+        // The core keeps what it was given: a lookup is a read, nothing is kept here.
+        assert_eq!(t.ahead.len(), 0);
+        // A read-ahead is taken by the next lookup, once, its problems said by the read.
+        fs::write(root.join("tables/syn/client/X"), "retry:3\nargstyle:bad\n").unwrap();
+        let (found, probs) = t.read_ahead("X");
+        assert!(matches!(found, ClientLookup::Found(c) if c.retry == 3));
+        assert_eq!(probs.len(), 1, "{probs:?}");
+        fs::write(root.join("tables/syn/client/X"), "retry:abc\n").unwrap();
+        let (found, probs) = t.client("X");
+        assert!(
+            matches!(found, ClientLookup::Found(c) if c.retry == 3),
+            "the read-ahead"
+        );
+        assert!(probs.is_empty(), "said when read ahead");
+        let (found, probs) = t.client("X");
+        assert!(
+            matches!(found, ClientLookup::Found(c) if c.retry != 3),
+            "read again"
+        );
+        assert_eq!(probs.len(), 1);
         // Forgetting one client reads it again, and only it; PORTS changes everything.
         fs::write(root.join("tables/syn/client/Y"), "retry:1\n").unwrap();
         assert!(matches!(t.client("Y").0, ClientLookup::Found(_)));

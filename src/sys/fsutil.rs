@@ -17,6 +17,17 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
 /// `rename` over `path` (which replaces a symlink at `path`, never follows it). fsync-free:
 /// status and pid files are rewritten often and are not precious.
 pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    atomic_write_with(path, mode, |f| f.write_all(data))
+}
+
+/// [`atomic_write_mode`] with the contents written by `fill` into the temporary file, so a
+/// large file is written in pieces as it is made, never held whole in memory. An error of
+/// `fill` removes the temporary file and leaves `path` as it was.
+pub fn atomic_write_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> io::Result<()> {
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -42,7 +53,7 @@ pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> 
             }
             Err(e) => return Err(e),
         };
-        let written = f.write_all(data);
+        let written = fill(&mut f);
         drop(f);
         return written
             .and_then(|()| fs::rename(&tmp, path))
@@ -136,6 +147,30 @@ mod tests {
         atomic_write(&p, b"two").unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "two");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_fill_leaves_the_old_file_and_no_temp() {
+        let dir = std::env::temp_dir().join(format!("fsutil-fill-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("status");
+        atomic_write(&p, b"old").unwrap();
+        let e = atomic_write_with(&p, 0o644, |f| {
+            f.write_all(b"half")?;
+            Err(io::Error::other("render failed"))
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "render failed");
+        assert_eq!(fs::read_to_string(&p).unwrap(), "old");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left");
+        atomic_write_with(&p, 0o644, |f| {
+            f.write_all(b"in ")?;
+            f.write_all(b"pieces")
+        })
+        .unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "in pieces");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -383,9 +383,9 @@ pub fn ipsynd_client(data: &[u8]) {
     };
     let (c, problems) = tables::parse_client(&name, &t, path);
     check_lines("client file", path, &t, &ipsynd_lined(&problems));
-    assert_eq!(c.name, c.name.to_ascii_uppercase());
+    assert_eq!(&*c.name, c.name.to_ascii_uppercase());
     for r in [&c.route, &c.alt].into_iter().flatten() {
-        assert!(!r.is_empty() && *r == r.to_ascii_uppercase());
+        assert!(!r.is_empty() && **r == r.to_ascii_uppercase());
     }
     assert!(c.timeout <= tables::TIMEOUT_MAX && c.maxtime <= tables::MAXTIME_MAX);
     assert!((tables::RETRY_RANGE.0..=tables::RETRY_RANGE.1).contains(&c.retry));
@@ -824,7 +824,7 @@ pub fn ipsyn_args(data: &[u8]) {
     let (mut c, _) = tables::parse_client(&client, &p[1], Path::new("/fip/tables/syn/client/X"));
     c.script = (!p[5].is_empty()).then(|| {
         let words: Vec<String> = raw.iter().map(|w| w.replace('"', "")).collect();
-        format!("/fip/bin/ipsyn {}", argv::display_command(&words))
+        format!("/fip/bin/ipsyn {}", argv::display_command(&words)).into()
     });
     let style = match p[2].as_str() {
         "p" => tables::ArgStyle::Positional,
@@ -879,7 +879,7 @@ pub fn ipsyn_args(data: &[u8]) {
         Err(_) if has("-t") || has("-p") => return,
         Err(e) => panic!("ipsyn refuses {av:?}: {e}"),
     };
-    assert_eq!(a.client, c.name, "client of {av:?}");
+    assert_eq!(a.client, &*c.name, "client of {av:?}");
     assert_eq!(a.queue, paths.queue, "queue of {av:?}");
     assert_eq!(a.log.as_ref(), Some(&paths.log));
     assert_eq!(a.inuse.as_ref(), Some(&paths.inuse));

@@ -53,15 +53,17 @@ pub const TRYALT_DEFAULT: u32 = 5;
 pub const TRYALT_RANGE: (u32, u32) = (2, 100);
 pub const MAXTIME_MAX: u64 = 86_400;
 
-/// A parsed client parameter file (`tables/syn/client/<CLIENT>`).
+/// A parsed client parameter file (`tables/syn/client/<CLIENT>`). Its strings are boxed, not
+/// `String`s: ipsynd keeps one per client, and a FIP site may have a client per waiting
+/// record (ten thousand of them), so the struct stays in a smaller allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientParams {
     /// Client name, uppercase.
-    pub name: String,
+    pub name: Box<str>,
     /// Route name, uppercase.
-    pub route: Option<String>,
+    pub route: Option<Box<str>>,
     /// Alternate route name, uppercase.
-    pub alt: Option<String>,
+    pub alt: Option<Box<str>>,
     /// Seconds between attempts (0..=86400).
     pub timeout: u64,
     pub tryalt: TryAlt,
@@ -71,13 +73,13 @@ pub struct ClientParams {
     pub prior: u32,
     /// Seconds an attempt may run, 0 = no limit (0..=86400).
     pub maxtime: u64,
-    pub maxkill: Option<String>,
+    pub maxkill: Option<Box<str>>,
     /// The raw `script:` value (expanded later, per attempt).
-    pub script: Option<String>,
+    pub script: Option<Box<str>>,
     /// The ftp command; `Some(DEFAULT_FTP)` when `useftp:` had no value.
-    pub useftp: Option<String>,
+    pub useftp: Option<Box<str>>,
     /// `ftpline:` values in file order.
-    pub ftplines: Vec<String>,
+    pub ftplines: Box<[String]>,
     /// Per-client `argstyle:`; `None` = the daemon's default.
     pub argstyle: Option<ArgStyle>,
     /// Two-character codes (`C1:...`), key uppercase, value as written.
@@ -88,7 +90,7 @@ impl ClientParams {
     /// All defaults, for client `name`.
     pub fn defaults(name: &str) -> ClientParams {
         ClientParams {
-            name: name.trim().to_ascii_uppercase(),
+            name: name.trim().to_ascii_uppercase().into(),
             route: None,
             alt: None,
             timeout: TIMEOUT_DEFAULT,
@@ -99,7 +101,7 @@ impl ClientParams {
             maxkill: None,
             script: None,
             useftp: None,
-            ftplines: Vec::new(),
+            ftplines: Box::default(),
             argstyle: None,
             fields: BTreeMap::new(),
         }
@@ -120,6 +122,8 @@ struct ClientReader<'a> {
     tryalt: Option<TryAlt>,
     script_line: usize,
     ftp_line: usize,
+    /// `ftpline:` values so far (boxed into `c` at the end).
+    ftplines: Vec<String>,
 }
 
 impl ClientReader<'_> {
@@ -145,12 +149,12 @@ impl ClientReader<'_> {
     }
 
     /// A route or alt name: uppercase; empty is logged and clears it.
-    fn name(&mut self, key: &str, v: &str, line: usize) -> Option<String> {
+    fn name(&mut self, key: &str, v: &str, line: usize) -> Option<Box<str>> {
         if v.is_empty() {
             self.problem(line, format!("{key}: has no value"));
             return None;
         }
-        Some(v.to_ascii_uppercase())
+        Some(v.to_ascii_uppercase().into())
     }
 
     /// Apply one `keyword:value` line.
@@ -187,18 +191,18 @@ impl ClientReader<'_> {
                     self.tryalt = Some(TryAlt::Every(n as u32));
                 }
             }
-            "maxkill" => self.c.maxkill = (!v.is_empty()).then(|| v.to_string()),
+            "maxkill" => self.c.maxkill = (!v.is_empty()).then(|| v.into()),
             "script" if v.is_empty() => self.problem(line, "script: has no value, ignored".into()),
             "script" => {
-                self.c.script = Some(v.to_string());
+                self.c.script = Some(v.into());
                 self.script_line = line;
             }
             "useftp" => {
                 let cmd = if v.is_empty() { DEFAULT_FTP } else { v };
-                self.c.useftp = Some(cmd.to_string());
+                self.c.useftp = Some(cmd.into());
                 self.ftp_line = line;
             }
-            "ftpline" => self.c.ftplines.push(v.to_string()),
+            "ftpline" => self.ftplines.push(v.to_string()),
             "argstyle" => match ArgStyle::parse(v) {
                 Some(s) => self.c.argstyle = Some(s),
                 None => self.problem(
@@ -223,6 +227,7 @@ impl ClientReader<'_> {
             TryAlt::Every(TRYALT_DEFAULT)
         };
         self.c.tryalt = self.tryalt.unwrap_or(default);
+        self.c.ftplines = std::mem::take(&mut self.ftplines).into_boxed_slice();
         if self.c.useftp.is_some() && self.c.script.is_some() {
             let line = self.script_line.max(self.ftp_line);
             self.warn(line, "both useftp: and script: given; useftp: wins".into());
@@ -242,6 +247,7 @@ pub fn parse_client(name: &str, text: &str, path: &Path) -> (ClientParams, Vec<P
         tryalt: None,
         script_line: 0,
         ftp_line: 0,
+        ftplines: Vec::new(),
     };
     for (idx, raw) in text.lines().enumerate() {
         match keyword_line(raw) {

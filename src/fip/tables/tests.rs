@@ -18,7 +18,7 @@ fn manual_jukebox_file() {
                 L1:SECRET\nL2:BINGCROSBY\nscript:/fip/local/funnies -1 C1 -2 C2 -y L1 -z L2\n";
     let (c, p) = client(text);
     assert!(p.is_empty(), "{:?}", msgs(&p));
-    assert_eq!(c.name, "JUKEBOX");
+    assert_eq!(&*c.name, "JUKEBOX");
     assert_eq!(c.route.as_deref(), Some("FUNNYCOMMS"));
     assert_eq!(c.alt.as_deref(), Some("FUNNYCOMMS"));
     assert_eq!(
@@ -142,7 +142,7 @@ fn useftp_and_ftplines() {
     assert!(p.is_empty());
     assert_eq!(c.useftp.as_deref(), Some("/usr/bin/ftp -dinv"));
     assert_eq!(
-        c.ftplines,
+        &*c.ftplines,
         ["user logon,passwd", "cd /remote/path", "binary"]
     );
     let (c, _) = client("useftp:/usr/ucb/ftp -zSx\n");
@@ -376,7 +376,7 @@ fn example_tables_parse_without_problems() {
         assert!(p.is_empty(), "{name}: {:?}", msgs(&p));
         if let Some(r) = &c.route {
             assert!(
-                t.has_route(r) || r == "FUNNYCOMMS",
+                t.has_route(r) || &**r == "FUNNYCOMMS",
                 "{name}: {r} not in PORTS"
             );
         }
@@ -400,4 +400,13 @@ fn ipsynd_root_key() {
         msgs(&p),
         ["IPSYND:1: root:perhaps is neither yes nor no, using no"]
     );
+}
+
+/// ipsynd keeps one parsed client file per client, and a backlog may have a client per
+/// waiting record: boxed strings keep the struct (and its allocation) small.
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn a_parsed_client_file_stays_small() {
+    let size = std::mem::size_of::<ClientParams>();
+    assert!(size <= 176, "ClientParams is {size} bytes");
 }

@@ -31,13 +31,43 @@ pub enum Lookup {
     Missing(Box<str>),
 }
 
-/// A record in service order.
+/// A record in service order: `prior`, then the control record's modification time (its
+/// age, spec §10.7) as seconds and nanoseconds from the epoch, then its name. The time is
+/// held as two fields rather than a `SystemTime` (16 bytes, 4 of them padding) so a key is
+/// 32 bytes, not 40: every waiting record is one in some index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
     pub prior: u8,
-    /// The control record's modification time (its age, spec §10.7).
-    pub mtime: SystemTime,
+    secs: i64,
+    nanos: u32,
     pub name: Rc<str>,
+}
+
+impl Key {
+    pub fn new(prior: u8, mtime: SystemTime, name: Rc<str>) -> Key {
+        let (secs, nanos) = epoch_parts(mtime);
+        Key {
+            prior,
+            secs,
+            nanos,
+            name,
+        }
+    }
+}
+
+/// `t` as (seconds, nanoseconds) from the epoch, nanoseconds in `0..1e9`, ordered as `t` is
+/// (a time before the epoch has negative seconds).
+fn epoch_parts(t: SystemTime) -> (i64, u32) {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
+        Err(e) => {
+            let d = e.duration();
+            match d.subsec_nanos() {
+                0 => (-(d.as_secs() as i64), 0),
+                n => (-(d.as_secs() as i64) - 1, 1_000_000_000 - n),
+            }
+        }
+    }
 }
 
 /// One client.
@@ -127,6 +157,32 @@ impl NameSet {
 #[cfg(test)]
 mod name_set_tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn keys_order_by_prior_then_age_then_name_in_32_bytes() {
+        let e = SystemTime::UNIX_EPOCH;
+        let times = [
+            e - Duration::new(5, 1),
+            e - Duration::new(5, 0),
+            e - Duration::new(4, 999_999_999),
+            e - Duration::from_nanos(1),
+            e,
+            e + Duration::from_nanos(1),
+            e + Duration::new(1_700_000_000, 5),
+            e + Duration::new(1_700_000_001, 0),
+        ];
+        for w in times.windows(2) {
+            assert!(
+                Key::new(1, w[0], "b".into()) < Key::new(1, w[1], "a".into()),
+                "{w:?}"
+            );
+        }
+        assert!(Key::new(1, times[7], "b".into()) < Key::new(2, times[0], "a".into()));
+        assert!(Key::new(1, times[3], "a".into()) < Key::new(1, times[3], "b".into()));
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(std::mem::size_of::<Key>(), 32);
+    }
 
     fn names(s: &NameSet) -> Vec<&str> {
         s.iter().map(|n| &**n).collect()

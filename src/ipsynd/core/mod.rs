@@ -614,12 +614,8 @@ impl Core {
 
     // ----- placing records -------------------------------------------------------------
 
-    fn key(&self, name: &Rc<str>, r: &Rec) -> Key {
-        Key {
-            prior: r.prior,
-            mtime: r.mtime,
-            name: name.clone(),
-        }
+    fn key(name: &Rc<str>, r: &Rec) -> Key {
+        Key::new(r.prior, r.mtime, name.clone())
     }
 
     /// Take a record out of whatever index holds it.
@@ -628,11 +624,7 @@ impl Core {
             return;
         };
         let place = std::mem::replace(&mut r.place, Place::None);
-        let key = Key {
-            prior: r.prior,
-            mtime: r.mtime,
-            name: name.clone(),
-        };
+        let key = Self::key(name, r);
         let client = r.client;
         let next_at = r.next_at;
         match place {
@@ -722,7 +714,7 @@ impl Core {
             }
             None => {
                 r.place = Place::Ready;
-                let key = self.key(name, self.records.get(name).expect("record"));
+                let key = Self::key(name, self.records.get(name).expect("record"));
                 self.ready.insert(key);
             }
         }
@@ -938,7 +930,11 @@ impl Core {
     ) {
         let c = self.client_id(client);
         let blocked = refusal(client);
-        let rc: Rc<str> = Rc::from(name);
+        // A record named as its client is (a common FIP name) shares the client's name.
+        let rc: Rc<str> = match &self.client(c).name {
+            n if **n == *name => n.clone(),
+            _ => Rc::from(name),
+        };
         if let Some(why) = blocked {
             // Once per record: it stays in the status (blocked) while its file stays.
             log(
@@ -1250,9 +1246,9 @@ impl Core {
             return;
         }
         let route = if use_alt(attempt, cp.tryalt, cp.alt.is_some()) {
-            cp.alt.clone()
+            cp.alt.as_deref().map(String::from)
         } else {
-            cp.route.clone()
+            cp.route.as_deref().map(String::from)
         };
         let mut port = None;
         if let Some(rt) = &route {
@@ -1379,9 +1375,9 @@ impl Core {
 
     fn route_of_attempt(&self, cp: &ClientParams, attempt: u32) -> Option<String> {
         if use_alt(attempt, cp.tryalt, cp.alt.is_some()) {
-            cp.alt.clone()
+            cp.alt.as_deref().map(String::from)
         } else {
-            cp.route.clone()
+            cp.route.as_deref().map(String::from)
         }
     }
 

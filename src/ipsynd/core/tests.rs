@@ -113,7 +113,7 @@ impl Site {
                         record: p.record,
                         pid: self.pid,
                         flag,
-                        maxkill: p.client.maxkill.as_ref().map(|m| vec![m.clone()]),
+                        maxkill: p.client.maxkill.as_ref().map(|m| vec![m.to_string()]),
                         display: "cmd".into(),
                         id,
                     }));
@@ -1171,4 +1171,21 @@ fn ftp_mode_deletes_the_record_only_when_every_file_was_sent() {
         total: 1,
     });
     assert!(acts.is_empty());
+}
+
+#[test]
+fn a_record_named_as_its_client_shares_the_clients_name() {
+    // Memory: a FIP site's usual record per client is named by its client, and a backlog
+    // may hold ten thousand of them; one name allocation each, not two.
+    let mut s = Site::new();
+    s.client("A", "route:one\n");
+    s.record("B");
+    s.record("SYN_A");
+    let (key, _) = s.core.records.get_key_value("B").unwrap();
+    let c = s.core.client_ids["B"];
+    assert!(Rc::ptr_eq(key, &s.core.clients[c.0 as usize].name));
+    let (key, _) = s.core.records.get_key_value("SYN_A").unwrap();
+    let c = s.core.client_ids["A"];
+    assert!(!Rc::ptr_eq(key, &s.core.clients[c.0 as usize].name));
+    assert_eq!(&**key, "SYN_A");
 }

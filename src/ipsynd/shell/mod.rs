@@ -330,7 +330,7 @@ impl Shell {
         }
     }
 
-    /// Read (or take from the cache) the file of `client` and give it to the core.
+    /// Read (or take the read-ahead of) the file of `client` and give it to the core.
     fn feed_client(&mut self, client: &str) {
         let (lookup, problems) = self.tables.client(client);
         for p in problems {
@@ -390,12 +390,12 @@ impl Shell {
     /// reads (or is now plainly missing) is a changed file to the core.
     fn reread_unread_clients(&mut self) {
         for n in std::mem::take(&mut self.unread_clients) {
-            match self.tables.client(&n) {
+            match self.tables.read_ahead(&n) {
                 (ClientLookup::Unreadable(_), _) => {
                     self.unread_clients.insert(n);
                 }
                 (_, problems) => {
-                    // Now in the cache: the core's lookup after ClientChanged finds it there.
+                    // Read ahead: the core's lookup after ClientChanged takes it.
                     for p in problems {
                         self.log.line(&n, &p);
                     }

@@ -3,19 +3,64 @@
 //! core's (`Core::status_now`: coalesced to once a second while records change, at once on
 //! USR1, `-s` and stop); `status.rs` renders and writes the files.
 
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use super::Shell;
-use crate::ipsynd::core::PortId;
+use crate::ipsynd::core::{Core, PortId};
 use crate::ipsynd::log::NO_CLIENT;
-use crate::ipsynd::status::{self, Header, RowRef};
+use crate::ipsynd::status::{self, Header, NextRef, RowRef};
 
 use crate::sys::clock::epoch_secs as epoch;
 
+/// The status rows: every record, then flags nobody here is running; none when `all` is
+/// false. They borrow from the core and are made as the files are written (twice, once per
+/// file), never gathered: ten thousand rows cost no allocation.
+fn rows<'a>(
+    core: &'a Core,
+    ports: &'a [String],
+    all: bool,
+) -> impl Iterator<Item = RowRef<'a>> + 'a {
+    let port_text = |p: Option<PortId>| p.map_or("", |p| ports[p.0 as usize].as_str());
+    let take = if all { usize::MAX } else { 0 };
+    let records = core.records().take(take).map(move |(name, r)| RowRef {
+        client: core.client_name(r.client),
+        state: r.state.word(),
+        attempt: r.attempts,
+        retry: r.retry,
+        port: port_text(r.port),
+        pid: r.running.unwrap_or(0),
+        next: (r.running.is_none() && r.next_wall > 0).then_some(NextRef::Wall(r.next_wall)),
+        record: name,
+        // A pure function of the client's name: not kept per record.
+        reason: if r.blocked {
+            crate::ipsynd::control::refusal(core.client_name(r.client))
+        } else {
+            None
+        },
+        since: epoch(r.mtime),
+    });
+    let flags = core
+        .flags()
+        .take(take)
+        .filter(|(_, f)| !f.own)
+        .map(move |(name, f)| RowRef {
+            client: core.client_name(f.client),
+            state: if f.stale { "stale" } else { "foreign" },
+            attempt: 0,
+            retry: 0,
+            port: port_text(f.port),
+            pid: f.pid,
+            next: None,
+            record: name,
+            reason: None,
+            since: f.start,
+        });
+    records.chain(flags)
+}
+
 impl Shell {
-    /// Rows for the status files: every record, then flags nobody here is running. The
-    /// rows borrow from the core; only the port and next-attempt texts are made here (a
-    /// port's once per write).
+    /// Write the status files (see [`rows`]); only the port texts are made beforehand, once
+    /// per port.
     fn write_rows(&self, state: &'static str, serial: u64, stopped: Option<String>, all: bool) {
         let core = &self.core;
         let ports: Vec<String> = (0..core.port_count())
@@ -24,71 +69,6 @@ impl Shell {
                 format!("{}:{}", p.host, p.port)
             })
             .collect();
-        let port_text = |p: Option<PortId>| p.map_or("", |p| ports[p.0 as usize].as_str());
-        let nexts: Vec<(usize, String)> = if all {
-            core.records()
-                .enumerate()
-                .filter(|(_, (_, r))| r.running.is_none())
-                .filter(|(_, (_, r))| r.next_wall > 0)
-                .map(|(i, (_, r))| {
-                    let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(r.next_wall);
-                    let s = chrono::DateTime::<chrono::Local>::from(t)
-                        .format("%Y-%m-%dT%H:%M:%S")
-                        .to_string();
-                    (i, s)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut rows: Vec<RowRef> = Vec::new();
-        if all {
-            rows.reserve(core.records().len());
-            let mut next = nexts.iter().peekable();
-            for (i, (name, r)) in core.records().enumerate() {
-                let n = match next.peek() {
-                    Some((k, s)) if *k == i => {
-                        next.next();
-                        Some(s.as_str())
-                    }
-                    _ => None,
-                };
-                rows.push(RowRef {
-                    client: core.client_name(r.client),
-                    state: r.state.word(),
-                    attempt: r.attempts,
-                    retry: r.retry,
-                    port: port_text(r.port),
-                    pid: r.running.unwrap_or(0),
-                    next: n,
-                    record: name,
-                    // A pure function of the client's name: not kept per record.
-                    reason: if r.blocked {
-                        crate::ipsynd::control::refusal(core.client_name(r.client))
-                    } else {
-                        None
-                    },
-                    since: epoch(r.mtime),
-                });
-            }
-            for (name, f) in core.flags() {
-                if f.own {
-                    continue;
-                }
-                rows.push(RowRef {
-                    client: core.client_name(f.client),
-                    state: if f.stale { "stale" } else { "foreign" },
-                    attempt: 0,
-                    retry: 0,
-                    port: port_text(f.port),
-                    pid: f.pid,
-                    next: None,
-                    record: name,
-                    reason: None,
-                    since: f.start,
-                });
-            }
-        }
         let hdr = Header {
             state,
             pid: std::process::id(),
@@ -96,7 +76,7 @@ impl Shell {
             serial,
             stopped,
         };
-        if let Err(e) = status::write(&self.paths.logsyn, &hdr, &rows) {
+        if let Err(e) = status::write(&self.paths.logsyn, &hdr, || rows(core, &ports, all)) {
             self.log
                 .line(NO_CLIENT, &format!("unable to write the status: {e}"));
         }
