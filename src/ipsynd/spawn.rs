@@ -167,7 +167,46 @@ struct ChildMem {
     sigmax: libc::c_int,
     /// The write end of the error pipe (close-on-exec).
     err_fd: libc::c_int,
-    stack: Vec<u8>,
+    stack: Stack,
+}
+
+/// The child's stack: pages of its own from `mmap`, given back with `munmap` once the child
+/// is done with them. Not from the heap: stacks held while children exec, freed out of
+/// order, would leave the daemon's heap fragmented and its resident size grown for good.
+struct Stack {
+    base: *mut libc::c_void,
+}
+
+impl Stack {
+    fn new() -> io::Result<Stack> {
+        // SAFETY: a fresh private anonymous mapping; no existing memory is touched.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                CHILD_STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Stack { base })
+    }
+
+    /// The top (stacks grow down), 16-byte aligned as the ABI wants.
+    fn top(&self) -> *mut libc::c_void {
+        ((self.base as usize + CHILD_STACK) & !15) as *mut libc::c_void
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer used (see `Spawning`).
+        unsafe { libc::munmap(self.base, CHILD_STACK) };
+    }
 }
 
 /// The child, on its own stack, sharing the parent's memory until its exec. Only raw system
@@ -498,19 +537,17 @@ pub fn start(
         mask: unsafe { std::mem::zeroed() },
         sigmax: libc::SIGRTMAX(),
         err_fd: wr.as_raw_fd(),
-        stack: vec![0u8; CHILD_STACK],
+        stack: Stack::new()?,
     });
     // SAFETY: single-threaded daemon. All signals are blocked around the clone, so no
     // handler runs in the child before it has reset them. The child reads only `mem`,
     // which lives until the pipe says it is done with it (see `Spawning`); without
     // CLONE_VFORK we run on meanwhile, so the child uses raw system calls only (`raw`).
-    // The stack top is 16-byte aligned as the ABI wants.
     let pid = unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut mem.mask);
-        let top = mem.stack.as_mut_ptr().add(CHILD_STACK);
-        let top = (top as usize & !15) as *mut libc::c_void;
+        let top = mem.stack.top();
         let vfork = if raw::ASYNC { 0 } else { libc::CLONE_VFORK };
         let arg = &*mem as *const ChildMem as *mut libc::c_void;
         let pid = libc::clone(child_main, top, libc::CLONE_VM | vfork | libc::SIGCHLD, arg);
