@@ -761,6 +761,37 @@ mod tests {
 
     #[test]
     fn a_wall_time_reads_as_chrono_writes_it() {
+        wall_times_agree_with_chrono();
+    }
+
+    /// The same in a zone with daylight saving time (CI's machines run in UTC, where the
+    /// DST samples test nothing): this test runs itself again as a child process with
+    /// `TZ=Europe/Berlin`, which chrono reads when the process starts.
+    #[test]
+    fn a_wall_time_reads_as_chrono_writes_it_where_clocks_change() {
+        if std::env::var_os("LONCSYN_STATUS_TZ_CHILD").is_some() {
+            use chrono::{Local, Offset, TimeZone};
+            let offset = |s: i64| Local.timestamp_opt(s, 0).unwrap().offset().fix();
+            // January and July differ: the zone really has DST here.
+            assert_ne!(offset(1_704_067_200), offset(1_719_792_000));
+            wall_times_agree_with_chrono();
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "ipsynd::status::tests::a_wall_time_reads_as_chrono_writes_it_where_clocks_change",
+                "--test-threads=1",
+            ])
+            .env("TZ", "Europe/Berlin")
+            .env("LONCSYN_STATUS_TZ_CHILD", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    }
+
+    fn wall_times_agree_with_chrono() {
         let mut secs: Vec<u64> = vec![
             0,
             1,

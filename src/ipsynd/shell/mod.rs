@@ -394,12 +394,15 @@ impl Shell {
                 (ClientLookup::Unreadable(_), _) => {
                     self.unread_clients.insert(n);
                 }
-                (_, problems) => {
+                (found, problems) => {
                     // Read ahead: the core's lookup after ClientChanged takes it.
                     for p in problems {
                         self.log.line(&n, &p);
                     }
-                    self.log.line(&n, "client file read");
+                    if matches!(found, ClientLookup::Found(_)) {
+                        self.log.line(&n, "client file read");
+                    }
+                    // A file now plainly missing: the core's "kept, waiting" line says so.
                     self.feed(Event::ClientChanged { name: n });
                 }
             }
