@@ -61,10 +61,11 @@ impl Core {
         }
     }
 
-    /// A started attempt's program could not be executed: its flag goes (ipsynd deletes the
-    /// flag of an attempt that could not exec, spec §6.1), the attempt (counted at its
-    /// `Started`) failed, its client and port are free.
-    pub(super) fn exec_failed(&mut self, pid: i32, now: Now, out: &mut Vec<Action>) {
+    /// A started attempt's program never ran: its flag goes (ipsynd deletes the flag of an
+    /// attempt that could not exec, spec §6.1), its client and port are free. `counted`:
+    /// the attempt (counted at its `Started`) failed; else it is taken back and the record
+    /// waits `timeout` (at least 1 s), as after a `Deferred` start.
+    pub(super) fn exec_failed(&mut self, pid: i32, counted: bool, now: Now, out: &mut Vec<Action>) {
         let Some(job) = self.jobs.remove(&pid) else {
             return;
         };
@@ -76,15 +77,22 @@ impl Core {
         });
         if let Some(r) = self.records.get_mut(&job.record) {
             r.running = None;
+            if !counted {
+                r.attempts = r.attempts.saturating_sub(1);
+            }
         }
-        self.record_failure(
-            &job.record,
-            job.client,
-            job.timeout,
-            now,
-            "could not start",
-            out,
-        );
+        if counted {
+            self.record_failure(
+                &job.record,
+                job.client,
+                job.timeout,
+                now,
+                "could not start",
+                out,
+            );
+        } else if self.records.contains_key(&job.record) {
+            self.retry_in(&job.record, now, Duration::from_secs(job.timeout.max(1)));
+        }
         self.busy(job.client, false);
         if job.holds_port {
             self.free_port(job.port);

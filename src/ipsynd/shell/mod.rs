@@ -57,6 +57,8 @@ pub(crate) struct Shell {
     jobs: HashMap<i32, JobFiles>,
     /// Per attempt (pid) started but not yet known to have exec'd.
     spawning: HashMap<i32, Spawned>,
+    /// TERM, INT or a failed poll: the daemon stops, nothing new starts.
+    stopping: bool,
     /// The last flag sequence number used (`nnn` of `x/SYN|nnn|CLIENT`, rolling mod 1000).
     seq: u32,
     /// The local host name (lowercase): the positional argv's host when `IPSYND` names none.
@@ -174,6 +176,7 @@ pub fn run(opts: &Options) -> i32 {
         core,
         jobs: HashMap::new(),
         spawning: HashMap::new(),
+        stopping: false,
         seq: std::process::id() % 1000,
         defhost,
         reported: HashSet::new(),
@@ -259,6 +262,7 @@ impl Shell {
                 // the manager restarts ipsynd, which finds their flags.
                 self.log
                     .line(NO_CLIENT, &format!("poll failed: {e}; exiting"));
+                self.exec_outcomes_at_stop();
                 self.write_stopped();
                 let _ = fs::remove_file(&self.paths.pidfile);
                 return EXIT_SYSTEM;

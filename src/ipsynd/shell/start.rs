@@ -197,56 +197,62 @@ impl Shell {
         }
     }
 
-    /// Stopping: the outcome of every exec still unknown, waited for (microseconds). An
-    /// attempt that could not exec is said as ever and its flag (and FTP command file)
-    /// removed, so no flag of a child that never ran outlives this ipsynd; the core is not
-    /// told (it stops; nothing is started any more).
+    /// Whether child `pid` runs its program (or is no attempt of ours still starting):
+    /// for one whose exec's outcome is not known yet, that is waited for (microseconds);
+    /// one that never ran is then dealt with as at its reap (`exec_failed`).
+    pub(super) fn ran(&mut self, pid: i32) -> bool {
+        !self.exec_failed_before_exit(pid)
+    }
+
+    /// Stopping (TERM, INT, or a poll that failed): the outcome of every exec still
+    /// unknown is waited for, and an attempt that never ran is told to the core as at its
+    /// reap, so its flag (and FTP command file) goes and the stop does not take it for a
+    /// running one. Nothing new starts from here on.
     pub(super) fn exec_outcomes_at_stop(&mut self) {
-        for (pid, mut s) in std::mem::take(&mut self.spawning) {
-            let Err(e) = s.sp.wait() else {
-                continue;
-            };
-            let errno = e.raw_os_error().unwrap_or(0);
-            let msg = format!("Execlp error {errno} ({}: {e})", s.program);
-            let client = self
-                .core
-                .job(pid)
-                .map(|j| self.core.client_name(j.client).to_string());
-            if let Some(f) = self.jobs.remove(&pid) {
-                if let Ok(mut log) = open_append(&f.log) {
-                    let _ = writeln!(log, "{msg}");
-                }
-                let _ = fs::remove_file(&f.flag);
-                if let Some(j) = &f.ftp {
-                    let _ = fs::remove_file(&j.cmdfile);
-                }
-            }
-            if let Some(c) = &client {
-                self.log.line(c, &msg);
-            }
+        self.stopping = true;
+        let pids: Vec<i32> = self.spawning.keys().copied().collect();
+        for pid in pids {
+            self.exec_failed_before_exit(pid);
         }
     }
 
-    /// Attempt `pid` could not exec `program`: said in its log and ours as before the exec
-    /// error came asynchronously (`Execlp error N`), then the core counts the failure and
-    /// removes the flag (and an FTP command file).
+    /// Attempt `pid` never ran `program`. The errno decides, as for a spawn that failed at
+    /// once (`spawn_failed`): the exec's (`Execlp error N`, a failed attempt), or the
+    /// system's (out of fds or memory before the exec: not counted, the record waits). Its
+    /// files are taken before the core hears of it: what the core starts next may reuse
+    /// the pid.
     fn exec_failed(&mut self, pid: i32, program: &str, e: &std::io::Error) {
+        let files = self.jobs.remove(&pid);
         let errno = e.raw_os_error().unwrap_or(0);
-        let msg = format!("Execlp error {errno} ({program}: {e})");
+        let kind = spawn_failure(errno);
+        let msg = match kind {
+            SpawnFailure::OutOfFds => {
+                format!("out of file descriptors ({e}); not counted as an attempt")
+            }
+            SpawnFailure::NoFork => format!("could not fork ({e}); not counted as an attempt"),
+            SpawnFailure::Exec => format!("Execlp error {errno} ({program}: {e})"),
+        };
         let client = self
             .core
             .job(pid)
             .map(|j| self.core.client_name(j.client).to_string());
-        if let Some(f) = self.jobs.get(&pid) {
+        if let Some(f) = &files {
             if let Ok(mut log) = open_append(&f.log) {
                 let _ = writeln!(log, "{msg}");
+            }
+            // The core's RemoveFlag finds no files of ours any more: removed here.
+            let _ = fs::remove_file(&f.flag);
+            if let Some(j) = &f.ftp {
+                let _ = fs::remove_file(&j.cmdfile);
             }
         }
         if let Some(c) = &client {
             self.log.line(c, &msg);
         }
-        self.feed(Event::ExecFailed { pid });
-        self.jobs.remove(&pid);
+        self.feed(Event::ExecFailed {
+            pid,
+            counted: !kind.deferred(),
+        });
     }
 
     /// No child runs: its flag (and FTP command file) go. A fork that failed (process limit,

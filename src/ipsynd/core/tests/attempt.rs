@@ -226,7 +226,7 @@ fn an_exec_error_reported_after_the_start_is_a_failed_attempt_and_frees_flag_and
         s.core.records["B"].running.is_none(),
         "one port, A holds it"
     );
-    let acts = s.feed(Event::ExecFailed { pid });
+    let acts = s.feed(Event::ExecFailed { pid, counted: true });
     assert!(acts
         .iter()
         .any(|a| matches!(a, Action::RemoveFlag { pid: p, flag: f } if *p == pid && *f == flag)));
@@ -250,4 +250,30 @@ fn an_exec_error_reported_after_the_start_is_a_failed_attempt_and_frees_flag_and
     });
     assert_eq!(s.log.len(), before);
     assert_eq!(s.core.records["A"].attempts, 1);
+}
+
+#[test]
+fn an_fd_or_memory_shortage_reported_after_the_start_is_not_an_attempt() {
+    // The child may fail before its exec for the system's want (EMFILE in its dup, ENOMEM):
+    // as for a spawn that failed at once, the record waits `timeout:`, uncounted, and its
+    // flag goes.
+    let mut s = Site::new();
+    s.client("A", "route:one\ntimeout:20\nretry:1\n");
+    let pid = s.go("A")[0].1;
+    let flag = s.flag_of(pid);
+    let acts = s.feed(Event::ExecFailed {
+        pid,
+        counted: false,
+    });
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::RemoveFlag { pid: p, flag: f } if *p == pid && *f == flag)));
+    assert!(s.core.job(pid).is_none());
+    assert_eq!(s.core.records["A"].attempts, 0);
+    assert_eq!(s.state("A"), RecordState::RetryWait);
+    assert_eq!(s.logged("failed"), 0);
+    assert_eq!(s.logged("gave up"), 0);
+    // 20 s later it starts again (retry:1 would have given up had it counted).
+    let again = s.later(20);
+    assert_eq!(starts(&again).len(), 1);
 }
