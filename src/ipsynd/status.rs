@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sys::fsutil::atomic_write_with;
+use crate::sys::fsutil::TempFile;
 
 /// One line of the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,51 +351,55 @@ impl<'w> Out<'w> {
         }
     }
 
-    fn text_rows<'a>(&mut self, rows: impl Iterator<Item = RowRef<'a>>) -> io::Result<()> {
+    /// The text form's column line.
+    fn text_head(&mut self) {
         self.push("; client state attempt port pid next record [reason]\n");
+    }
+
+    /// One line of the text form.
+    fn text_row(&mut self, r: &RowRef) {
+        self.push_word(r.client);
+        self.push_byte(b' ');
+        self.push(r.state);
+        self.push_byte(b' ');
+        self.push_u64(r.attempt.into());
+        self.push_byte(b'/');
+        self.push_u64(r.retry.into());
+        self.push_byte(b' ');
+        self.push(dash(r.port));
+        self.push_byte(b' ');
+        if r.pid > 0 {
+            self.push_i64(r.pid.into());
+        } else {
+            self.push_byte(b'-');
+        }
+        self.push_byte(b' ');
+        match r.next {
+            Some(n) => self.push_next(n),
+            None => self.push_byte(b'-'),
+        }
+        self.push_byte(b' ');
+        self.push_word(r.record);
+        if let Some(why) = r.reason {
+            self.push_byte(b' ');
+            for c in why.chars() {
+                self.push_char(if c.is_control() { '_' } else { c });
+            }
+        }
+        self.push_byte(b'\n');
+    }
+
+    fn text_rows<'a>(&mut self, rows: impl Iterator<Item = RowRef<'a>>) -> io::Result<()> {
+        self.text_head();
         for r in rows {
-            self.push_word(r.client);
-            self.push_byte(b' ');
-            self.push(r.state);
-            self.push_byte(b' ');
-            self.push_u64(r.attempt.into());
-            self.push_byte(b'/');
-            self.push_u64(r.retry.into());
-            self.push_byte(b' ');
-            self.push(dash(r.port));
-            self.push_byte(b' ');
-            if r.pid > 0 {
-                self.push_i64(r.pid.into());
-            } else {
-                self.push_byte(b'-');
-            }
-            self.push_byte(b' ');
-            match r.next {
-                Some(n) => self.push_next(n),
-                None => self.push_byte(b'-'),
-            }
-            self.push_byte(b' ');
-            self.push_word(r.record);
-            if let Some(why) = r.reason {
-                self.push_byte(b' ');
-                for c in why.chars() {
-                    self.push_char(if c.is_control() { '_' } else { c });
-                }
-            }
-            self.push_byte(b'\n');
+            self.text_row(&r);
             self.row_done()?;
         }
         Ok(())
     }
 
-    /// The JSON document, byte for byte what `serde_json::to_string_pretty` of the [`Doc`]
-    /// writes (a unit test holds the two together).
-    fn json_doc<'a>(
-        &mut self,
-        hdr: &Header,
-        rows: impl Iterator<Item = RowRef<'a>>,
-        written: &str,
-    ) -> io::Result<()> {
+    /// The JSON document up to its first row.
+    fn json_head(&mut self, hdr: &Header, written: &str) {
         self.push("{\n  \"state\": ");
         self.push_json_str(hdr.state);
         self.push(",\n  \"pid\": ");
@@ -413,51 +417,72 @@ impl<'w> Out<'w> {
         self.push(",\n  \"serial\": ");
         self.push_u64(hdr.serial);
         self.push(",\n  \"records\": [");
-        let mut empty = true;
-        for r in rows {
-            self.push(if empty {
-                "\n    {\n      \"client\": "
-            } else {
-                ",\n    {\n      \"client\": "
-            });
-            empty = false;
-            self.push_json_str(r.client);
-            self.push(",\n      \"state\": ");
-            self.push_json_str(r.state);
-            self.push(",\n      \"attempt\": ");
-            self.push_u64(r.attempt.into());
-            self.push(",\n      \"retry\": ");
-            self.push_u64(r.retry.into());
-            self.push(",\n      \"port\": ");
-            self.push_json_str(r.port);
-            self.push(",\n      \"pid\": ");
-            self.push_i64(r.pid.into());
-            self.push(",\n      \"next\": ");
-            match r.next {
-                Some(n) => {
-                    // A next text never needs escapes (digits, `-`, `T`, `:`), but one
-                    // read back from a file might.
-                    match n {
-                        NextRef::Text(s) => self.push_json_str(s),
-                        NextRef::Wall(_) => {
-                            self.push_byte(b'"');
-                            self.push_next(n);
-                            self.push_byte(b'"');
-                        }
+    }
+
+    /// One row of the JSON document, the `first` or a later one.
+    fn json_row(&mut self, r: &RowRef, first: bool) {
+        self.push(if first {
+            "\n    {\n      \"client\": "
+        } else {
+            ",\n    {\n      \"client\": "
+        });
+        self.push_json_str(r.client);
+        self.push(",\n      \"state\": ");
+        self.push_json_str(r.state);
+        self.push(",\n      \"attempt\": ");
+        self.push_u64(r.attempt.into());
+        self.push(",\n      \"retry\": ");
+        self.push_u64(r.retry.into());
+        self.push(",\n      \"port\": ");
+        self.push_json_str(r.port);
+        self.push(",\n      \"pid\": ");
+        self.push_i64(r.pid.into());
+        self.push(",\n      \"next\": ");
+        match r.next {
+            Some(n) => {
+                // A next text never needs escapes (digits, `-`, `T`, `:`), but one
+                // read back from a file might.
+                match n {
+                    NextRef::Text(s) => self.push_json_str(s),
+                    NextRef::Wall(_) => {
+                        self.push_byte(b'"');
+                        self.push_next(n);
+                        self.push_byte(b'"');
                     }
                 }
-                None => self.push("null"),
             }
-            self.push(",\n      \"record\": ");
-            self.push_json_str(r.record);
-            self.push(",\n      \"reason\": ");
-            self.push_json_opt(r.reason);
-            self.push(",\n      \"since\": ");
-            self.push_u64(r.since);
-            self.push("\n    }");
+            None => self.push("null"),
+        }
+        self.push(",\n      \"record\": ");
+        self.push_json_str(r.record);
+        self.push(",\n      \"reason\": ");
+        self.push_json_opt(r.reason);
+        self.push(",\n      \"since\": ");
+        self.push_u64(r.since);
+        self.push("\n    }");
+    }
+
+    /// The end of the JSON document, after `rows` rows.
+    fn json_tail(&mut self, rows: usize) {
+        self.push(if rows == 0 { "]\n}\n" } else { "\n  ]\n}\n" });
+    }
+
+    /// The JSON document, byte for byte what `serde_json::to_string_pretty` of the [`Doc`]
+    /// writes (a unit test holds the two together).
+    fn json_doc<'a>(
+        &mut self,
+        hdr: &Header,
+        rows: impl Iterator<Item = RowRef<'a>>,
+        written: &str,
+    ) -> io::Result<()> {
+        self.json_head(hdr, written);
+        let mut n = 0;
+        for r in rows {
+            self.json_row(&r, n == 0);
+            n += 1;
             self.row_done()?;
         }
-        self.push(if empty { "]\n}\n" } else { "\n  ]\n}\n" });
+        self.json_tail(n);
         Ok(())
     }
 
@@ -521,24 +546,37 @@ pub fn render_header(hdr: &Header, written: &str) -> String {
     )
 }
 
-/// Write both files atomically, each made and written a chunk at a time from `rows` (called
-/// once per file: the rows are never gathered).
-pub fn write<'a, I>(dir: &Path, hdr: &Header, rows: impl Fn() -> I) -> io::Result<()>
-where
-    I: Iterator<Item = RowRef<'a>>,
-{
+/// Write both files atomically, made and written a chunk at a time in one pass over `rows`
+/// (the rows are never gathered, and the daemon's state is walked once); the text is put in
+/// place first, then the JSON (`ipsynd -s` waits for the JSON's serial).
+pub fn write<'a>(
+    dir: &Path,
+    hdr: &Header,
+    rows: impl Iterator<Item = RowRef<'a>>,
+) -> io::Result<()> {
     let written = local_time(chrono::Local::now());
-    atomic_write_with(&dir.join("ipsynd.status"), 0o644, |f| {
-        let mut o = Out::to(f);
-        o.push(&render_header(hdr, &written));
-        o.text_rows(rows())?;
-        o.finish()
-    })?;
-    atomic_write_with(&dir.join("ipsynd.status.json"), 0o644, |f| {
-        let mut o = Out::to(f);
-        o.json_doc(hdr, rows(), &written)?;
-        o.finish()
-    })
+    let mut text_file = TempFile::new(&dir.join("ipsynd.status"), 0o644)?;
+    let mut json_file = TempFile::new(&dir.join("ipsynd.status.json"), 0o644)?;
+    {
+        let mut text = Out::to(text_file.file());
+        let mut json = Out::to(json_file.file());
+        text.push(&render_header(hdr, &written));
+        text.text_head();
+        json.json_head(hdr, &written);
+        let mut n = 0;
+        for r in rows {
+            text.text_row(&r);
+            json.json_row(&r, n == 0);
+            n += 1;
+            text.row_done()?;
+            json.row_done()?;
+        }
+        json.json_tail(n);
+        text.finish()?;
+        json.finish()?;
+    }
+    text_file.swap_in()?;
+    json_file.swap_in()
 }
 
 /// Read the JSON status `log/syn/ipsynd.status.json` (for `ipsynd -s`).
@@ -918,7 +956,7 @@ mod tests {
             let (rows, walls) = varied_rows(n);
             for stopped in [None, Some("2026-12-01T10:00:01".to_string())] {
                 h.stopped = stopped;
-                write(&dir, &h, || refs(&rows, &walls)).unwrap();
+                write(&dir, &h, refs(&rows, &walls)).unwrap();
                 let text = std::fs::read_to_string(dir.join("ipsynd.status")).unwrap();
                 let json = std::fs::read_to_string(dir.join("ipsynd.status.json")).unwrap();
                 let first = text.lines().next().unwrap();

@@ -17,51 +17,111 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
 /// `rename` over `path` (which replaces a symlink at `path`, never follows it). fsync-free:
 /// status and pid files are rewritten often and are not precious.
 pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    atomic_write_with(path, mode, |f| f.write_all(data))
+    let mut t = TempFile::new(path, mode)?;
+    t.file().write_all(data)?;
+    t.rename()
 }
 
-/// [`atomic_write_mode`] with the contents written by `fill` into the temporary file, so a
-/// large file is written in pieces as it is made, never held whole in memory. An error of
-/// `fill` removes the temporary file and leaves `path` as it was.
-pub fn atomic_write_with(
-    path: &Path,
-    mode: u32,
-    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
-) -> io::Result<()> {
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut last = None;
-    // A name taken (a left-over of a crash, or something planted) is passed over, not reused.
-    for _ in 0..8 {
-        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let tmp: PathBuf = dir.join(format!(".{name}.tmp.{}.{seq}", std::process::id()));
-        let opened = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp);
-        let mut f = match opened {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                last = Some(e);
-                continue;
+/// A new version of a file being written beside it (see [`atomic_write_mode`]): filled
+/// through [`file`](Self::file), in pieces if it is large, then put in place whole by
+/// [`rename`](Self::rename) or [`swap_in`](Self::swap_in). Dropped before that, it is
+/// removed and the file stays as it was.
+pub struct TempFile {
+    /// Where it goes, and the temporary name it has until then.
+    path: PathBuf,
+    tmp: PathBuf,
+    file: fs::File,
+    /// Renamed into place: nothing is left under the temporary name.
+    placed: bool,
+}
+
+impl TempFile {
+    /// The temporary file beside `path`, created `O_EXCL|O_NOFOLLOW` with `mode`. A name
+    /// taken (a left-over of a crash, or something planted) is passed over, not reused.
+    pub fn new(path: &Path, mode: u32) -> io::Result<TempFile> {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut last = None;
+        for _ in 0..8 {
+            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+            let tmp: PathBuf = dir.join(format!(".{name}.tmp.{}.{seq}", std::process::id()));
+            let opened = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&tmp);
+            match opened {
+                Ok(f) => {
+                    return Ok(TempFile {
+                        path: path.to_path_buf(),
+                        tmp,
+                        file: f,
+                        placed: false,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        };
-        let written = fill(&mut f);
-        drop(f);
-        return written
-            .and_then(|()| fs::rename(&tmp, path))
-            .inspect_err(|_| {
-                let _ = fs::remove_file(&tmp);
-            });
+        }
+        Err(last.unwrap_or_else(|| io::ErrorKind::AlreadyExists.into()))
     }
-    Err(last.unwrap_or_else(|| io::ErrorKind::AlreadyExists.into()))
+
+    /// The file to fill.
+    pub fn file(&mut self) -> &mut fs::File {
+        &mut self.file
+    }
+
+    /// Put it in place with `rename` (over whatever is at the path; a symlink is replaced,
+    /// never followed).
+    pub fn rename(mut self) -> io::Result<()> {
+        // On an error, drop removes the temporary file.
+        fs::rename(&self.tmp, &self.path)?;
+        self.placed = true;
+        Ok(())
+    }
+
+    /// Put it in place for a large file rewritten often and not precious (a status file):
+    /// swapped with the file at the path by `renameat2(RENAME_EXCHANGE)`, and the old
+    /// version unlinked under the temporary name. A rename over an existing file makes
+    /// ext4 (`auto_da_alloc`) start writing the new file's data out at once, at every
+    /// rewrite: megabytes of disk writes a second for a big status, and most of the
+    /// kernel's share of the write. Readers still open the old file or the new one, whole.
+    /// With no regular file at the path (none, or a symlink, which is replaced, never
+    /// followed) or on a filesystem that cannot exchange, a plain [`rename`](Self::rename).
+    pub fn swap_in(self) -> io::Result<()> {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        if fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_file()) {
+            use nix::fcntl::{renameat2, RenameFlags};
+            if renameat2(
+                None,
+                &self.tmp,
+                None,
+                &self.path,
+                RenameFlags::RENAME_EXCHANGE,
+            )
+            .is_ok()
+            {
+                // The old version is under the temporary name now; drop removes it (failing
+                // that leaves a hidden file behind, not a wrong path).
+                return Ok(());
+            }
+        }
+        self.rename()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // After a swap or a failure the temporary name holds what must not stay.
+        if !self.placed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Whether process `pid` exists and is not a zombie: signal 0 succeeds (or fails with
@@ -151,26 +211,77 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_fill_leaves_the_old_file_and_no_temp() {
+    fn a_temp_file_dropped_unfinished_leaves_the_old_file_and_no_temp() {
         let dir = std::env::temp_dir().join(format!("fsutil-fill-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         let p = dir.join("status");
         atomic_write(&p, b"old").unwrap();
-        let e = atomic_write_with(&p, 0o644, |f| {
-            f.write_all(b"half")?;
-            Err(io::Error::other("render failed"))
-        })
-        .unwrap_err();
-        assert_eq!(e.to_string(), "render failed");
+        let mut t = TempFile::new(&p, 0o644).unwrap();
+        t.file().write_all(b"half").unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
+        drop(t); // the render failed
         assert_eq!(fs::read_to_string(&p).unwrap(), "old");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left");
-        atomic_write_with(&p, 0o644, |f| {
-            f.write_all(b"in ")?;
-            f.write_all(b"pieces")
-        })
-        .unwrap();
+        let mut t = TempFile::new(&p, 0o644).unwrap();
+        t.file().write_all(b"in ").unwrap();
+        t.file().write_all(b"pieces").unwrap();
+        t.rename().unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left");
         assert_eq!(fs::read_to_string(&p).unwrap(), "in pieces");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_replaced_file_is_swapped_whole_and_the_old_one_goes() {
+        use std::io::Read;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = std::env::temp_dir().join(format!("fsutil-swap-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("status");
+        let swap = |data: &[&[u8]]| {
+            let mut t = TempFile::new(&p, 0o640)?;
+            for d in data {
+                t.file().write_all(d)?;
+            }
+            t.swap_in()
+        };
+        // Nothing there yet: created.
+        swap(&[b"one"]).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "one");
+        let mut reader = fs::File::open(&p).unwrap();
+        let first = fs::metadata(&p).unwrap().ino();
+        swap(&[b"two, ", b"in pieces"]).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "two, in pieces");
+        assert_ne!(
+            fs::metadata(&p).unwrap().ino(),
+            first,
+            "a new file, not rewritten"
+        );
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        // Whoever had the old one open reads it whole.
+        let mut old = String::new();
+        reader.read_to_string(&mut old).unwrap();
+        assert_eq!(old, "one");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temp, no old version left"
+        );
+        // A symlink planted at the path is replaced, its target untouched.
+        let victim = dir.join("victim");
+        fs::write(&victim, "precious").unwrap();
+        fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        swap(&[b"three"]).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!fs::symlink_metadata(&p).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read_to_string(&p).unwrap(), "three");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -13,8 +13,8 @@ use crate::ipsynd::status::{self, Header, NextRef, RowRef};
 use crate::sys::clock::epoch_secs as epoch;
 
 /// The status rows: every record, then flags nobody here is running; none when `all` is
-/// false. They borrow from the core and are made as the files are written (twice, once per
-/// file), never gathered: ten thousand rows cost no allocation.
+/// false. They borrow from the core and are made as the files are written, never
+/// gathered: ten thousand rows cost no allocation.
 fn rows<'a>(
     core: &'a Core,
     ports: &'a [String],
@@ -76,7 +76,7 @@ impl Shell {
             serial,
             stopped,
         };
-        if let Err(e) = status::write(&self.paths.logsyn, &hdr, || rows(core, &ports, all)) {
+        if let Err(e) = status::write(&self.paths.logsyn, &hdr, rows(core, &ports, all)) {
             self.log
                 .line(NO_CLIENT, &format!("unable to write the status: {e}"));
         }
