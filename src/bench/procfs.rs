@@ -32,21 +32,18 @@ pub fn state(pid: u32) -> Option<char> {
 
 /// A `Key: value` number from `/proc/<pid>/status` (`VmRSS` in KiB, `voluntary_ctxt_switches`).
 pub fn status_value(pid: u32, key: &str) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        if k == key {
-            v.split_whitespace().next()?.parse().ok()
-        } else {
-            None
-        }
-    })
+    key_value(&format!("/proc/{pid}/status"), key)
 }
 
 /// A `Key: value kB` number from `/proc/<pid>/smaps_rollup` (`Private_Dirty`, `Rss`, `Pss`),
 /// in KiB: the whole process's mappings summed by the kernel.
 pub fn smaps_value(pid: u32, key: &str) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    key_value(&format!("/proc/{pid}/smaps_rollup"), key)
+}
+
+/// The number after `key:` in a file of `Key: value [unit]` lines (both files' format).
+fn key_value(path: &str, key: &str) -> Option<u64> {
+    let s = fs::read_to_string(path).ok()?;
     s.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         if k == key {

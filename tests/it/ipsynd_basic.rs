@@ -161,16 +161,11 @@ fn jukebox_positional_argv_as_in_the_manual() {
 #[test]
 fn retries_then_gives_up_keeping_the_queue() {
     let mut fip = Fip::new("giveup");
-    fip.client("LOSER", "timeout:0\nretry:3\n");
-    fip.knob("LOSER", "FAIL=100\nEXIT=3\n");
+    fip.client_knob("LOSER", "timeout:0\nretry:3\n", "FAIL=100\nEXIT=3\n");
     fip.queue_file("loser", "keepme", "x");
     fip.start();
     let ctrl = fip.record("LOSER");
-    assert!(
-        fip.wait_log("LOSER gave up after 3 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("LOSER gave up after 3 attempts");
     assert_eq!(fip.calls("LOSER").len(), 3);
     assert!(!ctrl.exists(), "control record deleted on give-up");
     assert!(fip.exists("spool/syn/loser/keepme"), "queued files kept");
@@ -180,8 +175,7 @@ fn retries_then_gives_up_keeping_the_queue() {
 #[test]
 fn retry_after_timeout_then_success() {
     let mut fip = Fip::new("retry");
-    fip.client("FLAKY", "timeout:1\nretry:5\n");
-    fip.knob("FLAKY", "FAIL=2\n");
+    fip.client_knob("FLAKY", "timeout:1\nretry:5\n", "FAIL=2\n");
     fip.start();
     let ctrl = fip.record("FLAKY");
     let calls = fip.wait_calls("FLAKY", 3);
@@ -200,11 +194,11 @@ fn retry_after_timeout_then_success() {
 fn tryalt_uses_the_alternate_route_every_n_plus_one() {
     let mut fip = Fip::new("tryalt");
     fip.ports("route:main host:hm port:11\nroute:back host:hb port:22\n");
-    fip.client(
+    fip.client_knob(
         "ALTY",
         "route:main\nalt:back\ntryalt:2\nretry:6\ntimeout:0\n",
+        "FAIL=100\n",
     );
-    fip.knob("ALTY", "FAIL=100\n");
     fip.start();
     fip.record("ALTY");
     assert!(fip.wait_log("ALTY gave up after 6 attempts"));
@@ -229,11 +223,7 @@ fn script_without_shebang_is_execlp_error_8() {
     );
     fip.start();
     let ctrl = fip.record("BADSCRIPT");
-    assert!(
-        fip.wait_log("BADSCRIPT gave up after 2 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("BADSCRIPT gave up after 2 attempts");
     assert_eq!(fip.log_count("Execlp error 8"), 2);
     assert!(!fip.exists("ran"));
     assert!(!ctrl.exists());
@@ -307,7 +297,7 @@ fn odd_control_entries_are_skipped_or_reported() {
     fs::write(fip.path("linked-target"), "").unwrap();
     let link = control.join("LINKED");
     std::os::unix::fs::symlink(fip.path("linked-target"), &link).unwrap();
-    assert!(fip.wait_log("LINKED attempt 1 done"), "{}", fip.log());
+    fip.expect_log("LINKED attempt 1 done");
     assert_eq!(
         fip.calls("LINKED")[0].argv.last().unwrap().as_str(),
         link.to_string_lossy()
@@ -331,11 +321,10 @@ fn a_record_recreated_as_the_transmitter_ends_is_success_and_a_new_request() {
     // ends. The file system may give the new file the old inode number: the record must
     // still count as gone (success), and the new request gets its own transmission.
     let mut fip = Fip::new("recreated");
-    fip.client("AGAIN", "");
-    fip.knob("AGAIN", "RETOUCH=1\n");
+    fip.client_knob("AGAIN", "", "RETOUCH=1\n");
     fip.start();
     let ctrl = fip.record("AGAIN");
-    assert!(fip.wait_log("AGAIN attempt 1 done"), "{}", fip.log());
+    fip.expect_log("AGAIN attempt 1 done");
     assert!(fip.log().contains("transmission complete"), "{}", fip.log());
     fip.wait_calls("AGAIN", 2);
     assert!(
@@ -372,11 +361,7 @@ fn a_transmitter_that_cannot_be_executed_is_a_failed_attempt() {
         .map(|n| fip.record(n))
         .collect();
     for n in ["NOPERM", "MISSING", "ISDIR"] {
-        assert!(
-            fip.wait_log(&format!("{n} gave up after 1 attempts (could not start)")),
-            "{}",
-            fip.log()
-        );
+        fip.expect_log(&format!("{n} gave up after 1 attempts (could not start)"));
     }
     let log = fip.log();
     assert!(log.contains("NOPERM Execlp error 13"), "{log}");
@@ -461,8 +446,7 @@ fn system_variables_and_fields_reach_the_script_positional_by_default() {
 fn editing_one_client_file_rereads_only_that_one() {
     let mut fip = Fip::new("oneclient");
     fip.ports("route:one host:h port:1\n");
-    fip.client("HOG", "route:one\n");
-    fip.knob("HOG", "HOLD=1\n");
+    fip.client_knob("HOG", "route:one\n", "HOLD=1\n");
     // Every parse of BADLINE logs its bad line: the count tells how often it was read.
     fip.client("BADLINE", "route:one\nthis is bogus\n");
     fip.client("OTHER", "route:one\n");
@@ -480,10 +464,10 @@ fn editing_one_client_file_rereads_only_that_one() {
     assert_eq!(fip.log_count("client/BADLINE:2"), 1, "{}", fip.log());
     // Its own change is read.
     fip.client("BADLINE", "route:one\n; moved down\nstill bogus\n");
-    assert!(fip.wait_log("client/BADLINE:3"), "{}", fip.log());
+    fip.expect_log("client/BADLINE:3");
     fip.release("HOG");
-    assert!(fip.wait_log("OTHER attempt 1 done"), "{}", fip.log());
-    assert!(fip.wait_log("BADLINE attempt 1 done"), "{}", fip.log());
+    fip.expect_log("OTHER attempt 1 done");
+    fip.expect_log("BADLINE attempt 1 done");
 }
 
 #[test]
@@ -491,7 +475,7 @@ fn a_record_name_with_a_newline_stays_one_log_line() {
     let mut fip = Fip::new("newline");
     fip.start();
     let ctrl = fip.record("NO\n01 Jan 2000 00:00:00 ipsynd FORGED gave up");
-    assert!(fip.wait_log("record NO\\n01 Jan 2000"), "{}", fip.log());
+    fip.expect_log("record NO\\n01 Jan 2000");
     assert!(
         fip.log().lines().all(|l| !l.starts_with("01 Jan 2000")),
         "{}",
@@ -512,16 +496,12 @@ fn a_client_whose_queue_is_the_control_queue_never_runs() {
     let blocked = ["SYN_CONTROL", "SYN|007|control", "SYN_..", "X|"];
     let paths: Vec<_> = blocked.iter().map(|n| fip.record(n)).collect();
     fip.record("GOOD");
-    assert!(fip.wait_log("GOOD attempt 1 done"), "{}", fip.log());
+    fip.expect_log("GOOD attempt 1 done");
     for n in blocked {
-        assert!(
-            fip.wait_log(&format!(
-                "control record {}",
-                fip.path("spool/syn/control").join(n).display()
-            )),
-            "{}",
-            fip.log()
-        );
+        fip.expect_log(&format!(
+            "control record {}",
+            fip.path("spool/syn/control").join(n).display()
+        ));
     }
     assert!(
         fip.wait_status(|s| s.contains(
@@ -532,7 +512,7 @@ fn a_client_whose_queue_is_the_control_queue_never_runs() {
     );
     // A table re-read and another transmission later: still once each, nothing run.
     fip.signal(libc::SIGHUP);
-    assert!(fip.wait_log("tables read"), "{}", fip.log());
+    fip.expect_log("tables read");
     fip.record("GOOD");
     assert!(
         fip.wait_log_count("GOOD attempt 1 done", 2),

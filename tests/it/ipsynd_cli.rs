@@ -49,8 +49,7 @@ fn closed_pipe() -> Stdio {
 #[test]
 fn the_status_files_say_who_wrote_them_and_that_it_stopped() {
     let mut fip = Fip::new("stopped");
-    fip.client("WAITER", "timeout:600\nretry:5\n");
-    fip.knob("WAITER", "FAIL=9\n");
+    fip.client_knob("WAITER", "timeout:600\nretry:5\n", "FAIL=9\n");
     let pid = fip.start();
     fip.record("WAITER");
     assert!(fip.wait_status(|s| s.contains("WAITER retry-wait 1/5")));
@@ -93,10 +92,8 @@ fn the_status_files_say_who_wrote_them_and_that_it_stopped() {
 #[test]
 fn status_asks_the_running_daemon_and_shows_the_queue() {
     let mut fip = Fip::new("dashs");
-    fip.client("HOLDER", "retry:4\n");
-    fip.knob("HOLDER", "HOLD=1\n");
-    fip.client("LATER", "timeout:600\n");
-    fip.knob("LATER", "FAIL=9\n");
+    fip.client_knob("HOLDER", "retry:4\n", "HOLD=1\n");
+    fip.client_knob("LATER", "timeout:600\n", "FAIL=9\n");
     let out = ipsynd(&fip, &["-s"]);
     assert_eq!(out.status.code(), Some(3), "not running yet");
     assert!(text(&out.stdout).contains("ipsynd is not running"));
@@ -207,23 +204,21 @@ fn status_asks_the_running_daemon_and_shows_the_queue() {
 #[test]
 fn force_retries_now_and_kill_ends_the_attempt() {
     let mut fip = Fip::new("verbs");
-    fip.client("SLOW", "timeout:600\nretry:3\n");
-    fip.knob("SLOW", "FAIL=1\n");
-    fip.client("HOLDER", "timeout:600\nretry:2\n");
-    fip.knob("HOLDER", "HOLD=1\n");
+    fip.client_knob("SLOW", "timeout:600\nretry:3\n", "FAIL=1\n");
+    fip.client_knob("HOLDER", "timeout:600\nretry:2\n", "HOLD=1\n");
     let out = ipsynd(&fip, &["-f"]);
     assert_eq!(out.status.code(), Some(3), "not running");
 
     fip.start();
     let ctrl = fip.record("SLOW");
     fip.wait_calls("SLOW", 1);
-    assert!(fip.wait_log("SLOW attempt 1/3 failed"), "{}", fip.log());
+    fip.expect_log("SLOW attempt 1/3 failed");
     // Waiting 600 s for attempt 2; -f makes it due now.
     let out = ipsynd(&fip, &["-f", "slow"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "ipsynd: 1 record(s) due now: SLOW\n");
     fip.wait_calls("SLOW", 2);
-    assert!(fip.wait_log("SLOW attempt 2 done"), "{}", fip.log());
+    fip.expect_log("SLOW attempt 2 done");
     assert!(!ctrl.exists());
     let out = ipsynd(&fip, &["-f", "SLOW"]);
     assert_eq!(out.status.code(), Some(1));
@@ -248,19 +243,11 @@ fn force_retries_now_and_kill_ends_the_attempt() {
             call.pid
         )
     );
-    assert!(
-        fip.wait_log(&format!(
-            "HOLDER pid {} ended on request (ipsynd -k): SIGTERM sent to its process group",
-            call.pid
-        )),
-        "{}",
-        fip.log()
-    );
-    assert!(
-        fip.wait_log("HOLDER attempt 1/2 failed (killed on request (ipsynd -k)"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log(&format!(
+        "HOLDER pid {} ended on request (ipsynd -k): SIGTERM sent to its process group",
+        call.pid
+    ));
+    fip.expect_log("HOLDER attempt 1/2 failed (killed on request (ipsynd -k)");
     assert!(
         wait_for(WAIT, || fip.flags().is_empty()),
         "{:?}",
@@ -366,10 +353,8 @@ fn cmdline(pid: i32) -> String {
 #[test]
 fn the_process_title_counts_running_and_waiting_records() {
     let mut fip = Fip::new("proctitle");
-    fip.client("HOLDER", "retry:4\n");
-    fip.knob("HOLDER", "HOLD=1\n");
-    fip.client("LATER", "timeout:600\n");
-    fip.knob("LATER", "FAIL=9\n");
+    fip.client_knob("HOLDER", "retry:4\n", "HOLD=1\n");
+    fip.client_knob("LATER", "timeout:600\n", "FAIL=9\n");
     let pid = fip.start();
     let title = |want: &str| wait_for(WAIT, || cmdline(pid) == want);
     assert!(title("ipsynd: 0 running, 0 waiting"), "{}", cmdline(pid));

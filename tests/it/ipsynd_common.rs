@@ -151,6 +151,12 @@ impl Fip {
         fs::write(self.path(&format!("knobs/{client}")), text).unwrap();
     }
 
+    /// Client file `name` holding `text`, and the stand-in's knobs for its calls.
+    pub fn client_knob(&self, name: &str, text: &str, knob: &str) {
+        self.client(name, text);
+        self.knob(name, knob);
+    }
+
     /// Let the stand-in's `HOLD=1` calls for `client` finish.
     pub fn release(&self, client: &str) {
         fs::write(self.path(&format!("release/{client}")), "").unwrap();
@@ -263,6 +269,17 @@ impl Fip {
 
     pub fn wait_log(&self, needle: &str) -> bool {
         wait_for(WAIT, || self.log().contains(needle))
+    }
+
+    /// [`Fip::wait_log`] as an assertion: a line containing `needle` comes in time, else the
+    /// test fails showing the whole log.
+    #[track_caller]
+    pub fn expect_log(&self, needle: &str) {
+        assert!(
+            self.wait_log(needle),
+            "no log line with {needle:?} in time; the log:\n{}",
+            self.log()
+        );
     }
 
     /// Wait until at least `n` log lines contain `needle`.
@@ -456,16 +473,8 @@ pub fn max_overlap(calls: &[Call]) -> usize {
     best as usize
 }
 
-/// CPU time (user + system) process `pid` has used so far, in milliseconds.
+/// CPU time (user + system) process `pid` has used so far, in milliseconds (0 once it is
+/// gone).
 pub fn cpu_ms(pid: i32) -> u64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
-    let f: Vec<u64> = after
-        .split_whitespace()
-        .map(|w| w.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 (11 and 12 after the comm).
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    ticks * 1000 / hz
+    loncsyn::bench::procfs::cpu_ns(pid as u32).unwrap_or(0) / 1_000_000
 }

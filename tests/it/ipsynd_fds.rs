@@ -60,8 +60,8 @@ fn running_out_of_file_descriptors_is_not_an_attempt() {
         std::thread::sleep(Duration::from_millis(1500));
     }
     set_nofile(pid, original.unwrap());
-    assert!(fip.wait_log("FDS attempt 1/2 started"), "{}", fip.log());
-    assert!(fip.wait_log("FDS attempt 1 done"), "{}", fip.log());
+    fip.expect_log("FDS attempt 1/2 started");
+    fip.expect_log("FDS attempt 1 done");
     let stderr = fs::read_to_string(fip.path("ipsynd.stderr0")).unwrap_or_default();
     let said = format!("{}\n{stderr}", fip.log());
     assert!(said.contains("not counted as an attempt"), "{said}");
@@ -98,8 +98,8 @@ fn a_client_file_unreadable_for_want_of_fds_is_read_again_at_the_next_rescan() {
     // Three rescans (rescan:1) at a limit that lets nothing be opened.
     std::thread::sleep(Duration::from_millis(3500));
     set_nofile(pid, was);
-    assert!(fip.wait_log("FDC client file read"), "{}", fip.log());
-    assert!(fip.wait_log("FDC attempt 1 done"), "{}", fip.log());
+    fip.expect_log("FDC client file read");
+    fip.expect_log("FDC attempt 1 done");
     let said = stderr();
     let once = |what: &str| said.lines().filter(|l| l.contains(what)).count() == 1;
     assert!(once("record FDC kept, waiting"), "said once:\n{said}");

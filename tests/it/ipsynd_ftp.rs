@@ -36,7 +36,13 @@ impl Drop for FtpServer {
     }
 }
 
-fn ftp_server(fip: &Fip) -> FtpServer {
+/// The ftp client lines of a client that logs in as `syn` and sends into `incoming`, one try.
+const INTO_INCOMING: &str =
+    "route:ftpbox\nuseftp:\nftpline:user syn,s3cret\nftpline:cd incoming\nretry:1\n";
+
+/// A pyftpdlib server on a random port of 127.0.0.1, home `ftphome` (with `incoming/`), and
+/// the ports table's route `ftpbox` to it.
+fn ftp_box(fip: &Fip) -> FtpServer {
     let home = fip.path("ftphome");
     fs::create_dir_all(home.join("incoming")).unwrap();
     fs::write(fip.path("ftpd.py"), SERVER).unwrap();
@@ -61,14 +67,23 @@ fn ftp_server(fip: &Fip) -> FtpServer {
         .trim()
         .parse()
         .unwrap();
+    fip.ports(&format!("route:ftpbox host:127.0.0.1 port:{}\n", srv.port));
     srv
+}
+
+/// The server received `name` into `incoming` and it holds `body`.
+#[track_caller]
+fn assert_arrived(fip: &Fip, name: &str, body: &str) {
+    assert_eq!(
+        fs::read_to_string(fip.path("ftphome/incoming").join(name)).unwrap(),
+        body
+    );
 }
 
 #[test]
 fn ftp_mode_sends_every_queued_file() {
     let mut fip = Fip::new("ftp");
-    let srv = ftp_server(&fip);
-    fip.ports(&format!("route:ftpbox host:127.0.0.1 port:{}\n", srv.port));
+    let srv = ftp_box(&fip);
     fip.client(
         "FTPCLIENT",
         "route:ftpbox\nuseftp:\nftpline:user syn,s3cret\nftpline:binary\nftpline:cd incoming\nretry:2\ntimeout:0\n",
@@ -83,21 +98,14 @@ fn ftp_mode_sends_every_queued_file() {
     fip.queue_file("ftpclient", ".hidden", "not sent");
     fip.start();
     let ctrl = fip.record("SYN_FTPCLIENT");
-    assert!(
-        fip.wait_log("FTPCLIENT ftp: 3 files, 3 sent"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("FTPCLIENT ftp: 3 files, 3 sent");
     assert!(fip.wait_log("FTPCLIENT attempt 1 done"));
     for (n, body) in [
         ("one.txt", "first"),
         ("two.txt", "second\n"),
         ("three.bin", "3\u{0}3"),
     ] {
-        assert_eq!(
-            fs::read_to_string(fip.path("ftphome/incoming").join(n)).unwrap(),
-            body
-        );
+        assert_arrived(&fip, n, body);
         assert!(
             !fip.exists(&format!("spool/syn/ftpclient/{n}")),
             "sent files deleted"
@@ -140,8 +148,7 @@ fn ftp_mode_sends_every_queued_file() {
 #[test]
 fn ftp_refused_stor_is_a_failed_attempt_and_keeps_files() {
     let mut fip = Fip::new("ftpro");
-    let srv = ftp_server(&fip);
-    fip.ports(&format!("route:ftpbox host:127.0.0.1 port:{}\n", srv.port));
+    let _srv = ftp_box(&fip);
     fip.client(
         "READONLY",
         "route:ftpbox\nuseftp:/usr/bin/ftp -inv\nftpline:user ro,ro\nretry:2\ntimeout:0\n",
@@ -149,11 +156,7 @@ fn ftp_refused_stor_is_a_failed_attempt_and_keeps_files() {
     fip.queue_file("readonly", "a.txt", "a");
     fip.start();
     let ctrl = fip.record("READONLY");
-    assert!(
-        fip.wait_log("READONLY gave up after 2 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("READONLY gave up after 2 attempts");
     assert_eq!(fip.log_count("READONLY ftp: 1 files, 0 sent"), 2);
     assert!(fip.exists("spool/syn/readonly/a.txt"), "unsent file kept");
     assert!(!fip.exists("ftphome/a.txt"));
@@ -165,12 +168,8 @@ fn ftp_refused_stor_is_a_failed_attempt_and_keeps_files() {
 fn ftp_unreadable_file_is_kept_and_the_rest_is_sent() {
     use std::os::unix::fs::PermissionsExt;
     let mut fip = Fip::new("ftpunread");
-    let srv = ftp_server(&fip);
-    fip.ports(&format!("route:ftpbox host:127.0.0.1 port:{}\n", srv.port));
-    fip.client(
-        "UNREAD",
-        "route:ftpbox\nuseftp:\nftpline:user syn,s3cret\nftpline:cd incoming\nretry:1\n",
-    );
+    let _srv = ftp_box(&fip);
+    fip.client("UNREAD", INTO_INCOMING);
     for n in ["a.txt", "b.txt", "c.txt"] {
         fip.queue_file("unread", n, n);
     }
@@ -182,17 +181,10 @@ fn ftp_unreadable_file_is_kept_and_the_rest_is_sent() {
     )
     .unwrap();
     let ctrl = fip.record("UNREAD");
-    assert!(fip.wait_log("UNREAD ftp: 3 files, 2 sent"), "{}", fip.log());
-    assert!(
-        fip.wait_log("UNREAD gave up after 1 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("UNREAD ftp: 3 files, 2 sent");
+    fip.expect_log("UNREAD gave up after 1 attempts");
     for n in ["a.txt", "c.txt"] {
-        assert_eq!(
-            fs::read_to_string(fip.path("ftphome/incoming").join(n)).unwrap(),
-            n
-        );
+        assert_arrived(&fip, n, n);
         assert!(!fip.exists(&format!("spool/syn/unread/{n}")));
     }
     assert!(!fip.exists("ftphome/incoming/b.txt"));
@@ -204,12 +196,8 @@ fn ftp_unreadable_file_is_kept_and_the_rest_is_sent() {
 #[test]
 fn ftp_never_runs_a_queued_file_name_as_a_command() {
     let mut fip = Fip::new("ftpinject");
-    let srv = ftp_server(&fip);
-    fip.ports(&format!("route:ftpbox host:127.0.0.1 port:{}\n", srv.port));
-    fip.client(
-        "INJ",
-        "route:ftpbox\nuseftp:\nftpline:user syn,s3cret\nftpline:cd incoming\nretry:1\n",
-    );
+    let _srv = ftp_box(&fip);
+    fip.client("INJ", INTO_INCOMING);
     fip.queue_file("inj", "fine.txt", "fine");
     // A name holding a newline and an ftp shell escape: written into the command file as
     // is, the second line would run `touch` on this machine (ftp runs in the FIP root).
@@ -219,17 +207,10 @@ fn ftp_never_runs_a_queued_file_name_as_a_command() {
     fip.queue_file("inj", "quo\"te", "quote");
     fip.start();
     let ctrl = fip.record("INJ");
-    assert!(fip.wait_log("INJ ftp: 3 files, 1 sent"), "{}", fip.log());
-    assert!(
-        fip.wait_log("INJ gave up after 1 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("INJ ftp: 3 files, 1 sent");
+    fip.expect_log("INJ gave up after 1 attempts");
     assert!(!pwned.exists(), "a file name ran as an ftp command");
-    assert_eq!(
-        fs::read_to_string(fip.path("ftphome/incoming/fine.txt")).unwrap(),
-        "fine"
-    );
+    assert_arrived(&fip, "fine.txt", "fine");
     assert!(fip.path("spool/syn/inj").join(&evil).exists(), "kept");
     assert!(fip.exists("spool/syn/inj/quo\"te"), "kept");
     assert!(

@@ -49,7 +49,7 @@ fn ipsyn_delivers_the_queue_to_ipsyn_recv() {
     }
     fip.start();
     let ctrl = fip.record("SYN_PAPER");
-    assert!(fip.wait_log("PAPER attempt 1 done"), "{}", fip.log());
+    fip.expect_log("PAPER attempt 1 done");
     assert!(fip.log().contains("transmission complete"));
     for i in 0..5 {
         assert_eq!(
@@ -65,11 +65,7 @@ fn ipsyn_delivers_the_queue_to_ipsyn_recv() {
     fip.client("NOBODY", "route:dead\nretry:2\ntimeout:0\n");
     fip.queue_file("nobody", "waiting", "x");
     let ctrl = fip.record("NOBODY");
-    assert!(
-        fip.wait_log("NOBODY gave up after 2 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("NOBODY gave up after 2 attempts");
     assert!(fip.exists("spool/syn/nobody/waiting"));
     assert!(!ctrl.exists());
     assert!(fip.flags().is_empty());

@@ -6,18 +6,8 @@ use std::process::Command;
 
 use crate::ipsynd_common::*;
 
-fn alive(pid: i32) -> bool {
-    // A zombie is dead for our purposes.
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => false,
-    }
-}
+// `alive`: a zombie is dead for our purposes.
+use crate::lonc_common::alive;
 
 /// Live (non-zombie) processes whose process group is `pgid`.
 fn group_members(pgid: i32) -> Vec<i32> {
@@ -118,7 +108,7 @@ fn term_leaves_transmitters_and_restart_does_not_double_start() {
     fip.release("LONG");
     fip.wait_calls("QUEUED", 1);
     assert!(!ctrl.exists());
-    assert!(fip.wait_log("QUEUED attempt 1 done"), "{}", fip.log());
+    fip.expect_log("QUEUED attempt 1 done");
     assert_eq!(
         fip.calls("LONG").len(),
         1,
@@ -129,15 +119,10 @@ fn term_leaves_transmitters_and_restart_does_not_double_start() {
 #[test]
 fn maxtime_terms_the_process_group_and_counts_a_failure() {
     let mut fip = Fip::new("maxtime");
-    fip.client("SLOW", "maxtime:1\nretry:2\ntimeout:0\n");
-    fip.knob("SLOW", "SLEEP=60\n");
+    fip.client_knob("SLOW", "maxtime:1\nretry:2\ntimeout:0\n", "SLEEP=60\n");
     fip.start();
     let ctrl = fip.record("SLOW");
-    assert!(
-        fip.wait_log("SLOW gave up after 2 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("SLOW gave up after 2 attempts");
     let calls = fip.calls("SLOW");
     assert_eq!(calls.len(), 2);
     assert_eq!(fip.log_count("SIGTERM sent to its process group"), 2);
@@ -181,27 +166,23 @@ fn maxkill_gets_the_pid_and_a_useless_one_is_followed_by_sigkill() {
         ),
     );
     // The transmitter ignores TERM, so only SIGKILL ends it.
-    fip.client(
+    fip.client_knob(
         "KILLME",
         &format!(
             "maxtime:1\nretry:1\nmaxkill:{} \\$S \\C9\nC9:ninety\n",
             killer.display()
         ),
+        "SLEEP=60\n",
     );
-    fip.knob("KILLME", "SLEEP=60\n");
-    fip.client(
+    fip.client_knob(
         "STUBBORN",
         &format!("maxtime:1\nretry:1\nmaxkill:{}\n", useless.display()),
+        "trap '' TERM\nSLEEP=60\n",
     );
-    fip.knob("STUBBORN", "trap '' TERM\nSLEEP=60\n");
     let pid = fip.start();
     fip.record("KILLME");
     fip.record("STUBBORN");
-    assert!(
-        fip.wait_log("KILLME gave up after 1 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("KILLME gave up after 1 attempts");
     let c = fip.calls("KILLME").remove(0);
     let args = fs::read_to_string(fip.path("killer.args")).unwrap();
     let w: Vec<&str> = args.split_whitespace().collect();
@@ -209,11 +190,7 @@ fn maxkill_gets_the_pid_and_a_useless_one_is_followed_by_sigkill() {
     assert_eq!(w[0].len(), 3, "\\$S is the 3-digit sequence");
     assert_eq!(w[1], "ninety");
     assert_eq!(w[2], c.pid.to_string(), "pid appended as the last word");
-    assert!(
-        fip.wait_log("STUBBORN gave up after 1 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("STUBBORN gave up after 1 attempts");
     let s = fip.calls("STUBBORN").remove(0);
     assert_eq!(
         fs::read_to_string(fip.path("useless.args")).unwrap().trim(),
@@ -274,11 +251,7 @@ fn ftp_attempt_left_by_a_stopped_ipsynd_is_cleaned_up() {
     );
     assert!(fip.exists(&format!("x/{}", first[0])));
     fip.release("FTPO");
-    assert!(
-        fip.wait_log("of an earlier ipsynd has ended"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("of an earlier ipsynd has ended");
     assert!(
         !fip.exists(&format!("x/{}", first[0])),
         "command file with the password removed"
@@ -308,7 +281,7 @@ fn a_closed_stderr_does_not_stop_the_daemon() {
         .unwrap();
     assert!(fip.wait_log("started"));
     let ctrl = fip.record("QUIET");
-    assert!(fip.wait_log("QUIET attempt 1 done"), "{}", fip.log());
+    fip.expect_log("QUIET attempt 1 done");
     assert!(!ctrl.exists());
     assert_eq!(child.try_wait().unwrap(), None, "still running");
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -389,25 +362,17 @@ fn a_grandchild_that_ignores_term_gets_sigkill_after_the_grace() {
     );
     fip.start();
     fip.record("GRAND");
-    assert!(
-        fip.wait_log("GRAND gave up after 1 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("GRAND gave up after 1 attempts");
     let c = fip.calls("GRAND").remove(0);
     let grand: i32 = fs::read_to_string(fip.path("grand.pid"))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    assert!(
-        fip.wait_log(&format!(
-            "process group {} still alive: SIGKILL sent",
-            c.pid
-        )),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log(&format!(
+        "process group {} still alive: SIGKILL sent",
+        c.pid
+    ));
     assert!(
         wait_for(WAIT, || !alive(grand)),
         "grandchild {grand} survived"
@@ -429,11 +394,7 @@ fn a_maxkill_that_cannot_start_means_sigkill_at_once() {
     fip.knob("NOKILL", "trap '' TERM\nSLEEP=60\n");
     fip.start();
     fip.record("NOKILL");
-    assert!(
-        fip.wait_log("NOKILL gave up after 1 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("NOKILL gave up after 1 attempts");
     assert!(
         fip.log().contains("maxkill could not start"),
         "{}",
@@ -476,7 +437,7 @@ fn a_fork_that_fails_is_not_an_attempt() {
     fip.start_as(unshared_uid(), Some(2));
     fip.record("ONE");
     fip.record("TWO");
-    assert!(fip.wait_log("could not fork"), "{}", fip.log());
+    fip.expect_log("could not fork");
     let started = || {
         fs::read_to_string(fip.path("started"))
             .unwrap_or_default()
@@ -498,8 +459,8 @@ fn a_fork_that_fails_is_not_an_attempt() {
     for _ in 0..2 {
         w.write_all(b"go\n").unwrap();
     }
-    assert!(fip.wait_log("ONE attempt 1 done"), "{}", fip.log());
-    assert!(fip.wait_log("TWO attempt 1 done"), "{}", fip.log());
+    fip.expect_log("ONE attempt 1 done");
+    fip.expect_log("TWO attempt 1 done");
     assert!(!fip.log().contains("gave up"), "{}", fip.log());
 }
 
@@ -512,15 +473,10 @@ fn term_during_the_kill_grace_finishes_the_kill() {
         fip.standin.display()
     ));
     fip.ports("route:r host:h port:4\n");
-    fip.client("TOUGH", "route:r\nmaxtime:1\n");
-    fip.knob("TOUGH", "trap '' TERM\nSLEEP=60\n");
+    fip.client_knob("TOUGH", "route:r\nmaxtime:1\n", "trap '' TERM\nSLEEP=60\n");
     fip.start();
     let ctrl = fip.record("TOUGH");
-    assert!(
-        fip.wait_log("SIGTERM sent to its process group"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("SIGTERM sent to its process group");
     let c = fip.calls("TOUGH").remove(0);
     assert!(alive(c.pid));
     // ipsynd stops while it waits for the grace to pass: the kill it began is finished
@@ -557,11 +513,7 @@ fn ftp_attempt_over_maxtime_is_killed_judged_and_cleaned_up() {
     fip.queue_file("ftpslow", "f1", "x");
     fip.start();
     let ctrl = fip.record("FTPSLOW");
-    assert!(
-        fip.wait_log("FTPSLOW gave up after 1 attempts (killed after maxtime"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("FTPSLOW gave up after 1 attempts (killed after maxtime");
     let log = fip.log();
     assert!(log.contains("SIGTERM sent to its process group"), "{log}");
     assert!(log.contains("FTPSLOW ftp: 1 files, 0 sent"), "{log}");
@@ -588,18 +540,14 @@ fn a_maxkill_that_hangs_is_killed_with_its_group_after_the_grace() {
             root = fip.root.display()
         ),
     );
-    fip.client(
+    fip.client_knob(
         "HANGKILL",
         &format!("maxtime:1\nretry:1\nmaxkill:{}\n", hang.display()),
+        "trap '' TERM\nSLEEP=60\n",
     );
-    fip.knob("HANGKILL", "trap '' TERM\nSLEEP=60\n");
     fip.start();
     fip.record("HANGKILL");
-    assert!(
-        fip.wait_log("HANGKILL gave up after 1 attempts"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("HANGKILL gave up after 1 attempts");
     // Written by the hanging maxkill: wait until the number is complete.
     let read_pid = |f: &str| -> i32 {
         let mut pid = 0;
@@ -617,19 +565,11 @@ fn a_maxkill_that_hangs_is_killed_with_its_group_after_the_grace() {
     };
     let killer = read_pid("hang.pid");
     let child = read_pid("hangchild.pid");
-    assert!(
-        fip.wait_log(&format!(
+    fip.expect_log(&format!(
             "maxkill command pid {killer} still running after the grace: SIGKILL sent to its process group"
-        )),
-        "{}",
-        fip.log()
-    );
+        ));
     // Reaped by the daemon's one waitpid loop, its group's other member gone too.
-    assert!(
-        fip.wait_log("HANGKILL maxkill command ended (signal 9)"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("HANGKILL maxkill command ended (signal 9)");
     assert!(wait_for(WAIT, || !alive(killer) && !alive(child)));
     assert!(wait_for(WAIT, || group_members(killer).is_empty()));
     let c = fip.calls("HANGKILL").remove(0);

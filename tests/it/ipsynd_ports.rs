@@ -139,8 +139,7 @@ fn priority_then_age_then_name() {
 fn forgotten_flag_keeps_the_port_locked_until_removed() {
     let mut fip = Fip::new("forgot");
     fip.ports("route:one host:h port:7\n");
-    fip.client("SLOPPY", "route:one\n");
-    fip.knob("SLOPPY", "KEEPFLAG=1\n");
+    fip.client_knob("SLOPPY", "route:one\n", "KEEPFLAG=1\n");
     fip.client("NEXT", "route:one\n");
     fip.start();
     fip.record("SLOPPY");
@@ -227,15 +226,17 @@ fn a_due_record_waiting_for_a_port_does_not_spin() {
     fip.ports("route:one host:h port:3\n");
     // RETRY's first attempt goes by route FREE (no PORTS entry, no lock) and fails; its
     // second (tryalt:even) needs port one, which HOG holds until released.
-    fip.client("RETRY", "route:free\nalt:one\ntryalt:even\ntimeout:1\n");
-    fip.knob("RETRY", "FAIL=1\n");
-    fip.client("HOG", "route:one\n");
-    fip.knob("HOG", "HOLD=1\n");
+    fip.client_knob(
+        "RETRY",
+        "route:free\nalt:one\ntryalt:even\ntimeout:1\n",
+        "FAIL=1\n",
+    );
+    fip.client_knob("HOG", "route:one\n", "HOLD=1\n");
     let pid = fip.start();
     fip.record("HOG");
     fip.wait_calls("HOG", 1);
     fip.record("RETRY");
-    assert!(fip.wait_log("RETRY attempt 1/11 failed"), "{}", fip.log());
+    fip.expect_log("RETRY attempt 1/11 failed");
     // Due after 1 s, then blocked on the port: measure ipsynd's CPU over 2 s of waiting.
     assert!(
         fip.wait_status(|s| s.contains("RETRY waiting-port")),

@@ -76,7 +76,7 @@ fn running_as_root_is_warned_about_unless_meant() {
     let mut fip = Fip::new("rootwarn");
     if is_root() {
         fip.start();
-        assert!(fip.wait_log(WARNING), "{}", fip.log());
+        fip.expect_log(WARNING);
         assert_eq!(fip.stop_with(libc::SIGTERM), Some(0));
         fs::remove_file(fip.path("log/ipsynd.log")).unwrap();
         fip.ipsynd_table(&format!("ipsyn:{}\nroot:yes\n", fip.standin.display()));

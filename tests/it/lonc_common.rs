@@ -391,17 +391,7 @@ impl Drop for Lonc {
 
 /// Whether `pid` runs (a zombie counts as gone).
 pub fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => {
-            let state = s
-                .rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().next())
-                .unwrap_or("");
-            state != "Z" && state != "X"
-        }
-        Err(_) => false,
-    }
+    matches!(loncsyn::bench::procfs::state(pid as u32), Some(s) if s != 'Z' && s != 'X')
 }
 
 /// Live processes whose parent is `ppid`.

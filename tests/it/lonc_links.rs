@@ -60,6 +60,39 @@ pub(crate) fn links_setup(name: &str, links: usize) -> Setup {
     s
 }
 
+/// [`links_setup`] with a short retry time after a failed link (0.3 to 0.4 s).
+pub(crate) fn backoff_links_setup(name: &str, links: usize) -> Setup {
+    let mut s = links_setup(name, links);
+    s.set("loncBackoffMin", "0.3");
+    s.set("loncBackoffMax", "0.4");
+    s
+}
+
+/// With `l` started from a [`backoff_links_setup`]: h1 online, then the peer fails every new
+/// handshake, `busy` is in flight on link 1 (the stand-in has it) and `queued` is sent, so link
+/// 2 is tried, fails, and its WARNING with the retry time is logged. Gives the child's pid and
+/// the two clients.
+pub(crate) fn fail_extra_link(
+    s: &Setup,
+    l: &Lonc,
+    busy: &str,
+    queued: &str,
+) -> (i32, UnixStream, UnixStream) {
+    assert!(s.wait_online("h1"));
+    let kid = l.children()[0];
+    let st = s.standin("h1");
+    st.fail_handshakes(Some(Duration::from_millis(5)));
+    let a = send(s, "h1", busy);
+    assert!(wait_got(st, busy.as_bytes(), 1));
+    let b = send(s, "h1", queued);
+    assert!(
+        s.wait_log("WARNING: Couldn't open link 2 to h1: init failed; next try in 0.3 secs"),
+        "{}",
+        s.log()
+    );
+    (kid, a, b)
+}
+
 #[test]
 fn one_link_by_default_and_the_status_line_as_before() {
     let s = Setup::new("links1", &[peer("h1")]);
@@ -153,23 +186,11 @@ fn a_slow_request_does_not_stall_the_other_clients() {
 
 #[test]
 fn a_failing_extra_link_is_a_warning_and_link_one_serves_on() {
-    let mut s = links_setup("extrafail", 3);
-    s.set("loncBackoffMin", "0.3");
-    s.set("loncBackoffMax", "0.4");
+    let s = backoff_links_setup("extrafail", 3);
     let l = s.start();
-    assert!(s.wait_online("h1"));
-    let kid = l.children()[0];
-    let st = s.standin("h1");
     // From now on the peer fails every new handshake: only link 1 is up.
-    st.fail_handshakes(Some(Duration::from_millis(5)));
-    let mut a = send(&s, "h1", "sleep:800:a");
-    assert!(wait_got(st, b"sleep:800:a", 1));
-    let mut b = send(&s, "h1", "echo:b");
-    assert!(
-        s.wait_log("WARNING: Couldn't open link 2 to h1: init failed; next try in 0.3 secs"),
-        "{}",
-        s.log()
-    );
+    let (kid, mut a, mut b) = fail_extra_link(&s, &l, "sleep:800:a", "echo:b");
+    let st = s.standin("h1");
     // b waits for link 1 and is served there; nobody got con_lost, the child lives on.
     assert_eq!(answer(&mut a), "a");
     assert_eq!(answer(&mut b), "b");

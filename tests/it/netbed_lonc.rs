@@ -51,6 +51,35 @@ fn setup(bed: &Bed, name: &str) -> Setup {
     setup_at(name, &peers)
 }
 
+/// A bed named `name` with a host for each of `ids`, each with its lond running (in that order).
+fn bed_with_londs(name: &str, ids: &[&str]) -> Option<(Bed, Vec<Lond>)> {
+    let mut bed = Bed::new(name)?;
+    for id in ids {
+        bed.add_host(id);
+    }
+    let londs = ids
+        .iter()
+        .map(|id| Lond::start(&bed, id, LOCAL_ID))
+        .collect();
+    Some((bed, londs))
+}
+
+/// A bed named `name` with one host, h1, its lond running, and a [`Proxy`] (no faults yet) on
+/// the hub's side of h1's link: the installation `name` has lonc talk to the proxy, the proxy
+/// to h1.
+fn proxied_h1(name: &str) -> Option<(Bed, Lond, Proxy, Setup)> {
+    let (bed, mut londs) = bed_with_londs(name, &["h1"])?;
+    let h1 = bed.host("h1");
+    let proxy = Proxy::start(
+        &bed.hub,
+        SocketAddr::new(IpAddr::V4(h1.hub_ip), LOND_PORT),
+        SocketAddr::new(IpAddr::V4(h1.ip), LOND_PORT),
+        Faults::none(),
+    );
+    let s = setup_at(name, &[("h1", h1.hub_ip)]);
+    Some((bed, londs.remove(0), proxy, s))
+}
+
 /// Start lonc inside the hub namespace and wait for its initial children.
 fn start(bed: &Bed, s: &Setup) -> Lonc {
     s.start_with(|c| bed.hub.enter_on_exec(c))
@@ -94,13 +123,10 @@ fn send(sock: &Path, line: &str) -> UnixStream {
 
 #[test]
 fn netbed_lonc_relays_across_namespaces() {
-    let Some(mut bed) = Bed::new("relay") else {
+    let Some((bed, londs)) = bed_with_londs("relay", &["h1", "h2"]) else {
         return;
     };
-    bed.add_host("h1");
-    bed.add_host("h2");
-    let l1 = Lond::start(&bed, "h1", LOCAL_ID);
-    let l2 = Lond::start(&bed, "h2", LOCAL_ID);
+    let (l1, l2) = (&londs[0], &londs[1]);
     let s = setup(&bed, "relay");
     let lonc = start(&bed, &s);
     assert!(
@@ -126,15 +152,10 @@ fn netbed_lonc_relays_across_namespaces() {
 
 #[test]
 fn netbed_frozen_peer_times_out_its_clients_and_the_others_keep_their_latency() {
-    let Some(mut bed) = Bed::new("sigstop") else {
+    let Some((bed, londs)) = bed_with_londs("sigstop", &["h1", "h2", "h3"]) else {
         return;
     };
-    for id in ["h1", "h2", "h3"] {
-        bed.add_host(id);
-    }
-    let l1 = Lond::start(&bed, "h1", LOCAL_ID);
-    let _l2 = Lond::start(&bed, "h2", LOCAL_ID);
-    let _l3 = Lond::start(&bed, "h3", LOCAL_ID);
+    let l1 = &londs[0];
     let mut s = setup(&bed, "sigstop");
     // Long enough that a request held up behind the frozen peer would stand out (>= 3 s)
     // from any delay a loaded machine adds.
@@ -421,13 +442,10 @@ fn netbed_crash_looping_peer_stays_within_max_attempts_is_abandoned_and_comes_ba
 
 #[test]
 fn netbed_link_down_during_requests_con_lost_then_delayed_replayed_by_recheck() {
-    let Some(mut bed) = Bed::new("linkdown") else {
+    let Some((bed, londs)) = bed_with_londs("linkdown", &["h1", "h2"]) else {
         return;
     };
-    bed.add_host("h1");
-    bed.add_host("h2");
-    let l1 = Lond::start(&bed, "h1", LOCAL_ID);
-    let _l2 = Lond::start(&bed, "h2", LOCAL_ID);
+    let l1 = &londs[0];
     let mut s = setup(&bed, "linkdown");
     s.set("loncReplyTimeout", "2");
     s.set("loncProbeTimeout", "1");
@@ -578,20 +596,10 @@ fn hammer(sock: &Path, threads: usize, n: usize) -> (usize, usize, usize, usize,
 
 #[test]
 fn netbed_heavy_delay_and_loss_every_answer_matches_its_request() {
-    let Some(mut bed) = Bed::new("lossy") else {
+    // lonc talks to the proxy (on the hub's side of h1's link), the proxy to h1.
+    let Some((bed, l1, proxy, mut s)) = proxied_h1("lossy") else {
         return;
     };
-    bed.add_host("h1");
-    let l1 = Lond::start(&bed, "h1", LOCAL_ID);
-    let h1 = bed.host("h1");
-    let proxy = Proxy::start(
-        &bed.hub,
-        SocketAddr::new(IpAddr::V4(h1.hub_ip), LOND_PORT),
-        SocketAddr::new(IpAddr::V4(h1.ip), LOND_PORT),
-        Faults::none(),
-    );
-    // lonc talks to the proxy (on the hub's side of h1's link), the proxy to h1.
-    let mut s = setup_at("lossy", &[("h1", h1.hub_ip)]);
     s.set("loncReplyTimeout", "1");
     s.set("loncInitTimeout", "2");
     s.set("loncMaxAttempts", "1000");
@@ -641,19 +649,9 @@ fn netbed_heavy_delay_and_loss_every_answer_matches_its_request() {
 
 #[test]
 fn netbed_clients_arriving_while_a_reconnect_handshake_fails_get_con_lost_never_eof() {
-    let Some(mut bed) = Bed::new("eof") else {
+    let Some((bed, _l1, proxy, mut s)) = proxied_h1("eof") else {
         return;
     };
-    bed.add_host("h1");
-    let _l1 = Lond::start(&bed, "h1", LOCAL_ID);
-    let h1 = bed.host("h1");
-    let proxy = Proxy::start(
-        &bed.hub,
-        SocketAddr::new(IpAddr::V4(h1.hub_ip), LOND_PORT),
-        SocketAddr::new(IpAddr::V4(h1.ip), LOND_PORT),
-        Faults::none(),
-    );
-    let mut s = setup_at("eof", &[("h1", h1.hub_ip)]);
     s.set("loncBackoffMin", "2");
     s.set("loncBackoffMax", "2");
     let _lonc = start(&bed, &s);
@@ -711,11 +709,10 @@ fn netbed_clients_arriving_while_a_reconnect_handshake_fails_get_con_lost_never_
 
 #[test]
 fn netbed_kill9_of_the_lonc_parent_mid_request_and_an_immediate_restart() {
-    let Some(mut bed) = Bed::new("kill9parent") else {
+    let Some((bed, londs)) = bed_with_londs("kill9parent", &["h1"]) else {
         return;
     };
-    bed.add_host("h1");
-    let l1 = Lond::start(&bed, "h1", LOCAL_ID);
+    let l1 = &londs[0];
     let s = setup(&bed, "kill9parent");
     let old = start(&bed, &s);
     assert!(wait_online(&s, "h1"));

@@ -151,15 +151,7 @@ pub fn pid_in(path: &Path) -> Option<i32> {
 }
 
 /// True while `pid` is a process that has not exited (a zombie has).
-pub fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => {
-            let state = s.rsplit(") ").next().and_then(|r| r.chars().next());
-            !matches!(state, Some('Z') | Some('X') | None)
-        }
-        Err(_) => false,
-    }
-}
+pub use crate::lonc_common::alive;
 
 /// Kills, on drop, whatever live process a pid file names (and its process group): the
 /// daemons the init scripts start are nobody's children, so no other handle ends them

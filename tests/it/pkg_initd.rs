@@ -35,6 +35,68 @@ fn wait_reaped(pid: i32) {
     );
 }
 
+/// `name` not running yet: `status` says so (3), `start` succeeds (0) and says the pid that
+/// `pidfile` now names; gives that pid.
+fn first_start(sh: &Path, name: &str, pidfile: &Path) -> i32 {
+    assert_not_running_status(sh, name);
+    let (code, out) = script(sh, &["start"]);
+    assert_eq!(code, Some(0), "{out}");
+    let pid = pid_in(pidfile).expect("pid file");
+    assert_eq!(out, format!("{name} started (pid {pid})\n"));
+    pid
+}
+
+/// After `old` died: `start` succeeds (0) and `pidfile` names a new pid; gives it.
+fn start_anew(sh: &Path, pidfile: &Path, old: i32) -> i32 {
+    let (code, out) = script(sh, &["start"]);
+    assert_eq!(code, Some(0), "{out}");
+    let pid = pid_in(pidfile).unwrap();
+    assert_ne!(pid, old);
+    pid
+}
+
+/// `name` runs as `pid`: `status` says so (0) and a second `start` is a no-op (0).
+fn assert_running(sh: &Path, name: &str, pid: i32) {
+    assert_eq!(
+        script(sh, &["status"]),
+        (Some(0), format!("{name} is running (pid {pid})\n"))
+    );
+    assert_eq!(
+        script(sh, &["start"]),
+        (Some(0), format!("{name} is already running (pid {pid})\n"))
+    );
+}
+
+/// A pid file naming a dead `name`: `status` is 1 and says so.
+fn assert_dead_pid_status(sh: &Path, name: &str) {
+    let (code, out) = script(sh, &["status"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("names no live {name}")), "{out}");
+}
+
+/// `status` of a `name` that is not running: 3.
+fn assert_not_running_status(sh: &Path, name: &str) {
+    assert_eq!(
+        script(sh, &["status"]),
+        (Some(3), format!("{name} is not running\n"))
+    );
+}
+
+/// `name` runs as `pid`: `stop` stops it (0) and says so; then `status` is 3 and a second
+/// `stop` a no-op (0).
+fn assert_stops(sh: &Path, name: &str, pid: i32) {
+    assert_eq!(
+        script(sh, &["stop"]),
+        (Some(0), format!("{name} (pid {pid}) stopped\n"))
+    );
+    assert!(!alive(pid));
+    assert_not_running_status(sh, name);
+    assert_eq!(
+        script(sh, &["stop"]),
+        (Some(0), format!("{name} is not running\n"))
+    );
+}
+
 fn lonc_tree() -> (TempTree, Setup, PathBuf) {
     let t = TempTree::new("initd-lonc");
     t.install_here();
@@ -57,24 +119,10 @@ fn lonc_init_script_starts_stops_reloads_and_reports_as_the_lsb_says() {
     let _guard = KillOnDrop(pidfile.clone());
     let sh = initd(&t, "lonc");
 
-    assert_eq!(
-        script(&sh, &["status"]),
-        (Some(3), "lonc is not running\n".into())
-    );
-    let (code, out) = script(&sh, &["start"]);
-    assert_eq!(code, Some(0), "{out}");
-    let pid = pid_in(&pidfile).expect("pid file");
-    assert_eq!(out, format!("lonc started (pid {pid})\n"));
+    let pid = first_start(&sh, "lonc", &pidfile);
     assert!(alive(pid));
     assert!(s.wait_online("alpha"), "{}", s.log());
-    assert_eq!(
-        script(&sh, &["status"]),
-        (Some(0), format!("lonc is running (pid {pid})\n"))
-    );
-    assert_eq!(
-        script(&sh, &["start"]),
-        (Some(0), format!("lonc is already running (pid {pid})\n"))
-    );
+    assert_running(&sh, "lonc", pid);
 
     for (n, action) in ["reload", "force-reload"].iter().enumerate() {
         let (code, out) = script(&sh, &[action]);
@@ -88,16 +136,11 @@ fn lonc_init_script_starts_stops_reloads_and_reports_as_the_lsb_says() {
 
     // Killed: the pid file stays and names a dead process (a zombie until init reaps it).
     kill9(pid);
-    let (code, out) = script(&sh, &["status"]);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("names no live lonc"), "{out}");
+    assert_dead_pid_status(&sh, "lonc");
     let (code, out) = script(&sh, &["reload"]);
     assert_eq!((code, out.as_str()), (Some(7), "lonc is not running\n"));
     wait_reaped(pid);
-    let (code, out) = script(&sh, &["start"]);
-    assert_eq!(code, Some(0), "{out}");
-    let pid2 = pid_in(&pidfile).unwrap();
-    assert_ne!(pid2, pid);
+    let pid2 = start_anew(&sh, &pidfile, pid);
 
     let (code, out) = script(&sh, &["restart"]);
     assert_eq!(code, Some(0), "{out}");
@@ -112,21 +155,9 @@ fn lonc_init_script_starts_stops_reloads_and_reports_as_the_lsb_says() {
         "{out}"
     );
 
-    assert_eq!(
-        script(&sh, &["stop"]),
-        (Some(0), format!("lonc (pid {pid3}) stopped\n"))
-    );
-    assert!(!alive(pid3));
+    assert_stops(&sh, "lonc", pid3);
     assert!(!pidfile.exists(), "lonc removes its pid file on TERM");
     assert!(s.log().contains("CRITICAL: Shutting down"));
-    assert_eq!(
-        script(&sh, &["status"]),
-        (Some(3), "lonc is not running\n".into())
-    );
-    assert_eq!(
-        script(&sh, &["stop"]),
-        (Some(0), "lonc is not running\n".into())
-    );
 
     let (code, out) = script(&sh, &["bogus"]);
     assert_eq!(code, Some(2), "{out}");
@@ -238,45 +269,22 @@ fn ipsynd_init_script_starts_stops_reloads_and_reports_as_the_lsb_says() {
     let _guard = KillOnDrop(pidfile.clone());
     let sh = initd(&t, "ipsynd");
 
-    assert_eq!(
-        script(&sh, &["status"]),
-        (Some(3), "ipsynd is not running\n".into())
-    );
-    let (code, out) = script(&sh, &["start"]);
-    assert_eq!(code, Some(0), "{out}");
-    let pid = pid_in(&pidfile).expect("pid file");
-    assert_eq!(out, format!("ipsynd started (pid {pid})\n"));
+    let pid = first_start(&sh, "ipsynd", &pidfile);
     assert!(fip
         .log()
         .contains(&format!("pid {pid}, root {}", fip.root.display())));
-    assert_eq!(
-        script(&sh, &["status"]),
-        (Some(0), format!("ipsynd is running (pid {pid})\n"))
-    );
-    assert_eq!(
-        script(&sh, &["start"]),
-        (Some(0), format!("ipsynd is already running (pid {pid})\n"))
-    );
+    assert_running(&sh, "ipsynd", pid);
     let (code, out) = script(&sh, &["reload"]);
     assert_eq!(
         (code, out),
         (Some(0), format!("ipsynd (pid {pid}): sent HUP\n"))
     );
-    assert!(
-        fip.wait_log("SIGHUP: re-reading the tables"),
-        "{}",
-        fip.log()
-    );
+    fip.expect_log("SIGHUP: re-reading the tables");
 
     kill9(pid);
-    let (code, out) = script(&sh, &["status"]);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("names no live ipsynd"), "{out}");
+    assert_dead_pid_status(&sh, "ipsynd");
     // The dead one's lock went with it: a new start takes the pid file over.
-    let (code, out) = script(&sh, &["start"]);
-    assert_eq!(code, Some(0), "{out}");
-    let pid2 = pid_in(&pidfile).unwrap();
-    assert_ne!(pid2, pid);
+    let pid2 = start_anew(&sh, &pidfile, pid);
 
     let (code, out) = script(&sh, &["restart"]);
     assert_eq!(code, Some(0), "{out}");
@@ -285,20 +293,8 @@ fn ipsynd_init_script_starts_stops_reloads_and_reports_as_the_lsb_says() {
         out,
         format!("ipsynd (pid {pid2}) stopped\nipsynd started (pid {pid3})\n")
     );
-    assert_eq!(
-        script(&sh, &["stop"]),
-        (Some(0), format!("ipsynd (pid {pid3}) stopped\n"))
-    );
-    assert!(!alive(pid3));
+    assert_stops(&sh, "ipsynd", pid3);
     assert!(fip.log().contains("stopping on SIGTERM"), "{}", fip.log());
-    assert_eq!(
-        script(&sh, &["status"]),
-        (Some(3), "ipsynd is not running\n".into())
-    );
-    assert_eq!(
-        script(&sh, &["stop"]),
-        (Some(0), "ipsynd is not running\n".into())
-    );
     assert_eq!(script(&sh, &["reload"]).0, Some(7));
 }
 

@@ -208,7 +208,7 @@ fn logrotate_loses_no_line_of_running_daemons() {
     let (ip, ist) = (fip.path("log/ipsynd.log"), stop.clone());
     // The burst's last line: the last bad PORTS line (logged once at start already).
     let last = format!("PORTS:{BAD}:");
-    assert!(fip.wait_log(&last), "{}", fip.log());
+    fip.expect_log(&last);
     let lim = limit.clone();
     let ti = std::thread::spawn(move || poke(ipsynd, libc::SIGHUP, N, ip, last, lim, ist));
 

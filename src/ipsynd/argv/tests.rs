@@ -9,6 +9,19 @@ const JUKEBOX: &str = ";\tJUKEBOX\nROUTE:funnycomms\nC1:234765403299\nALT:funnyc
                        C2:234765400319\nL1:SECRET\nL2:BINGCROSBY\n\
                        script:/fip/local/funnies -1 C1 -2 C2 -y L1 -z L2\n";
 
+/// The words JUKEBOX's `script:` line expands to (positional style).
+const JUKEBOX_WORDS: [&str; 9] = [
+    "/fip/local/funnies",
+    "-1",
+    "234765403299",
+    "-2",
+    "234765400319",
+    "-y",
+    "SECRET",
+    "-z",
+    "BINGCROSBY",
+];
+
 fn jukebox() -> ClientParams {
     let (c, p) = parse_client("JUKEBOX", JUKEBOX, Path::new("JUKEBOX"));
     assert!(p.is_empty());
@@ -36,45 +49,63 @@ fn ipsyn() -> &'static Path {
     Path::new("/fip/bin/ipsyn")
 }
 
-#[test]
-fn manual_jukebox_without_ports_entry() {
-    let argv = build_argv(
+/// [`build_argv`] with [`ipsyn`] as the default program and the example's [`vars`].
+fn argv_of(
+    c: &ClientParams,
+    port: Option<&PhysPort>,
+    style: ArgStyle,
+    defhost: &str,
+    paths: &AttemptPaths,
+) -> Vec<String> {
+    build_argv(c, ipsyn(), port, style, defhost, paths, &vars())
+}
+
+/// The manual's JUKEBOX argv (positional style, default host `spider3`, its paths).
+fn jukebox_argv(port: Option<&PhysPort>) -> Vec<String> {
+    argv_of(
         &jukebox(),
-        ipsyn(),
-        None,
+        port,
         ArgStyle::Positional,
         "spider3",
         &manual_paths(),
-        &vars(),
-    );
-    assert_eq!(
-        argv,
-        [
-            "/fip/local/funnies",
-            "-1",
-            "234765403299",
-            "-2",
-            "234765400319",
-            "-y",
-            "SECRET",
-            "-z",
-            "BINGCROSBY",
-            "JUKEBOX",
-            "jukebox",
-            "spider3",
-            "0",
-            "/fip/log/syn/JUKEBOX.10Jan97.14.10",
-            "/fip/x/SYN|123|JUKEBOX",
-            "/fip/syn/control/JUKEBOX",
-        ]
-    );
-    // The manual's display, character for character (its two printed lines joined by a space).
-    assert_eq!(
-        display_command(&argv),
+    )
+}
+
+/// The manual's display of the JUKEBOX command, character for character (its two printed
+/// lines joined by a space), with `host_port` (`host port`) in its place.
+fn manual_display(host_port: &str) -> String {
+    format!(
         "/fip/local/funnies -1 234765403299 -2 234765400319 -y SECRET -z BINGCROSBY \
-         JUKEBOX jukebox spider3 0 \"/fip/log/syn/JUKEBOX.10Jan97.14.10\" \
+         JUKEBOX jukebox {host_port} \"/fip/log/syn/JUKEBOX.10Jan97.14.10\" \
          \"/fip/x/SYN|123|JUKEBOX\" \"/fip/syn/control/JUKEBOX\""
-    );
+    )
+}
+
+/// Short attempt paths for `queue`: log `/l`, in-use `/r`, control `/z`.
+fn short_paths(queue: &str) -> AttemptPaths {
+    AttemptPaths {
+        queue: queue.into(),
+        log: "/l".into(),
+        inuse: "/r".into(),
+        ctrl: "/z".into(),
+    }
+}
+
+#[test]
+fn manual_jukebox_without_ports_entry() {
+    let argv = jukebox_argv(None);
+    let block = [
+        "JUKEBOX",
+        "jukebox",
+        "spider3",
+        "0",
+        "/fip/log/syn/JUKEBOX.10Jan97.14.10",
+        "/fip/x/SYN|123|JUKEBOX",
+        "/fip/syn/control/JUKEBOX",
+    ];
+    assert_eq!(argv, [&JUKEBOX_WORDS[..], &block[..]].concat());
+    // The manual's display, character for character (its two printed lines joined by a space).
+    assert_eq!(display_command(&argv), manual_display("spider3 0"));
 }
 
 #[test]
@@ -83,20 +114,10 @@ fn manual_jukebox_with_ports_entry() {
         host: "obnoxiousnoise".into(),
         port: 9191,
     };
-    let argv = build_argv(
-        &jukebox(),
-        ipsyn(),
-        Some(&port),
-        ArgStyle::Positional,
-        "spider3",
-        &manual_paths(),
-        &vars(),
-    );
+    let argv = jukebox_argv(Some(&port));
     assert_eq!(
         display_command(&argv),
-        "/fip/local/funnies -1 234765403299 -2 234765400319 -y SECRET -z BINGCROSBY \
-         JUKEBOX jukebox obnoxiousnoise 9191 \"/fip/log/syn/JUKEBOX.10Jan97.14.10\" \
-         \"/fip/x/SYN|123|JUKEBOX\" \"/fip/syn/control/JUKEBOX\""
+        manual_display("obnoxiousnoise 9191")
     );
 }
 
@@ -104,19 +125,11 @@ fn manual_jukebox_with_ports_entry() {
 fn backslash_form_gives_the_same_words_in_both_styles() {
     let text = JUKEBOX.replace("-1 C1 -2 C2 -y L1 -z L2", "-1 \\C1 -2 \\C2 -y \\L1 -z \\L2");
     let (c, _) = parse_client("JUKEBOX", &text, Path::new("JUKEBOX"));
-    let want = [
-        "/fip/local/funnies",
-        "-1",
-        "234765403299",
-        "-2",
-        "234765400319",
-        "-y",
-        "SECRET",
-        "-z",
-        "BINGCROSBY",
-    ];
-    assert_eq!(script_words(&c, ArgStyle::Switches, &vars()), want);
-    assert_eq!(script_words(&c, ArgStyle::Positional, &vars()), want);
+    assert_eq!(script_words(&c, ArgStyle::Switches, &vars()), JUKEBOX_WORDS);
+    assert_eq!(
+        script_words(&c, ArgStyle::Positional, &vars()),
+        JUKEBOX_WORDS
+    );
     // Bare codes are substituted only in positional style.
     assert_eq!(
         script_words(&jukebox(), ArgStyle::Switches, &vars())[2],
@@ -137,15 +150,7 @@ fn switch_style_with_and_without_port() {
         host: "svr3".into(),
         port: 1103,
     };
-    let with = build_argv(
-        &c,
-        ipsyn(),
-        Some(&port),
-        ArgStyle::Switches,
-        "h",
-        &paths,
-        &vars(),
-    );
+    let with = argv_of(&c, Some(&port), ArgStyle::Switches, "h", &paths);
     assert_eq!(
         with,
         [
@@ -171,7 +176,7 @@ fn switch_style_with_and_without_port() {
         "/fip/bin/ipsyn -c POP -q pop -s svr3 -p 1103 -l \"/fip/log/syn/POP.10Jan97.14.10\" \
          -r \"/fip/x/SYN|007|POP\" -z \"/fip/spool/syn/control/POP\""
     );
-    let without = build_argv(&c, ipsyn(), None, ArgStyle::Switches, "h", &paths, &vars());
+    let without = argv_of(&c, None, ArgStyle::Switches, "h", &paths);
     assert_eq!(without.len(), 11);
     assert!(!without.contains(&"-s".to_string()) && !without.contains(&"-p".to_string()));
     // No argument ever carries a quote character.
@@ -185,13 +190,8 @@ fn script_words_come_first_then_the_block() {
         "script:/fip/local/bigcommie \"red\" \"under Bed\" \\$S\n",
         Path::new("RED"),
     );
-    let paths = AttemptPaths {
-        queue: "red".into(),
-        log: "/l".into(),
-        inuse: "/r".into(),
-        ctrl: "/z".into(),
-    };
-    let argv = build_argv(&c, ipsyn(), None, ArgStyle::Switches, "h", &paths, &vars());
+    let paths = short_paths("red");
+    let argv = argv_of(&c, None, ArgStyle::Switches, "h", &paths);
     assert_eq!(
         argv,
         [
@@ -220,21 +220,8 @@ fn script_words_come_first_then_the_block() {
 #[test]
 fn script_expanding_to_nothing_falls_back_to_ipsyn() {
     let (c, _) = parse_client("e", "script:\\ZZ\n", Path::new("E"));
-    let paths = AttemptPaths {
-        queue: "e".into(),
-        log: "/l".into(),
-        inuse: "/r".into(),
-        ctrl: "/z".into(),
-    };
-    let argv = build_argv(
-        &c,
-        ipsyn(),
-        None,
-        ArgStyle::Positional,
-        "spider3",
-        &paths,
-        &vars(),
-    );
+    let paths = short_paths("e");
+    let argv = argv_of(&c, None, ArgStyle::Positional, "spider3", &paths);
     assert_eq!(
         argv,
         ["/fip/bin/ipsyn", "E", "e", "spider3", "0", "/l", "/r", "/z"]
