@@ -51,7 +51,7 @@ fn running_out_of_file_descriptors_is_not_an_attempt() {
     // Every limit from "no new fd at all" to "one short of what a spawn holds at once"
     // (flag, two log fds, /dev/null, the spawn's two pipe ends): each failure point in turn.
     let mut original = None;
-    for extra in 0..=5 {
+    for extra in 0..=8 {
         let was = set_nofile(pid, base + extra);
         original.get_or_insert(was);
         if extra == 0 {

@@ -61,6 +61,44 @@ impl Core {
         }
     }
 
+    /// A started attempt's program never ran: its flag goes (ipsynd deletes the flag of an
+    /// attempt that could not exec, spec §6.1), its client and port are free. `counted`:
+    /// the attempt (counted at its `Started`) failed; else it is taken back and the record
+    /// waits `timeout` (at least 1 s), as after a `Deferred` start.
+    pub(super) fn exec_failed(&mut self, pid: i32, counted: bool, now: Now, out: &mut Vec<Action>) {
+        let Some(job) = self.jobs.remove(&pid) else {
+            return;
+        };
+        self.dirty = true;
+        self.flags.remove(job.flag.as_str());
+        out.push(Action::RemoveFlag {
+            pid,
+            flag: job.flag.clone(),
+        });
+        if let Some(r) = self.records.get_mut(&job.record) {
+            r.running = None;
+            if !counted {
+                r.attempts = r.attempts.saturating_sub(1);
+            }
+        }
+        if counted {
+            self.record_failure(
+                &job.record,
+                job.client,
+                job.timeout,
+                now,
+                "could not start",
+                out,
+            );
+        } else if self.records.contains_key(&job.record) {
+            self.retry_in(&job.record, now, Duration::from_secs(job.timeout.max(1)));
+        }
+        self.busy(job.client, false);
+        if job.holds_port {
+            self.free_port(job.port);
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn child_exited(
         &mut self,

@@ -171,6 +171,7 @@ impl Core {
                 id,
             } => self.started(&record, pid, flag, maxkill, (display, id), now, &mut out),
             Event::StartFailed { record, why } => self.start_failed(&record, why, now, &mut out),
+            Event::ExecFailed { pid, counted } => self.exec_failed(pid, counted, now, &mut out),
             Event::ChildExited {
                 pid,
                 how,

@@ -132,6 +132,12 @@ pub enum Event {
     },
     /// The attempt of [`Action::Start`] got no running child.
     StartFailed { record: String, why: StartFailure },
+    /// Attempt `pid`, already `Started`, never ran its program (the spawn reports the
+    /// exec's outcome after the fact; the shell logged the errno). `counted`: the errno
+    /// was the attempt's ([`SpawnFailure::Exec`]), a failed attempt as a `StartFailed` exec
+    /// error is; else the system's (out of fds, no memory): not an attempt, the record
+    /// waits `timeout` as for a `Deferred` start. Fed instead of its `ChildExited`.
+    ExecFailed { pid: i32, counted: bool },
     /// A child was reaped. For an attempt: whether its flag is still there, and the control
     /// record now (its identity and age), `None` when gone. For a maxkill command: whether
     /// its process group still lives.

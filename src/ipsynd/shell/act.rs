@@ -21,7 +21,16 @@ impl Shell {
     pub(super) fn act(&mut self, a: Action) {
         match a {
             Action::Log { client, msg } => self.log.line(&client, &msg),
+            // Stopping: what a freed port would start waits for the next ipsynd.
+            Action::Start(plan) if self.stopping => self.feed(Event::StartFailed {
+                record: plan.record,
+                why: crate::ipsynd::core::StartFailure::Deferred,
+            }),
             Action::Start(plan) => self.start(plan),
+            // A child not yet known to have exec'd may not have its session yet (its setsid
+            // comes before the exec): its outcome first, and no signal for one that never ran.
+            Action::Signal { pgid, .. } | Action::KillIfAlive { pgid, .. } if !self.ran(pgid) => {}
+            Action::RunMaxkill { pid, .. } if !self.ran(pid) => {}
             Action::Signal { pgid, sig } => {
                 let s = match sig {
                     Sig::Term => Signal::SIGTERM,

@@ -40,6 +40,13 @@ pub(crate) struct JobFiles {
     pub ftp: Option<FtpJob>,
 }
 
+/// A child started for an attempt whose exec's outcome is not known yet.
+pub(crate) struct Spawned {
+    sp: super::spawn::Spawning,
+    /// `argv[0]`, for the `Execlp error` line.
+    program: String,
+}
+
 /// The shell's state: the paths, the log, the table cache, the core, the watches.
 pub(crate) struct Shell {
     paths: Paths,
@@ -48,6 +55,10 @@ pub(crate) struct Shell {
     core: Core,
     /// Per running attempt (pid): its files.
     jobs: HashMap<i32, JobFiles>,
+    /// Per attempt (pid) started but not yet known to have exec'd.
+    spawning: HashMap<i32, Spawned>,
+    /// TERM, INT or a failed poll: the daemon stops, nothing new starts.
+    stopping: bool,
     /// The last flag sequence number used (`nnn` of `x/SYN|nnn|CLIENT`, rolling mod 1000).
     seq: u32,
     /// The local host name (lowercase): the positional argv's host when `IPSYND` names none.
@@ -164,6 +175,8 @@ pub fn run(opts: &Options) -> i32 {
         tables,
         core,
         jobs: HashMap::new(),
+        spawning: HashMap::new(),
+        stopping: false,
         seq: std::process::id() % 1000,
         defhost,
         reported: HashSet::new(),
@@ -249,6 +262,7 @@ impl Shell {
                 // the manager restarts ipsynd, which finds their flags.
                 self.log
                     .line(NO_CLIENT, &format!("poll failed: {e}; exiting"));
+                self.exec_outcomes_at_stop();
                 self.write_stopped();
                 let _ = fs::remove_file(&self.paths.pidfile);
                 return EXIT_SYSTEM;
@@ -419,8 +433,12 @@ impl Shell {
 
     /// Collect exited children and tell the core.
     fn reap(&mut self) {
+        self.exec_outcomes();
         for (pid, how) in reap::reap_all() {
             let pid = pid.as_raw();
+            if self.exec_failed_before_exit(pid) {
+                continue;
+            }
             if self.core.is_maxkill(pid) {
                 let group_alive = super::spawn::group_alive(pid);
                 self.feed(Event::ChildExited {
@@ -468,6 +486,7 @@ impl Shell {
 
     /// TERM or INT: finish the kills begun, leave the other transmitters running, exit 0.
     fn stop(&mut self, signal: &'static str) -> i32 {
+        self.exec_outcomes_at_stop();
         self.feed(Event::Stop { signal });
         self.write_stopped();
         let _ = fs::remove_file(&self.paths.pidfile);

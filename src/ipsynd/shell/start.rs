@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use chrono::Local;
 
-use super::{JobFiles, Shell};
+use super::{JobFiles, Shell, Spawned};
 use crate::fip::paths::queue_name;
 use crate::ipsynd::argv::{self, AttemptPaths};
 use crate::ipsynd::core::{spawn_failure, Event, Plan, SpawnFailure, StartFailure};
@@ -111,7 +111,8 @@ impl Shell {
             stdout,
             stderr,
         };
-        let res = spawn::spawn(
+        // The exec's outcome comes later (`exec_outcomes`): ipsynd goes on meanwhile.
+        let res = spawn::start(
             &cmd.argv,
             stdio,
             Some(flag_fill(&file, &plan)),
@@ -119,7 +120,15 @@ impl Shell {
         );
         drop(file);
         match res {
-            Ok(pid) => {
+            Ok(sp) => {
+                let pid = sp.pid();
+                self.spawning.insert(
+                    pid,
+                    Spawned {
+                        sp,
+                        program: cmd.argv[0].clone(),
+                    },
+                );
                 let cp = &plan.client;
                 let maxkill = cp
                     .maxkill
@@ -152,6 +161,98 @@ impl Shell {
             }
             Err(e) => self.spawn_failed(&plan, &cmd, &flag_path, &log_path, &e),
         }
+    }
+
+    /// The children whose exec's outcome has come: those that run are forgotten here, those
+    /// that could not exec are failed attempts (`exec_failed`).
+    pub(super) fn exec_outcomes(&mut self) {
+        let mut failed = Vec::new();
+        self.spawning.retain(|pid, s| match s.sp.check() {
+            None => true,
+            Some(Ok(())) => false,
+            Some(Err(e)) => {
+                failed.push((*pid, std::mem::take(&mut s.program), e));
+                false
+            }
+        });
+        for (pid, program, e) in failed {
+            self.exec_failed(pid, &program, &e);
+        }
+    }
+
+    /// Child `pid` was reaped: its exec's outcome, if not yet known, is now (the child is
+    /// gone, so its end of the pipe is closed). True when it could not exec: then it was a
+    /// failed attempt, not a transmitter that ended.
+    pub(super) fn exec_failed_before_exit(&mut self, pid: i32) -> bool {
+        let Some(mut s) = self.spawning.remove(&pid) else {
+            return false;
+        };
+        match s.sp.wait() {
+            Ok(()) => false,
+            Err(e) => {
+                let program = std::mem::take(&mut s.program);
+                self.exec_failed(pid, &program, &e);
+                true
+            }
+        }
+    }
+
+    /// Whether child `pid` runs its program (or is no attempt of ours still starting):
+    /// for one whose exec's outcome is not known yet, that is waited for (microseconds);
+    /// one that never ran is then dealt with as at its reap (`exec_failed`).
+    pub(super) fn ran(&mut self, pid: i32) -> bool {
+        !self.exec_failed_before_exit(pid)
+    }
+
+    /// Stopping (TERM, INT, or a poll that failed): the outcome of every exec still
+    /// unknown is waited for, and an attempt that never ran is told to the core as at its
+    /// reap, so its flag (and FTP command file) goes and the stop does not take it for a
+    /// running one. Nothing new starts from here on.
+    pub(super) fn exec_outcomes_at_stop(&mut self) {
+        self.stopping = true;
+        let pids: Vec<i32> = self.spawning.keys().copied().collect();
+        for pid in pids {
+            self.exec_failed_before_exit(pid);
+        }
+    }
+
+    /// Attempt `pid` never ran `program`. The errno decides, as for a spawn that failed at
+    /// once (`spawn_failed`): the exec's (`Execlp error N`, a failed attempt), or the
+    /// system's (out of fds or memory before the exec: not counted, the record waits). Its
+    /// files are taken before the core hears of it: what the core starts next may reuse
+    /// the pid.
+    fn exec_failed(&mut self, pid: i32, program: &str, e: &std::io::Error) {
+        let files = self.jobs.remove(&pid);
+        let errno = e.raw_os_error().unwrap_or(0);
+        let kind = spawn_failure(errno);
+        let msg = match kind {
+            SpawnFailure::OutOfFds => {
+                format!("out of file descriptors ({e}); not counted as an attempt")
+            }
+            SpawnFailure::NoFork => format!("could not fork ({e}); not counted as an attempt"),
+            SpawnFailure::Exec => format!("Execlp error {errno} ({program}: {e})"),
+        };
+        let client = self
+            .core
+            .job(pid)
+            .map(|j| self.core.client_name(j.client).to_string());
+        if let Some(f) = &files {
+            if let Ok(mut log) = open_append(&f.log) {
+                let _ = writeln!(log, "{msg}");
+            }
+            // The core's RemoveFlag finds no files of ours any more: removed here.
+            let _ = fs::remove_file(&f.flag);
+            if let Some(j) = &f.ftp {
+                let _ = fs::remove_file(&j.cmdfile);
+            }
+        }
+        if let Some(c) = &client {
+            self.log.line(c, &msg);
+        }
+        self.feed(Event::ExecFailed {
+            pid,
+            counted: !kind.deferred(),
+        });
     }
 
     /// No child runs: its flag (and FTP command file) go. A fork that failed (process limit,

@@ -211,3 +211,69 @@ fn ftp_mode_deletes_the_record_only_when_every_file_was_sent() {
     });
     assert!(acts.is_empty());
 }
+
+#[test]
+fn an_exec_error_reported_after_the_start_is_a_failed_attempt_and_frees_flag_and_port() {
+    // The spawn tells an exec error after `Started`: the attempt counts once, fails as a
+    // `StartFailed` exec error does, its flag is removed and the next record gets the port.
+    let mut s = Site::new();
+    s.client("A", "route:one\n");
+    s.client("B", "route:one\n");
+    let pid = s.go("A")[0].1;
+    let flag = s.flag_of(pid);
+    s.record("B");
+    assert!(
+        s.core.records["B"].running.is_none(),
+        "one port, A holds it"
+    );
+    let acts = s.feed(Event::ExecFailed { pid, counted: true });
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::RemoveFlag { pid: p, flag: f } if *p == pid && *f == flag)));
+    assert!(s.core.flag(&flag).is_none());
+    assert!(s.core.job(pid).is_none());
+    assert_eq!(s.core.records["A"].attempts, 1);
+    assert_eq!(s.state("A"), RecordState::RetryWait);
+    assert_eq!(
+        s.logged("attempt 1/11 failed (could not start); next attempt in 90s"),
+        1
+    );
+    assert_eq!(starts(&acts)[0].0, "B", "the port is free again");
+    // Its exit, should it still be fed, changes nothing.
+    let before = s.log.len();
+    s.feed(Event::ChildExited {
+        pid,
+        how: ExitKind::Code(127),
+        flag_left: false,
+        record_now: Some(s.id("A")),
+        group_alive: false,
+    });
+    assert_eq!(s.log.len(), before);
+    assert_eq!(s.core.records["A"].attempts, 1);
+}
+
+#[test]
+fn an_fd_or_memory_shortage_reported_after_the_start_is_not_an_attempt() {
+    // The child may fail before its exec for the system's want (EMFILE in its dup, ENOMEM):
+    // as for a spawn that failed at once, the record waits `timeout:`, uncounted, and its
+    // flag goes.
+    let mut s = Site::new();
+    s.client("A", "route:one\ntimeout:20\nretry:1\n");
+    let pid = s.go("A")[0].1;
+    let flag = s.flag_of(pid);
+    let acts = s.feed(Event::ExecFailed {
+        pid,
+        counted: false,
+    });
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::RemoveFlag { pid: p, flag: f } if *p == pid && *f == flag)));
+    assert!(s.core.job(pid).is_none());
+    assert_eq!(s.core.records["A"].attempts, 0);
+    assert_eq!(s.state("A"), RecordState::RetryWait);
+    assert_eq!(s.logged("failed"), 0);
+    assert_eq!(s.logged("gave up"), 0);
+    // 20 s later it starts again (retry:1 would have given up had it counted).
+    let again = s.later(20);
+    assert_eq!(starts(&again).len(), 1);
+}
