@@ -7,8 +7,9 @@
 # deletes its record and flag, exits 0), the records come from bench-ipsynd, which also runs
 # the baselines (bare fork+execv of the same transmitter) and reads ipsynd's CPU time,
 # context switches and VmRSS from /proc. Each part has a fresh FIP tree in a temporary
-# directory (TMPDIR chooses its filesystem: /tmp here is a disk, as a FIP site's is) and its
-# own ipsynd, stopped by pid at the end of the part:
+# directory (TMPDIR chooses its filesystem; make bench points it at a journaled ext4, as a
+# FIP site's spool is: scripts/bench.sh) and its own ipsynd, stopped by pid at the end of
+# the part:
 #   latency  record created -> transmitter exec'd, BENCH_LAT_N (200) records 10 ms apart,
 #            each for its own client; baseline: fork+exec of the transmitter at those moments
 #   drain    BENCH_DRAIN_N (10000) trivial transmissions on a `multi:50` port, 100 records

@@ -120,7 +120,8 @@ def main():
       f"`/proc/loadavg` before: `{meta.get('load_before', '?')}`, "
       f"after: `{meta.get('load_after', '?')}`")
     w(f"- repetitions: {len(reps)}{' (BENCH_QUICK: short runs, not for quoting)' if meta.get('quick') == '1' else ''}; "
-      f"{meta.get('secs', '?')} s per lonc measurement; TMPDIR filesystem: {meta.get('fs', '?')}")
+      f"{meta.get('secs', '?')} s per lonc measurement; TMPDIR filesystem: {meta.get('fs', '?')}; "
+      f"ipsynd's FIP trees on {meta.get('ipsynd_fs', meta.get('fs', '?'))}")
     w(placement(reps))
     w("- each cell: median over the repetitions [lowest–highest]; ratios are taken within a "
       "repetition, against the baseline measured beside the figure, then their median. "

@@ -29,7 +29,41 @@ export BENCH_SECS BENCH_DRAIN_N BENCH_WAITING BENCH_IDLE BENCH_NEW BENCH_REAPS B
 export BENCH_PAIRS BENCH_IDLE_CLIENTS BENCH_KILLS BENCH_FLEET
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+ipsynd_mnt=
+cleanup() {
+  if [ -n "$ipsynd_mnt" ]; then umount "$ipsynd_mnt" 2>/dev/null || umount -l "$ipsynd_mnt" || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ipsynd's FIP trees go where a FIP site's spool is: a journaled filesystem. An ext4 without
+# a journal (this machine's root is one) makes the kernel scan past every inode deleted in
+# the last half minute for each new file (ext4's recently_deleted check, made only without a
+# journal): a draining queue deletes two files per transmission and creates two, so that
+# scan, not ipsynd, would be the figure. Then, as root, the ipsynd parts run on a
+# loop-mounted journaled ext4 image made here; BENCH_IPSYND_FS=tmpdir keeps TMPDIR.
+fs_of() { df -T "$1" | awk 'NR == 2 { print $2 }'; }
+has_journal() {
+  local dev
+  [ "$(fs_of "$1")" = ext4 ] || return 0
+  dev=$(findmnt -no SOURCE -T "$1")
+  ls /proc/fs/jbd2/ 2>/dev/null | grep -q "^$(basename "$dev")-"
+}
+ipsynd_tmp=${TMPDIR:-/tmp}
+ipsynd_fs_note="$(fs_of "$ipsynd_tmp") (TMPDIR)"
+if [ "${BENCH_IPSYND_FS:-}" != tmpdir ] && ! has_journal "$ipsynd_tmp"; then
+  if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then
+    truncate -s 2G "$work/ipsynd-fs.img"
+    mkfs.ext4 -q -F "$work/ipsynd-fs.img"
+    mkdir -p "$work/ipsynd-fs"
+    mount -o loop "$work/ipsynd-fs.img" "$work/ipsynd-fs"
+    ipsynd_mnt=$work/ipsynd-fs
+    ipsynd_tmp=$ipsynd_mnt
+    ipsynd_fs_note="a journaled ext4 (a loop-mounted image: TMPDIR's $(fs_of "${TMPDIR:-/tmp}") has no journal, where each new file costs a scan of the recently deleted inodes)"
+  else
+    ipsynd_fs_note="$ipsynd_fs_note, WITHOUT a journal (not root: no image mounted), so file creation dominates"
+  fi
+fi
 raw=$work/raw.tsv
 meta=$work/meta
 : >"$raw"
@@ -58,14 +92,15 @@ fi
   echo "kills=$BENCH_KILLS"
   echo "fleet=$BENCH_FLEET"
   echo "pairs=$BENCH_PAIRS"
-  echo "fs=$(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')"
+  echo "fs=$(fs_of "${TMPDIR:-/tmp}")"
+  echo "ipsynd_fs=$ipsynd_fs_note"
   echo "links_note=$links_note"
 } >"$meta"
 echo "bench: $BENCH_REPS repetitions, load $(cat /proc/loadavg), $(nproc) CPUs" >&2
 
 for rep in $(seq "$BENCH_REPS"); do
   bash "$here/bench-lonc.sh" "$rep" "$raw"
-  bash "$here/bench-ipsynd.sh" "$rep" "$raw"
+  TMPDIR=$ipsynd_tmp bash "$here/bench-ipsynd.sh" "$rep" "$raw"
 done
 
 {

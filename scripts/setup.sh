@@ -24,6 +24,8 @@ command -v mandoc >/dev/null 2>&1 || need_apt+=(mandoc)
 command -v logrotate >/dev/null 2>&1 || need_apt+=(logrotate)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# make bench runs ipsynd on a journaled ext4 image when TMPDIR's has no journal (bench.sh).
+command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
 # make bench pins its processes to CPUs (scripts/bench-lonc.sh).
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
