@@ -39,6 +39,13 @@ pub fn format_line(now: &DateTime<Local>, client: &str, msg: &str) -> String {
 }
 
 /// Appends lines to the daemon log (and echoes them to stderr, and copies them to syslog).
+///
+/// While [held](Log::hold), lines are kept in a batch and written with one open, one
+/// `write` and one close at [`flush`](Log::flush): the main loop holds the lines of one turn
+/// (a draining queue logs two lines per transmission, and each open of the log is a path
+/// walk and an fstat). The batch never waits beyond the turn: the loop flushes before it
+/// sleeps in poll, a batch over [`HELD_MAX`] bytes goes at once, and dropping the log
+/// flushes it. Echo and syslog copies go out line by line as before.
 pub struct Log {
     echo: bool,
     /// Behind a `RefCell` so that logging stays a `&self` call from anywhere in the daemon.
@@ -50,7 +57,14 @@ struct Out {
     syslog: Syslog,
     /// The last failure to write the file, said once until it changes.
     failing: Once,
+    /// Lines are being held for one write.
+    holding: bool,
+    /// The held lines, each with its newline.
+    held: Vec<u8>,
 }
+
+/// The most a held batch grows before it is written anyway.
+pub const HELD_MAX: usize = 64 * 1024;
 
 impl Log {
     pub fn new(path: &Path, echo: bool) -> Log {
@@ -60,6 +74,8 @@ impl Log {
                 file: LogFile::new(path, LOG_MODE),
                 syslog: Syslog::new("ipsynd", None),
                 failing: Once::default(),
+                holding: false,
+                held: Vec::new(),
             }),
         }
     }
@@ -67,6 +83,22 @@ impl Log {
     /// Copy every line to the syslog socket `path` from now on (`None`: stop).
     pub fn set_syslog(&self, path: Option<PathBuf>) {
         self.out.borrow_mut().syslog.set_path(path);
+    }
+
+    /// Keep the lines from now on for one write at [`flush`](Log::flush).
+    pub fn hold(&self) {
+        if let Ok(mut out) = self.out.try_borrow_mut() {
+            out.holding = true;
+        }
+    }
+
+    /// Write the held lines (if any) and write each line at once again from now on.
+    pub fn flush(&self) {
+        let Ok(mut out) = self.out.try_borrow_mut() else {
+            return;
+        };
+        out.holding = false;
+        out.write_held(self.echo);
     }
 
     /// Write one line. Failing to log must never stop the daemon, so errors only go to stderr
@@ -77,12 +109,12 @@ impl Log {
         let Ok(mut out) = self.out.try_borrow_mut() else {
             return;
         };
-        let res = out.file.append(format!("{text}\n").as_bytes());
+        out.held.extend_from_slice(text.as_bytes());
+        out.held.push(b'\n');
         // Not eprintln!: it panics when stderr is gone (a closed pipe), and a log line must
         // never take the daemon down.
-        let mut err = std::io::stderr();
-        if self.echo || res.is_err() {
-            let _ = writeln!(err, "{text}");
+        if self.echo {
+            let _ = writeln!(std::io::stderr(), "{text}");
         }
         // The syslog copy: the line without its time stamp and program name.
         let tail = text
@@ -90,24 +122,58 @@ impl Log {
             .map_or(text.as_str(), |(_, t)| t);
         if let Some(note) = out.syslog.send(&now, msg, tail) {
             let note = format_line(&now, NO_CLIENT, &note);
-            let _ = out.file.append(format!("{note}\n").as_bytes());
+            out.held.extend_from_slice(note.as_bytes());
+            out.held.push(b'\n');
         }
+        if !out.holding || out.held.len() > HELD_MAX {
+            out.write_held(self.echo);
+        }
+    }
+}
+
+impl Out {
+    /// The held lines to the file with one write; on failure to stderr (unless echoed
+    /// already) with the reason, said once until it changes.
+    fn write_held(&mut self, echoed: bool) {
+        if self.held.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.held);
+        let (done, res) = self.file.append_counted(&batch);
         match res {
             Ok(()) => {
-                out.failing.clear();
+                self.failing.clear();
             }
             Err(e) => {
+                let mut err = std::io::stderr();
+                if !echoed {
+                    // What did not reach the file, whole lines (a full disk can take part).
+                    let from = batch[..done]
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map_or(0, |i| i + 1);
+                    let _ = err.write_all(&batch[from..]);
+                }
                 let note = format!(
                     "WARNING: unable to write {}: {}",
-                    out.file.path().display(),
+                    self.file.path().display(),
                     err_text(&e)
                 );
-                if out.failing.first(&note) {
+                if self.failing.first(&note) {
                     let _ = writeln!(err, "ipsynd: {note}");
-                    let _ = out.syslog.send(&now, &note, &note);
+                    let _ = self.syslog.send(&Local::now(), &note, &note);
                 }
             }
         }
+        // The buffer's capacity is kept for the next batch.
+        self.held = batch;
+        self.held.clear();
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -128,5 +194,45 @@ mod tests {
             format_line(&t, "A\nB", "record A\nB\tkept\r"),
             "10 Jan 1997 14:10:05 ipsynd A\\nB record A\\nB\\tkept\\r"
         );
+    }
+
+    #[test]
+    fn held_lines_go_in_one_write_at_flush_or_drop_and_others_at_once() {
+        let dir = std::env::temp_dir().join(format!("ipsynd-logbatch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ipsynd.log");
+        let read = || std::fs::read_to_string(&path).unwrap_or_default();
+        let log = Log::new(&path, false);
+        log.line("A", "one");
+        assert!(read().ends_with("ipsynd A one\n"), "not held: at once");
+        log.hold();
+        log.line("B", "two");
+        log.line("C", "three");
+        assert_eq!(read().lines().count(), 1, "held until the flush");
+        log.flush();
+        let lines: Vec<String> = read().lines().map(String::from).collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[1].ends_with(" B two") && lines[2].ends_with(" C three"),
+            "{lines:?}"
+        );
+        log.line("D", "four");
+        assert_eq!(
+            read().lines().count(),
+            4,
+            "after a flush lines go at once again"
+        );
+        // A big batch does not wait for the flush; a dropped log writes what it held.
+        log.hold();
+        let long = "x".repeat(1000);
+        for _ in 0..(HELD_MAX / 1000 + 2) {
+            log.line("E", &long);
+        }
+        assert!(read().lines().count() > 4, "over HELD_MAX: written");
+        log.line("F", "last");
+        drop(log);
+        assert!(read().ends_with("ipsynd F last\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

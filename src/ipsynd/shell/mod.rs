@@ -242,6 +242,8 @@ impl Shell {
                 // The safety net for a request whose signal was lost.
                 self.serve_requests();
             }
+            // This turn's lines are written together, before the loop sleeps.
+            self.log.hold();
             self.reap();
             self.settle();
             let t = Instant::now();
@@ -250,6 +252,7 @@ impl Shell {
             }
             force_status = false;
             self.update_title();
+            self.log.flush();
 
             let deadline = poll::earliest([Some(rescan_at), self.core.next_deadline()]);
             let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
