@@ -273,20 +273,13 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // The pid into the flag before the streams move: should the flag's own fd be 0, 1
         // or 2 (the daemon run with a standard fd closed), a dup2 below replaces it.
         if a.flag_fd >= 0 {
-            let mut digits = [0u8; 12];
-            let mut n = sys(libc::SYS_getpid, [0; 4]) as u32;
-            let mut i = digits.len();
-            loop {
-                i -= 1;
-                digits[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
+            let mut buf = [0u8; 20];
+            let pid = sys(libc::SYS_getpid, [0; 4]) as u64;
+            // Pure arithmetic on the child's own stack: nothing shared is touched.
+            let digits = crate::sys::decimal::digits(pid, &mut buf);
             let parts: [(*const u8, usize); 3] = [
                 (a.prefix.as_ptr(), a.prefix.len()),
-                (digits.as_ptr().add(i), digits.len() - i),
+                (digits.as_ptr(), digits.len()),
                 (a.suffix.as_ptr(), a.suffix.len()),
             ];
             for (mut p, mut len) in parts {

@@ -248,22 +248,12 @@ impl<'w> Out<'w> {
         self.buf.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
     }
 
-    /// A number without `fmt`: digits from the right into a stack buffer.
+    /// A number without `fmt` (`sys::decimal`).
     #[inline]
     fn push_u64(&mut self, n: u64) {
-        if n < 10 {
-            self.buf.push(b'0' + n as u8);
-            return;
-        }
         let mut b = [0u8; 20];
-        let mut i = b.len();
-        let mut n = n;
-        while n > 0 {
-            i -= 1;
-            b[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-        self.buf.extend_from_slice(&b[i..]);
+        self.buf
+            .extend_from_slice(crate::sys::decimal::digits(n, &mut b));
     }
 
     fn push_i64(&mut self, n: i64) {

@@ -4,6 +4,7 @@
 //! single-threaded, because both daemons fork from their main loop.
 
 pub mod clock;
+pub mod decimal;
 pub mod fsutil;
 pub mod logfile;
 pub mod pidfile;

@@ -287,18 +287,9 @@ impl Child {
 
 /// `n` in decimal, appended without `core::fmt` (with lonnet's new connection per request the
 /// client count, and so the title, changes twice per request).
-fn push_decimal(s: &mut String, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
+fn push_decimal(s: &mut String, n: usize) {
+    let mut b = [0u8; 20];
+    for &d in crate::sys::decimal::digits(n as u64, &mut b) {
         s.push(char::from(d));
     }
 }
